@@ -1,0 +1,136 @@
+/**
+ * lockd wire contract.
+ *
+ * Clients in any Thrift language call lockd through this file. Names, field ids
+ * and types are stable: fields and methods may be added, never renumbered.
+ * Default stack: TBufferedTransport + TBinaryProtocol on port 9090.
+ * All durations are milliseconds; all times are Unix epoch milliseconds on the
+ * server's wall clock.
+ */
+namespace py lockservice
+namespace java lockd.thrift
+namespace go lockd
+
+/** Exclusive: one holder at a time. Shared: any number of holders, no exclusive one. */
+enum LockMode {
+  EXCLUSIVE = 1,
+  SHARED = 2,
+}
+
+/** Why a call was refused. Every LockError carries one. */
+enum ErrorCode {
+  /** A field is missing or out of range; the message names it and the allowed range. */
+  INVALID_ARGUMENT = 1,
+  /** The token does not name a live lease on that key (wrong, released or expired). */
+  NOT_HOLDER = 2,
+  /** A server limit was reached (connections, waiters, leases); retry later. */
+  RESOURCE_EXHAUSTED = 3,
+  /** Credentials are missing or wrong. */
+  UNAUTHENTICATED = 4,
+  /** The credentials do not allow this call. */
+  PERMISSION_DENIED = 5,
+  /** The server is shutting down or cannot make the change durable; retry elsewhere or later. */
+  UNAVAILABLE = 6,
+}
+
+/** The one exception every method declares. `message` says what was wrong and what to do. */
+exception LockError {
+  1: required ErrorCode code,
+  2: required string message,
+}
+
+struct LockRequest {
+  /** The lock's name: 1..1024 bytes of UTF-8. Keys are independent of each other. */
+  1: required string lockKey,
+  /** Free-form label of the caller, shown by inspect and in logs. Never used for ownership. */
+  2: optional string owner,
+  /** Lease length; absent = the server's default (--default-ttl). Must lie in the server's range. */
+  3: optional i64 ttlMs,
+  /** Time to wait in the queue: absent or 0 = try once; -1 = wait until granted or disconnected. */
+  4: optional i64 waitMs,
+  /** Absent = EXCLUSIVE. */
+  5: optional LockMode mode,
+  /** A lease token: acquire with it re-enters (holdCount + 1); releaseLock with it releases. */
+  6: optional string token,
+  /** Release the lease as soon as the connection that acquired it closes, whatever its TTL. */
+  7: optional bool ephemeral,
+}
+
+/** A granted lock. The token is the only proof of ownership: keep it secret. */
+struct Lease {
+  1: required string lockKey,
+  /** Unguessable secret (128 random bits, hex); needed to renew, release or re-enter. */
+  2: required string token,
+  /** Fencing token: strictly greater than every fence issued before it, across restarts. */
+  3: required i64 fence,
+  /** The lease length this grant or renewal applied. */
+  4: required i64 ttlMs,
+  /** When the lease ends unless renewed, Unix ms on the server's clock. */
+  5: required i64 expiresAtMs,
+  6: required LockMode mode,
+  /** How many times the holder has entered; release decrements, the lock frees at zero. */
+  7: required i32 holdCount,
+}
+
+/** acquired = false (and no lease) when the lock was busy and the wait ran out. */
+struct AcquireResult {
+  1: required bool acquired,
+  2: optional Lease lease,
+}
+
+/** One holder as others see it: no token. */
+struct Holder {
+  1: optional string owner,
+  2: required LockMode mode,
+  3: required i64 fence,
+  4: required i64 expiresAtMs,
+  5: required i32 holdCount,
+}
+
+/** A key's holders and how many callers wait for it. Empty holders when nobody holds it. */
+struct LockInfo {
+  1: required string lockKey,
+  2: required list<Holder> holders,
+  3: required i32 waiters,
+}
+
+service LockService {
+  /**
+   * Seed-compatible try-lock: true when granted. Waits per waitMs. The grant is bound to
+   * the calling connection: it is released when that connection closes, and releaseLock
+   * with just the key releases it only from that connection. False when this connection
+   * already holds the key.
+   */
+  bool acquireLock(1: LockRequest request) throws (1: LockError error),
+
+  /**
+   * Seed-compatible release: with `token`, releases that lease from any connection; without,
+   * releases the grant this connection made with acquireLock. False when there is none.
+   */
+  bool releaseLock(1: LockRequest request) throws (1: LockError error),
+
+  /**
+   * Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+   * the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
+   * A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
+   */
+  AcquireResult acquire(1: LockRequest request) throws (1: LockError error),
+
+  /** Leave the lease once (holdCount - 1); frees the lock at zero. False for a wrong or stale token. */
+  bool release(1: string lockKey, 2: string token) throws (1: LockError error),
+
+  /** Extend a live lease to now + ttlMs (ttlMs <= 0: its current length). Keeps token and fence. */
+  Lease renew(1: string lockKey, 2: string token, 3: i64 ttlMs) throws (1: LockError error),
+
+  /** True only while a live lease on lockKey carries this fence. */
+  bool checkFence(1: string lockKey, 2: i64 fence) throws (1: LockError error),
+
+  /** Holders (without tokens) and the waiter count of one key. */
+  LockInfo inspect(1: string lockKey) throws (1: LockError error),
+
+  /** Held keys starting with prefix, in key order; limit <= 0 = the server's default. */
+  list<LockInfo> listLocks(1: string prefix, 2: i32 limit) throws (1: LockError error),
+
+  /** Liveness: answers "pong". */
+  string ping(),
+}

@@ -1,0 +1,212 @@
+/**
+ * Every lockd server option in one place: its default, why, and its validation. Each option is
+ * a flag (`--default-ttl 30s`) and an environment variable (`LOCKD_DEFAULT_TTL=30s`); flags win.
+ */
+import { ConfigError } from './errors';
+import { formatDurationMs, parseDurationMs } from './util/duration';
+
+export type TransportKind = 'buffered' | 'framed';
+export type ProtocolKind = 'binary' | 'compact';
+export type FsyncPolicy = 'always' | 'batch' | 'off';
+export type LogFormat = 'text' | 'json';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface ServerOptions {
+  /** Interface to listen on. Default 0.0.0.0: reachable from other machines, like the seed. */
+  host: string;
+  /** TCP port. Default 9090, the seed's port; 0 picks a free one (printed at startup). */
+  port: number;
+  /** Thrift transport. Default buffered (TBufferedTransport), the seed's and most clients' default. */
+  transport: TransportKind;
+  /** Thrift protocol. Default binary (TBinaryProtocol). */
+  protocol: ProtocolKind;
+  /** Lease length when a request names none. Default 30 s: outlives a GC pause or a slow renew. */
+  defaultTtlMs: number;
+  /** Shortest lease a request may ask for. Default 100 ms: shorter leases expire in flight. */
+  minTtlMs: number;
+  /** Longest lease a request may ask for. Default 24 h: a crashed holder frees its lock within a day. */
+  maxTtlMs: number;
+  /** Longest finite waitMs. Default 1 h; -1 (wait until granted or disconnected) is always allowed. */
+  maxWaitMs: number;
+  /** Largest Thrift message accepted; a larger one, or a declared length beyond it, closes the connection. Default 1 MiB. */
+  maxMessageBytes: number;
+  /** listLocks limit when the request's is <= 0. Default 100. */
+  defaultListLimit: number;
+  /** Largest listLocks limit. Default 10,000: bounds one reply's size. */
+  maxListLimit: number;
+  /** Where durable state lives. Default ./lockd-data (mode 0700). */
+  dataDir: string;
+  /** Keep state in memory only: a restart forgets every lock. Default false. */
+  inMemory: boolean;
+  /** When a change is fsynced: always (each batch of one), batch (group commit), off (never). Default batch. */
+  fsync: FsyncPolicy;
+  /** Start from the last good record when the log is corrupt in the middle. Default false: refuse to start. */
+  forceRecovery: boolean;
+  /** Log threshold. Default info; each lock operation is logged at debug. */
+  logLevel: LogLevel;
+  /** Log line format. Default text; json for log shippers. */
+  logFormat: LogFormat;
+}
+
+/** The defaults, frozen. */
+export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
+  host: '0.0.0.0',
+  port: 9090,
+  transport: 'buffered',
+  protocol: 'binary',
+  defaultTtlMs: 30_000,
+  minTtlMs: 100,
+  maxTtlMs: 24 * 3_600_000,
+  maxWaitMs: 3_600_000,
+  maxMessageBytes: 1024 * 1024,
+  defaultListLimit: 100,
+  maxListLimit: 10_000,
+  dataDir: './lockd-data',
+  inMemory: false,
+  fsync: 'batch',
+  forceRecovery: false,
+  logLevel: 'info',
+  logFormat: 'text',
+});
+
+type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'bool' | readonly string[];
+
+interface OptionSpec {
+  key: keyof ServerOptions;
+  flag: string;
+  kind: Kind;
+  help: string;
+}
+
+/** Flag table: the one list that --help, env parsing and validation read. */
+export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'host', flag: 'host', kind: 'string', help: 'interface to listen on' },
+  { key: 'port', flag: 'port', kind: 'port', help: 'TCP port (0 = any free port)' },
+  { key: 'transport', flag: 'transport', kind: ['buffered', 'framed'], help: 'Thrift transport' },
+  { key: 'protocol', flag: 'protocol', kind: ['binary', 'compact'], help: 'Thrift protocol' },
+  { key: 'defaultTtlMs', flag: 'default-ttl', kind: 'duration', help: 'lease length when a request names none' },
+  { key: 'minTtlMs', flag: 'min-ttl', kind: 'duration', help: 'shortest lease a request may ask for' },
+  { key: 'maxTtlMs', flag: 'max-ttl', kind: 'duration', help: 'longest lease a request may ask for' },
+  { key: 'maxWaitMs', flag: 'max-wait', kind: 'duration', help: 'longest finite waitMs (-1 is always allowed)' },
+  { key: 'maxMessageBytes', flag: 'max-message-size', kind: 'bytes', help: 'largest Thrift message accepted' },
+  { key: 'defaultListLimit', flag: 'default-list-limit', kind: 'count', help: 'listLocks limit when none is given' },
+  { key: 'maxListLimit', flag: 'max-list-limit', kind: 'count', help: 'largest listLocks limit' },
+  { key: 'dataDir', flag: 'data-dir', kind: 'string', help: 'directory of the durable store' },
+  { key: 'inMemory', flag: 'in-memory', kind: 'bool', help: 'keep no state on disk (a restart forgets every lock)' },
+  { key: 'fsync', flag: 'fsync', kind: ['always', 'batch', 'off'], help: 'when changes reach the disk' },
+  { key: 'forceRecovery', flag: 'force-recovery', kind: 'bool', help: 'start from the last good record of a corrupt log' },
+  { key: 'logLevel', flag: 'log-level', kind: ['error', 'warn', 'info', 'debug'], help: 'log threshold' },
+  { key: 'logFormat', flag: 'log-format', kind: ['text', 'json'], help: 'log line format' },
+];
+
+/** LOCKD_DEFAULT_TTL for --default-ttl. */
+export function envNameOf(flag: string): string {
+  return `LOCKD_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+function parseBytes(text: string): number | undefined {
+  const match = /^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = unit === 'b' ? 1 : unit.startsWith('k') ? 1024 : 1024 * 1024;
+  return Number(match[1]) * factor;
+}
+
+function parseValue(spec: OptionSpec, raw: string, source: string): string | number | boolean {
+  const bad = (expected: string) => new ConfigError(`${source}: ${JSON.stringify(raw)} is not ${expected}`);
+  const kind = spec.kind;
+  if (Array.isArray(kind)) {
+    if (!kind.includes(raw)) throw bad(`one of ${kind.join(', ')}`);
+    return raw;
+  }
+  switch (kind) {
+    case 'string':
+      if (raw === '') throw bad('a non-empty value');
+      return raw;
+    case 'port': {
+      const port = Number(raw);
+      if (!/^\d+$/.test(raw) || port > 65535) throw bad('a port number 0..65535');
+      return port;
+    }
+    case 'duration': {
+      const ms = parseDurationMs(raw);
+      if (ms === undefined || ms <= 0) throw bad('a positive duration such as 500ms, 30s or 5m');
+      return ms;
+    }
+    case 'bytes': {
+      const bytes = parseBytes(raw);
+      if (bytes === undefined || bytes < 64) throw bad('a size of at least 64 bytes such as 65536, 64k or 1m');
+      return bytes;
+    }
+    case 'count': {
+      const n = Number(raw);
+      if (!/^\d+$/.test(raw) || n < 1 || n > 1_000_000) throw bad('a whole number from 1 to 1000000');
+      return n;
+    }
+    case 'bool':
+      if (raw === '' || raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw bad('true or false');
+  }
+  throw bad('valid');
+}
+
+/**
+ * Reads options from argv (`--flag value`, `--flag=value`, `--bool-flag`) over LOCKD_* variables
+ * over the defaults, and checks that they agree with each other. Throws ConfigError with one line.
+ */
+export function resolveServerOptions(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServerOptions {
+  const options: ServerOptions = { ...DEFAULT_SERVER_OPTIONS };
+  const set = (spec: OptionSpec, raw: string, source: string) => {
+    (options as unknown as Record<string, unknown>)[spec.key] = parseValue(spec, raw, source);
+  };
+  for (const spec of SERVER_OPTION_SPECS) {
+    const raw = env[envNameOf(spec.flag)];
+    if (raw !== undefined) set(spec, raw, envNameOf(spec.flag));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const spec = match && SERVER_OPTION_SPECS.find((s) => s.flag === match[1]);
+    if (!match || !spec) throw new ConfigError(`unknown argument ${JSON.stringify(arg)} (see --help)`);
+    let raw = match[2];
+    if (raw === undefined) {
+      if (spec.kind === 'bool') raw = 'true';
+      else if (i + 1 < argv.length) raw = argv[++i];
+      else throw new ConfigError(`--${spec.flag} needs a value`);
+    }
+    set(spec, raw, `--${spec.flag}`);
+  }
+  return validateServerOptions(options);
+}
+
+/** Checks the cross-field rules; returns the same options. */
+export function validateServerOptions(options: ServerOptions): ServerOptions {
+  const d = formatDurationMs;
+  if (options.minTtlMs > options.maxTtlMs) {
+    throw new ConfigError(`--min-ttl ${d(options.minTtlMs)} is above --max-ttl ${d(options.maxTtlMs)}`);
+  }
+  if (options.defaultTtlMs < options.minTtlMs || options.defaultTtlMs > options.maxTtlMs) {
+    throw new ConfigError(
+      `--default-ttl ${d(options.defaultTtlMs)} is outside --min-ttl ${d(options.minTtlMs)} .. --max-ttl ${d(options.maxTtlMs)}`,
+    );
+  }
+  if (options.maxTtlMs > 2 ** 31 - 1) throw new ConfigError(`--max-ttl must be at most ${2 ** 31 - 1}ms (about 24 days)`);
+  if (options.defaultListLimit > options.maxListLimit) {
+    throw new ConfigError(`--default-list-limit ${options.defaultListLimit} is above --max-list-limit ${options.maxListLimit}`);
+  }
+  return options;
+}
+
+/** The --help text, generated from the flag table. */
+export function serverUsage(): string {
+  const lines = ['usage: lockd [flags]', ''];
+  for (const spec of SERVER_OPTION_SPECS) {
+    const value = DEFAULT_SERVER_OPTIONS[spec.key];
+    const shown = spec.kind === 'duration' ? d(value as number) : String(value);
+    lines.push(`  --${spec.flag.padEnd(20)} ${spec.help} (default ${shown}; env ${envNameOf(spec.flag)})`);
+  }
+  return lines.join('\n');
+}
+
+const d = formatDurationMs;

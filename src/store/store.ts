@@ -1,0 +1,46 @@
+/**
+ * Where the lock table's durable state goes. The backend appends every TableChange in the order
+ * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
+ * only when `sync` calls back, so a grant is acknowledged only once it is durable.
+ */
+import type { LeaseView, TableChange } from '../table/types';
+
+/** What a store hands back at startup. */
+export interface RecoveredState {
+  /** Live (not ephemeral) leases as last recorded; the table drops those already expired. */
+  readonly leases: LeaseView[];
+  /** Highest fence reservation ever recorded (0 for a new store). */
+  readonly fenceCeiling: number;
+  /** One line for the startup log: what was read and what, if anything, was dropped. */
+  readonly summary: string;
+}
+
+/** A source of every live lease, read by compaction to write a snapshot. */
+export type LiveLeases = () => Iterable<LeaseView>;
+
+export interface LeaseStore {
+  /** Opens (creating if needed) and reads the state. Throws StoreError when it cannot be trusted. */
+  open(): Promise<RecoveredState>;
+  /** Queues one change; it is durable after the next sync completes. Never throws for I/O. */
+  append(change: TableChange): void;
+  /**
+   * Calls `done` once every change appended before this call is durable per the fsync policy,
+   * or with an error when writing failed (the changes are then not durable). Many calls made in
+   * one turn of the event loop share one write and one fsync (group commit).
+   */
+  sync(done: (error: Error | null) => void): void;
+  /** Flushes what is queued, releases the directory lock, closes files. */
+  close(): Promise<void>;
+}
+
+/** A store that keeps nothing: --in-memory. `sync` answers at once. */
+export class MemoryStore implements LeaseStore {
+  async open(): Promise<RecoveredState> {
+    return { leases: [], fenceCeiling: 0, summary: 'in-memory: nothing is kept across restarts' };
+  }
+  append(_change: TableChange): void {}
+  sync(done: (error: Error | null) => void): void {
+    done(null);
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,553 @@
+/**
+ * The lock table: every rule of lockd's locks, as pure logic. No I/O, no timers, no clock of its
+ * own: each call takes `now`, and the owner of the table arms one timer for `nextDeadline()`.
+ *
+ * Rules (idl/lock_service.thrift states them for clients):
+ * - Keys are independent. A key holds one EXCLUSIVE lease or any number of SHARED ones.
+ * - Every grant expires at now + ttl unless renewed; expired leases free their key.
+ * - Waiters are served first come, first served: a request is granted at once only when it is
+ *   compatible with the holders AND nobody waits ahead of it, so a SHARED request behind a
+ *   queued EXCLUSIVE waiter queues too and writers never starve.
+ * - Acquiring with the token of a live lease on the same key and mode re-enters it: holdCount
+ *   + 1, same token and fence, expiry pushed to at least now + ttl. Each release undoes one entry.
+ * - Every grant's fence is greater than every fence issued before (one counter for all keys),
+ *   and fence reservations let a restarted table continue above every fence ever issued.
+ * - Ephemeral leases and waiters belong to a session and end with it.
+ */
+import { InvalidArgumentError, NotHolderError } from '../errors';
+import { BinaryHeap } from './heap';
+import { LeaseSlots } from './lease-slots';
+import {
+  AcquireOutcome,
+  AcquireRequest,
+  HolderView,
+  LeaseView,
+  LockInfoView,
+  LockMode,
+  SessionId,
+  TableObserver,
+  Waiter,
+} from './types';
+
+/** Ranges the table enforces; the server fills them from its options. */
+export interface TableLimits {
+  defaultTtlMs: number;
+  minTtlMs: number;
+  maxTtlMs: number;
+  maxWaitMs: number;
+  defaultListLimit: number;
+  maxListLimit: number;
+}
+
+/** Longest key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+/** Longest owner label, in UTF-8 bytes. */
+export const MAX_OWNER_BYTES = 256;
+/**
+ * Fences reserved per journal record. A restart resumes one whole block above the last
+ * reservation found on disk, so fences issued under a reservation that had not reached the disk
+ * are still below every new one; a block is large enough that no flush interval uses it up.
+ */
+export const FENCE_BLOCK = 1 << 24;
+
+/** A key with several holders or any waiters; a key with one holder and no queue maps to its slot. */
+interface KeyState {
+  holders: number[];
+  queue: QueuedWaiter[];
+}
+
+class QueuedWaiter<C = unknown> implements Waiter<C> {
+  heapIndex = -1;
+  constructor(
+    readonly id: number,
+    readonly key: string,
+    readonly mode: LockMode,
+    readonly owner: string | undefined,
+    readonly ttlMs: number,
+    readonly ephemeral: boolean,
+    readonly session: SessionId,
+    readonly deadlineMs: number,
+    public context: C,
+  ) {}
+}
+
+const NO_OBSERVER: TableObserver = { waiterGranted() {}, waiterTimedOut() {}, changed() {} };
+
+export class LockTable {
+  private readonly slots = new LeaseSlots();
+  private readonly entries = new Map<string, number | KeyState>();
+  private readonly leaseExpiry: BinaryHeap<number>;
+  private readonly waitDeadlines = new BinaryHeap<QueuedWaiter>(
+    (a, b) => a.deadlineMs < b.deadlineMs,
+    (w, index) => (w.heapIndex = index),
+  );
+  private readonly sessionLeases = new Map<SessionId, Set<number>>();
+  private readonly sessionWaiters = new Map<SessionId, Set<QueuedWaiter>>();
+  private lastFence = 0;
+  private fenceCeiling = 0;
+  private nextWaiterId = 1;
+  private waiterCount = 0;
+
+  constructor(
+    readonly limits: TableLimits,
+    private readonly observer: TableObserver = NO_OBSERVER,
+  ) {
+    const slots = this.slots;
+    this.leaseExpiry = new BinaryHeap<number>(
+      (a, b) => slots.expiresAt[a] < slots.expiresAt[b],
+      (slot, index) => (slots.heapIndex[slot] = index),
+    );
+  }
+
+  /** Live leases. */
+  get leaseCount(): number {
+    return this.slots.count;
+  }
+
+  /** Parked waiters. */
+  get waiterTotal(): number {
+    return this.waiterCount;
+  }
+
+  /** Highest fence issued so far. */
+  get currentFence(): number {
+    return this.lastFence;
+  }
+
+  /**
+   * Grants, re-enters, parks or refuses. Throws InvalidArgumentError for out-of-range input and
+   * NotHolderError for a token that names no live lease on the key.
+   */
+  acquire(request: AcquireRequest, now: number): AcquireOutcome {
+    this.expireDue(now);
+    const key = request.key;
+    validateKey(key);
+    const ttlMs = this.checkTtl(request.ttlMs);
+    const waitMs = this.checkWait(request.waitMs);
+    const mode = checkMode(request.mode);
+    const owner = checkOwner(request.owner);
+
+    if (request.token !== undefined) return this.reenter(key, request.token, mode, ttlMs, now);
+
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+      this.entries.set(key, slot);
+      return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+    }
+    if (typeof entry === 'number') {
+      if (mode === LockMode.SHARED && this.slots.mode[entry] === LockMode.SHARED) {
+        const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+        this.entries.set(key, { holders: [entry, slot], queue: [] });
+        return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+      }
+    } else if (entry.queue.length === 0 && this.compatible(entry.holders, mode)) {
+      const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+      entry.holders.push(slot);
+      return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+    }
+
+    if (waitMs === 0) return { kind: 'busy' };
+    const waiter = new QueuedWaiter(
+      this.nextWaiterId++,
+      key,
+      mode,
+      owner,
+      ttlMs,
+      request.ephemeral === true,
+      request.session,
+      waitMs < 0 ? Infinity : now + waitMs,
+      undefined as unknown,
+    );
+    const state = typeof entry === 'number' ? { holders: [entry], queue: [] as QueuedWaiter[] } : entry;
+    if (state !== entry) this.entries.set(key, state);
+    state.queue.push(waiter);
+    this.waiterCount++;
+    if (waiter.deadlineMs !== Infinity) this.waitDeadlines.push(waiter);
+    addToSet(this.sessionWaiters, waiter.session, waiter);
+    return { kind: 'queued', waiter };
+  }
+
+  /**
+   * Leaves the lease once: holdCount - 1, and at zero frees the key for the next waiters.
+   * Returns false when the token names no live lease on the key.
+   */
+  release(key: string, token: string, now: number): boolean {
+    this.expireDue(now);
+    validateKey(key);
+    const slot = this.findSlot(key, token);
+    if (slot < 0) return false;
+    const slots = this.slots;
+    if (--slots.holdCount[slot] > 0) {
+      this.recordUpdate(slot);
+      return true;
+    }
+    this.free(slot, 'released', now);
+    return true;
+  }
+
+  /** Extends a live lease to now + ttlMs, keeping token and fence. */
+  renew(key: string, token: string, ttlMs: number | undefined, now: number): LeaseView {
+    this.expireDue(now);
+    validateKey(key);
+    if (ttlMs === undefined) throw new InvalidArgumentError('ttlMs is required');
+    const ttl = this.checkTtl(ttlMs);
+    const slot = this.findSlot(key, token);
+    if (slot < 0) throw notHolder(key);
+    this.slots.ttl[slot] = ttl;
+    this.setExpiry(slot, now + ttl);
+    this.recordUpdate(slot);
+    return this.slots.view(slot);
+  }
+
+  /** True while a live lease on `key` carries `fence`. */
+  checkFence(key: string, fence: number, now: number): boolean {
+    this.expireDue(now);
+    validateKey(key);
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    if (typeof entry === 'number') return this.slots.fence[entry] === fence;
+    return entry.holders.some((slot) => this.slots.fence[slot] === fence);
+  }
+
+  /** Holders and waiter count of one key; empty when nobody holds it. */
+  inspect(key: string, now: number): LockInfoView {
+    this.expireDue(now);
+    validateKey(key);
+    return this.infoOf(key, this.entries.get(key));
+  }
+
+  /** Held keys starting with `prefix`, in key order, at most `limit` (<= 0: the default). */
+  list(prefix: string, limit: number | undefined, now: number): LockInfoView[] {
+    this.expireDue(now);
+    const { defaultListLimit, maxListLimit } = this.limits;
+    if (limit !== undefined && limit > maxListLimit) {
+      throw new InvalidArgumentError(`limit must be at most ${maxListLimit}, got ${limit} (<= 0 means the default ${defaultListLimit})`);
+    }
+    const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
+    // Keep the `count` smallest keys in a max-heap: O(n log count) without sorting every key.
+    const chosen = new BinaryHeap<string>((a, b) => a > b);
+    for (const key of this.entries.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      if (chosen.size < count) chosen.push(key);
+      else if (key < (chosen.peek() as string)) {
+        chosen.pop();
+        chosen.push(key);
+      }
+    }
+    return chosen
+      .drain()
+      .sort()
+      .map((key) => this.infoOf(key, this.entries.get(key)));
+  }
+
+  /**
+   * Ends a session: its waiters leave their queues (without a callback: the session is gone)
+   * and its ephemeral leases are freed, granting whoever waits next. Returns the counts.
+   */
+  closeSession(session: SessionId, now: number): { leases: number; waiters: number } {
+    const waiters = this.sessionWaiters.get(session);
+    const leases = this.sessionLeases.get(session);
+    this.sessionWaiters.delete(session);
+    this.sessionLeases.delete(session);
+    let waiterCount = 0;
+    if (waiters !== undefined) {
+      for (const waiter of waiters) {
+        this.unqueue(waiter);
+        waiterCount++;
+      }
+      for (const waiter of waiters) this.promote(waiter.key, now);
+    }
+    let leaseCount = 0;
+    if (leases !== undefined) {
+      for (const slot of leases) {
+        this.free(slot, 'session-closed', now);
+        leaseCount++;
+      }
+    }
+    this.expireDue(now);
+    return { leases: leaseCount, waiters: waiterCount };
+  }
+
+  /** Removes every waiter from every queue and returns them (shutdown answers each). */
+  drainWaiters(): Waiter[] {
+    const all: Waiter[] = [];
+    for (const set of this.sessionWaiters.values()) for (const waiter of set) all.push(waiter);
+    for (const waiter of all) this.unqueue(waiter as QueuedWaiter);
+    this.sessionWaiters.clear();
+    for (const waiter of all) this.normalize(waiter.key);
+    return all;
+  }
+
+  /** When the next lease expires or wait times out; Infinity when nothing is pending. */
+  nextDeadline(): number {
+    const lease = this.leaseExpiry.peek();
+    const waiter = this.waitDeadlines.peek();
+    const leaseAt = lease === undefined ? Infinity : this.slots.expiresAt[lease];
+    const waiterAt = waiter === undefined ? Infinity : waiter.deadlineMs;
+    return leaseAt < waiterAt ? leaseAt : waiterAt;
+  }
+
+  /**
+   * Expires leases and ends waits whose time has come, in time order (a lease before a wait
+   * due at the same moment, so the waiter still gets it). Every public method calls this first.
+   */
+  expireDue(now: number): void {
+    const slots = this.slots;
+    for (;;) {
+      const lease = this.leaseExpiry.peek();
+      const waiter = this.waitDeadlines.peek();
+      const leaseAt = lease === undefined ? Infinity : slots.expiresAt[lease];
+      const waiterAt = waiter === undefined ? Infinity : waiter.deadlineMs;
+      if (leaseAt <= now && leaseAt <= waiterAt) {
+        this.free(lease as number, 'expired', now);
+      } else if (waiterAt <= now) {
+        const timedOut = waiter as QueuedWaiter;
+        this.unqueue(timedOut);
+        deleteFromSet(this.sessionWaiters, timedOut.session, timedOut);
+        this.observer.waiterTimedOut(timedOut);
+        this.promote(timedOut.key, now);
+      } else {
+        return;
+      }
+    }
+  }
+
+  /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
+  *durableLeases(): IterableIterator<LeaseView> {
+    const slots = this.slots;
+    for (const entry of this.entries.values()) {
+      const holders = typeof entry === 'number' ? [entry] : entry.holders;
+      for (const slot of holders) if (slots.session[slot] === 0) yield slots.view(slot);
+    }
+  }
+
+  /** The fence ceiling a snapshot must record. */
+  get reservedFenceCeiling(): number {
+    return this.fenceCeiling;
+  }
+
+  /**
+   * Loads recovered leases (dropping those already expired) and continues fences above
+   * `fenceCeiling` and above every restored fence. Call on an empty table, before serving.
+   */
+  restore(leases: Iterable<LeaseView>, fenceCeiling: number, now: number): number {
+    let restored = 0;
+    let highest = fenceCeiling;
+    for (const lease of leases) {
+      if (lease.fence > highest) highest = lease.fence;
+      if (lease.expiresAtMs <= now) continue;
+      const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, lease.expiresAtMs, lease.ttlMs, lease.mode, 0);
+      this.slots.holdCount[slot] = lease.holdCount;
+      this.leaseExpiry.push(slot);
+      const entry = this.entries.get(lease.key);
+      if (entry === undefined) this.entries.set(lease.key, slot);
+      else if (typeof entry === 'number') this.entries.set(lease.key, { holders: [entry, slot], queue: [] });
+      else entry.holders.push(slot);
+      restored++;
+    }
+    this.lastFence = highest + FENCE_BLOCK;
+    this.fenceCeiling = this.lastFence;
+    return restored;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private reenter(key: string, token: string, mode: LockMode, ttlMs: number, now: number): AcquireOutcome {
+    const slot = this.findSlot(key, token);
+    if (slot < 0) throw notHolder(key);
+    const slots = this.slots;
+    if (slots.mode[slot] !== mode) {
+      throw new InvalidArgumentError(
+        `the lease on ${JSON.stringify(key)} is ${modeName(slots.mode[slot])}; re-entering it as ${modeName(mode)} is not allowed (release it and acquire anew)`,
+      );
+    }
+    slots.holdCount[slot]++;
+    slots.ttl[slot] = ttlMs;
+    if (now + ttlMs > slots.expiresAt[slot]) this.setExpiry(slot, now + ttlMs);
+    this.recordUpdate(slot);
+    return { kind: 'granted', lease: slots.view(slot), reentered: true };
+  }
+
+  private grant(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, ephemeral: boolean, session: SessionId, now: number): number {
+    const fence = ++this.lastFence;
+    if (fence > this.fenceCeiling) {
+      this.fenceCeiling = fence + FENCE_BLOCK - 1;
+      this.observer.changed({ kind: 'fence-reserve', ceiling: this.fenceCeiling });
+    }
+    const slot = this.slots.allocate(key, owner, undefined, fence, now + ttlMs, ttlMs, mode, ephemeral ? session : 0);
+    this.leaseExpiry.push(slot);
+    if (ephemeral) addToSet(this.sessionLeases, session, slot);
+    else this.observer.changed({ kind: 'grant', lease: this.slots.view(slot) });
+    return slot;
+  }
+
+  /** Frees a lease's slot and hands its key to the next waiters. */
+  private free(slot: number, reason: 'released' | 'expired' | 'session-closed', now: number): void {
+    const slots = this.slots;
+    const key = slots.keys[slot] as string;
+    const session = slots.session[slot];
+    if (session === 0) this.observer.changed({ kind: 'free', key, token: slots.tokenOf(slot), reason });
+    else if (reason !== 'session-closed') deleteFromSet(this.sessionLeases, session, slot);
+    this.leaseExpiry.removeAt(slots.heapIndex[slot]);
+    const entry = this.entries.get(key);
+    slots.release(slot);
+    if (typeof entry === 'number') {
+      this.entries.delete(key);
+      return;
+    }
+    if (entry === undefined) return;
+    const holders = entry.holders;
+    holders.splice(holders.indexOf(slot), 1);
+    this.promote(key, now);
+  }
+
+  /** Grants queued waiters at the head of the key's queue while they are compatible. */
+  private promote(key: string, now: number): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined || typeof entry === 'number') return;
+    const { holders, queue } = entry;
+    while (queue.length > 0) {
+      const next = queue[0];
+      if (!this.compatible(holders, next.mode)) break;
+      queue.shift();
+      this.waiterCount--;
+      if (next.heapIndex >= 0) this.waitDeadlines.removeAt(next.heapIndex);
+      deleteFromSet(this.sessionWaiters, next.session, next);
+      const slot = this.grant(key, next.owner, next.mode, next.ttlMs, next.ephemeral, next.session, now);
+      holders.push(slot);
+      this.observer.waiterGranted(next, this.slots.view(slot));
+    }
+    this.normalize(key);
+  }
+
+  /** Returns a key to its compact form: no entry when free, the bare slot for a lone holder. */
+  private normalize(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined || typeof entry === 'number' || entry.queue.length > 0) return;
+    if (entry.holders.length === 0) this.entries.delete(key);
+    else if (entry.holders.length === 1) this.entries.set(key, entry.holders[0]);
+  }
+
+  /** Takes a waiter out of its queue and the deadline heap (not out of its session's set). */
+  private unqueue(waiter: QueuedWaiter): void {
+    const entry = this.entries.get(waiter.key);
+    if (entry !== undefined && typeof entry !== 'number') {
+      const index = entry.queue.indexOf(waiter);
+      if (index >= 0) {
+        entry.queue.splice(index, 1);
+        this.waiterCount--;
+      }
+    }
+    if (waiter.heapIndex >= 0) this.waitDeadlines.removeAt(waiter.heapIndex);
+  }
+
+  private compatible(holders: number[], mode: LockMode): boolean {
+    if (holders.length === 0) return true;
+    if (mode === LockMode.EXCLUSIVE) return false;
+    // Holders are all shared or one exclusive, so the first one decides.
+    return this.slots.mode[holders[0]] === LockMode.SHARED;
+  }
+
+  private findSlot(key: string, token: string): number {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return -1;
+    if (typeof entry === 'number') return this.slots.tokenMatches(entry, token) ? entry : -1;
+    for (const slot of entry.holders) if (this.slots.tokenMatches(slot, token)) return slot;
+    return -1;
+  }
+
+  private setExpiry(slot: number, expiresAtMs: number): void {
+    this.slots.expiresAt[slot] = expiresAtMs;
+    this.leaseExpiry.update(this.slots.heapIndex[slot]);
+  }
+
+  private recordUpdate(slot: number): void {
+    const slots = this.slots;
+    if (slots.session[slot] !== 0) return;
+    this.observer.changed({
+      kind: 'update',
+      key: slots.keys[slot] as string,
+      token: slots.tokenOf(slot),
+      holdCount: slots.holdCount[slot],
+      ttlMs: slots.ttl[slot],
+      expiresAtMs: slots.expiresAt[slot],
+    });
+  }
+
+  private infoOf(key: string, entry: number | KeyState | undefined): LockInfoView {
+    if (entry === undefined) return { key, holders: [], waiters: 0 };
+    const slots = typeof entry === 'number' ? [entry] : entry.holders;
+    const holders: HolderView[] = slots.map((slot) => ({
+      owner: this.slots.owners[slot],
+      mode: this.slots.mode[slot] as LockMode,
+      fence: this.slots.fence[slot],
+      expiresAtMs: this.slots.expiresAt[slot],
+      holdCount: this.slots.holdCount[slot],
+    }));
+    return { key, holders, waiters: typeof entry === 'number' ? 0 : entry.queue.length };
+  }
+
+  private checkTtl(ttlMs: number | undefined): number {
+    if (ttlMs === undefined) return this.limits.defaultTtlMs;
+    const { minTtlMs, maxTtlMs, defaultTtlMs } = this.limits;
+    if (!(ttlMs >= minTtlMs && ttlMs <= maxTtlMs)) {
+      throw new InvalidArgumentError(
+        `ttlMs must be between ${minTtlMs} and ${maxTtlMs} ms, got ${ttlMs} (omit it for the default ${defaultTtlMs} ms)`,
+      );
+    }
+    return ttlMs;
+  }
+
+  private checkWait(waitMs: number | undefined): number {
+    if (waitMs === undefined) return 0;
+    const max = this.limits.maxWaitMs;
+    if (waitMs === -1 || (waitMs >= 0 && waitMs <= max)) return waitMs;
+    throw new InvalidArgumentError(`waitMs must be -1 (wait until granted) or 0..${max} ms, got ${waitMs}`);
+  }
+}
+
+/** Throws InvalidArgumentError unless `key` is 1..1024 bytes of UTF-8. */
+export function validateKey(key: string | undefined): asserts key is string {
+  if (key === undefined) throw new InvalidArgumentError('lockKey is required');
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no byte count.
+  const bytes = key.length * 3 <= MAX_KEY_BYTES ? key.length : Buffer.byteLength(key, 'utf8');
+  if (bytes === 0 || bytes > MAX_KEY_BYTES) {
+    throw new InvalidArgumentError(`lockKey must be 1..${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes} bytes`);
+  }
+}
+
+function checkMode(mode: number | undefined): LockMode {
+  if (mode === undefined || mode === LockMode.EXCLUSIVE) return LockMode.EXCLUSIVE;
+  if (mode === LockMode.SHARED) return LockMode.SHARED;
+  throw new InvalidArgumentError(`mode must be EXCLUSIVE (1) or SHARED (2), got ${mode}`);
+}
+
+function checkOwner(owner: string | undefined): string | undefined {
+  if (owner === undefined || owner.length * 3 <= MAX_OWNER_BYTES) return owner;
+  const bytes = Buffer.byteLength(owner, 'utf8');
+  if (bytes > MAX_OWNER_BYTES) throw new InvalidArgumentError(`owner must be at most ${MAX_OWNER_BYTES} bytes, got ${bytes}`);
+  return owner;
+}
+
+function notHolder(key: string): NotHolderError {
+  return new NotHolderError(`the token names no live lease on ${JSON.stringify(key)}: it was released, expired or never granted`);
+}
+
+/** "EXCLUSIVE" or "SHARED". */
+export function modeName(mode: number): string {
+  return mode === LockMode.SHARED ? 'SHARED' : 'EXCLUSIVE';
+}
+
+function addToSet<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set === undefined) map.set(key, new Set([value]));
+  else set.add(value);
+}
+
+function deleteFromSet<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
