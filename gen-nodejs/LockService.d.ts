@@ -79,12 +79,12 @@ declare class Client {
   release(lockKey: string, token: string, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
 
   /**
-   * Extend a live lease to now + ttlMs (ttlMs <= 0: its current length). Keeps token and fence.
+   * Extend a live lease to now + ttlMs (ttlMs must lie in the server's range). Keeps token and fence.
    */
   renew(lockKey: string, token: string, ttlMs: Int64): Lease;
 
   /**
-   * Extend a live lease to now + ttlMs (ttlMs <= 0: its current length). Keeps token and fence.
+   * Extend a live lease to now + ttlMs (ttlMs must lie in the server's range). Keeps token and fence.
    */
   renew(lockKey: string, token: string, ttlMs: Int64, callback?: (error: ttypes.LockError, response: Lease)=>void): void;
 
@@ -127,6 +127,22 @@ declare class Client {
    * Liveness: answers "pong".
    */
   ping(callback?: (error: void, response: string)=>void): void;
+
+  /**
+   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * answers at once with acquired = false (acquireLock: false). Returns false when no such
+   * wait is parked (it was granted or answered already). Lets a client cancel one wait without
+   * closing a connection that carries other calls.
+   */
+  cancelWait(seqid: number): boolean;
+
+  /**
+   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * answers at once with acquired = false (acquireLock: false). Returns false when no such
+   * wait is parked (it was granted or answered already). Lets a client cancel one wait without
+   * closing a connection that carries other calls.
+   */
+  cancelWait(seqid: number, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
 }
 
 declare class Processor {
@@ -143,4 +159,5 @@ declare class Processor {
   process_inspect(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_listLocks(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_ping(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_cancelWait(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }

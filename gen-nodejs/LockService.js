@@ -1123,6 +1123,124 @@ LockService_ping_result.prototype.write = function(output) {
   return;
 };
 
+var LockService_cancelWait_args = function(args) {
+  this.seqid = null;
+  if (args) {
+    if (args.seqid !== undefined && args.seqid !== null) {
+      this.seqid = args.seqid;
+    }
+  }
+};
+LockService_cancelWait_args.prototype = {};
+LockService_cancelWait_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.I32) {
+        this.seqid = input.readI32();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 0:
+        input.skip(ftype);
+        break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_cancelWait_args.prototype.write = function(output) {
+  output.writeStructBegin('LockService_cancelWait_args');
+  if (this.seqid !== null && this.seqid !== undefined) {
+    output.writeFieldBegin('seqid', Thrift.Type.I32, 1);
+    output.writeI32(this.seqid);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_cancelWait_result = function(args) {
+  this.success = null;
+  this.error = null;
+  if (args instanceof ttypes.LockError) {
+    this.error = args;
+    return;
+  }
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = args.success;
+    }
+    if (args.error !== undefined && args.error !== null) {
+      this.error = args.error;
+    }
+  }
+};
+LockService_cancelWait_result.prototype = {};
+LockService_cancelWait_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.BOOL) {
+        this.success = input.readBool();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 1:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.error = new ttypes.LockError();
+        this.error.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_cancelWait_result.prototype.write = function(output) {
+  output.writeStructBegin('LockService_cancelWait_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.BOOL, 0);
+    output.writeBool(this.success);
+    output.writeFieldEnd();
+  }
+  if (this.error !== null && this.error !== undefined) {
+    output.writeFieldBegin('error', Thrift.Type.STRUCT, 1);
+    this.error.write(output);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
 var LockServiceClient = exports.Client = function(output, pClass) {
   this.output = output;
   this.pClass = pClass;
@@ -1689,6 +1807,68 @@ LockServiceClient.prototype.recv_ping = function(input,mtype,rseqid) {
   }
   return callback('ping failed: unknown result');
 };
+
+LockServiceClient.prototype.cancelWait = function(seqid, callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_cancelWait(seqid);
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_cancelWait(seqid);
+  }
+};
+
+LockServiceClient.prototype.send_cancelWait = function(seqid) {
+  var output = new this.pClass(this.output);
+  var params = {
+    seqid: seqid
+  };
+  var args = new LockService_cancelWait_args(params);
+  try {
+    output.writeMessageBegin('cancelWait', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+LockServiceClient.prototype.recv_cancelWait = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new LockService_cancelWait_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.error) {
+    return callback(result.error);
+  }
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('cancelWait failed: unknown result');
+};
 var LockServiceProcessor = exports.Processor = function(handler) {
   this._handler = handler;
 };
@@ -2076,6 +2256,48 @@ LockServiceProcessor.prototype.process_ping = function(seqid, input, output) {
       } else {
         result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
         output.writeMessageBegin("ping", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+LockServiceProcessor.prototype.process_cancelWait = function(seqid, input, output) {
+  var args = new LockService_cancelWait_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.cancelWait.length === 1) {
+    Q.fcall(this._handler.cancelWait.bind(this._handler),
+      args.seqid
+    ).then(function(result) {
+      var result_obj = new LockService_cancelWait_result({success: result});
+      output.writeMessageBegin("cancelWait", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      if (err instanceof ttypes.LockError) {
+        result = new LockService_cancelWait_result(err);
+        output.writeMessageBegin("cancelWait", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("cancelWait", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.cancelWait(args.seqid, function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
+        result_obj = new LockService_cancelWait_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("cancelWait", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("cancelWait", Thrift.MessageType.EXCEPTION, seqid);
       }
       result_obj.write(output);
       output.writeMessageEnd();

@@ -119,7 +119,7 @@ service LockService {
   /** Leave the lease once (holdCount - 1); frees the lock at zero. False for a wrong or stale token. */
   bool release(1: string lockKey, 2: string token) throws (1: LockError error),
 
-  /** Extend a live lease to now + ttlMs (ttlMs <= 0: its current length). Keeps token and fence. */
+  /** Extend a live lease to now + ttlMs (ttlMs must lie in the server's range). Keeps token and fence. */
   Lease renew(1: string lockKey, 2: string token, 3: i64 ttlMs) throws (1: LockError error),
 
   /** True only while a live lease on lockKey carries this fence. */
@@ -133,4 +133,12 @@ service LockService {
 
   /** Liveness: answers "pong". */
   string ping(),
+
+  /**
+   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * answers at once with acquired = false (acquireLock: false). Returns false when no such
+   * wait is parked (it was granted or answered already). Lets a client cancel one wait without
+   * closing a connection that carries other calls.
+   */
+  bool cancelWait(1: i32 seqid) throws (1: LockError error),
 }

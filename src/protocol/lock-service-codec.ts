@@ -28,6 +28,7 @@ export type ServiceCall =
   | { method: 'inspect'; seqid: number; lockKey: string | undefined; keyValid: boolean }
   | { method: 'listLocks'; seqid: number; prefix: string | undefined; limit: number | undefined }
   | { method: 'ping'; seqid: number }
+  | { method: 'cancelWait'; seqid: number; waitSeqid: number | undefined }
   | { method: 'unknown'; seqid: number; name: string; messageType: number };
 
 export type MethodName = Exclude<ServiceCall['method'], 'unknown'>;
@@ -60,6 +61,8 @@ export function readCall(r: ProtocolReader): ServiceCall {
     case 'ping':
       r.skip(TType.STRUCT);
       return { method: 'ping', seqid };
+    case 'cancelWait':
+      return { method: 'cancelWait', seqid, waitSeqid: readSingleI32Arg(r) };
     default:
       r.skip(TType.STRUCT);
       return { method: 'unknown', seqid, name, messageType: type };
@@ -162,6 +165,19 @@ function readKeyedArgs(r: ProtocolReader, method: 'release' | 'renew' | 'checkFe
     case 'checkFence': return { method, seqid, lockKey, keyValid, fence: number };
     case 'inspect': return { method, seqid, lockKey, keyValid };
   }
+}
+
+function readSingleI32Arg(r: ProtocolReader): number | undefined {
+  let value: number | undefined;
+  r.readStructBegin();
+  for (;;) {
+    const type = r.readFieldBegin();
+    if (type === TType.STOP) break;
+    if (r.fieldId === 1 && type === TType.I32) value = r.readI32();
+    else r.skip(type);
+  }
+  r.readStructEnd();
+  return value;
 }
 
 function readListArgs(r: ProtocolReader, seqid: number): ServiceCall {
@@ -378,7 +394,7 @@ export function writeRequestCall(w: ProtocolWriter, method: 'acquire' | 'acquire
 /** Writes a call whose arguments are given as [fieldId, type, value] in id order. */
 export function writeArgsCall(
   w: ProtocolWriter,
-  method: 'release' | 'renew' | 'checkFence' | 'inspect' | 'listLocks' | 'ping',
+  method: 'release' | 'renew' | 'checkFence' | 'inspect' | 'listLocks' | 'ping' | 'cancelWait',
   seqid: number,
   args: ReadonlyArray<readonly [number, typeof TType.STRING | typeof TType.I64 | typeof TType.I32, string | number]>,
 ): void {
@@ -441,6 +457,7 @@ export const RESULT_KIND: Readonly<Record<MethodName, ResultKind>> = {
   inspect: 'lockInfo',
   listLocks: 'lockInfoList',
   ping: 'string',
+  cancelWait: 'bool',
 };
 
 /** Reads the header of one reply; then call readReplyBody with the kind its seqid expects. */

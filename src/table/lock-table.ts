@@ -200,6 +200,12 @@ export class LockTable {
     return this.slots.view(slot);
   }
 
+  /** True while `token` names a live lease on `key`. */
+  isHeld(key: string, token: string, now: number): boolean {
+    this.expireDue(now);
+    return this.findSlot(key, token) >= 0;
+  }
+
   /** True while a live lease on `key` carries `fence`. */
   checkFence(key: string, fence: number, now: number): boolean {
     this.expireDue(now);
@@ -267,6 +273,20 @@ export class LockTable {
     }
     this.expireDue(now);
     return { leases: leaseCount, waiters: waiterCount };
+  }
+
+  /**
+   * Takes one parked waiter out of its queue (the caller gave up) and lets compatible waiters
+   * behind it in. False when it is no longer parked.
+   */
+  cancelWaiter(waiter: Waiter, now: number): boolean {
+    const queued = waiter as QueuedWaiter;
+    const entry = this.entries.get(queued.key);
+    if (entry === undefined || typeof entry === 'number' || !entry.queue.includes(queued)) return false;
+    this.unqueue(queued);
+    deleteFromSet(this.sessionWaiters, queued.session, queued);
+    this.promote(queued.key, now);
+    return true;
   }
 
   /** Removes every waiter from every queue and returns them (shutdown answers each). */
@@ -346,7 +366,8 @@ export class LockTable {
       else entry.holders.push(slot);
       restored++;
     }
-    this.lastFence = highest + FENCE_BLOCK;
+    // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
+    this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
     this.fenceCeiling = this.lastFence;
     return restored;
   }

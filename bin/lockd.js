@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+require('../dist/src/server/main.js');
