@@ -6,7 +6,7 @@
 import net from 'node:net';
 import type winston from 'winston';
 import type { LocalBackend } from '../backend/local-backend';
-import { binaryProtocol } from '../protocol/binary';
+import { protocolByName } from '../protocol';
 import type { ProtocolFactory } from '../protocol/types';
 import type { ServerOptions } from '../options';
 import { Connection, ConnectionHost, waitContextOf } from './connection';
@@ -29,7 +29,7 @@ export class LockdServer implements ConnectionHost {
     readonly logger: winston.Logger,
   ) {
     this.debug = logger.isDebugEnabled();
-    this.protocol = binaryProtocol; // TODO(compact): wire compactProtocol when src/protocol/compact.ts lands
+    this.protocol = protocolByName(options.protocol);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (error) => logger.error('listener error', { error: error.message }));
     backend.listen({

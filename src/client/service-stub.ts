@@ -1,0 +1,78 @@
+/**
+ * Typed LockService calls over one ThriftConnection: the wire API exactly as the IDL states it
+ * (acquired = false replies, LockErrors as typed errors). LockClient builds its friendlier API
+ * on these; the server's integration tests use them to pin the wire behaviour.
+ */
+import * as codec from '../protocol/lock-service-codec';
+import { TType } from '../protocol/types';
+import type { ThriftConnection } from './thrift-connection';
+
+/** AcquireResult as decoded. */
+export interface WireAcquireResult {
+  acquired: boolean;
+  lease: codec.WireLease | undefined;
+}
+
+/** A call in flight whose seqid can be passed to cancelWait. */
+export interface PendingCall<T> {
+  seqid: number;
+  reply: Promise<T>;
+}
+
+export class LockServiceStub {
+  /** @param callTimeoutMs how long a call may take beyond the wait it asks for. */
+  constructor(
+    readonly connection: ThriftConnection,
+    readonly callTimeoutMs: number,
+  ) {}
+
+  acquire(request: codec.LockRequestFields): PendingCall<WireAcquireResult> {
+    return this.connection.call('acquire', (w, seqid) => codec.writeRequestCall(w, 'acquire', seqid, request), this.timeoutFor(request.waitMs));
+  }
+
+  acquireLock(request: codec.LockRequestFields): PendingCall<boolean> {
+    return this.connection.call('acquireLock', (w, seqid) => codec.writeRequestCall(w, 'acquireLock', seqid, request), this.timeoutFor(request.waitMs));
+  }
+
+  releaseLock(request: codec.LockRequestFields): Promise<boolean> {
+    return this.connection.call<boolean>('releaseLock', (w, seqid) => codec.writeRequestCall(w, 'releaseLock', seqid, request), this.callTimeoutMs).reply;
+  }
+
+  release(lockKey: string, token: string): Promise<boolean> {
+    return this.args('release', [[1, TType.STRING, lockKey], [2, TType.STRING, token]]);
+  }
+
+  renew(lockKey: string, token: string, ttlMs: number): Promise<codec.WireLease> {
+    return this.args('renew', [[1, TType.STRING, lockKey], [2, TType.STRING, token], [3, TType.I64, ttlMs]]);
+  }
+
+  checkFence(lockKey: string, fence: number): Promise<boolean> {
+    return this.args('checkFence', [[1, TType.STRING, lockKey], [2, TType.I64, fence]]);
+  }
+
+  inspect(lockKey: string): Promise<codec.WireLockInfo> {
+    return this.args('inspect', [[1, TType.STRING, lockKey]]);
+  }
+
+  listLocks(prefix: string, limit: number): Promise<codec.WireLockInfo[]> {
+    return this.args('listLocks', [[1, TType.STRING, prefix], [2, TType.I32, limit]]);
+  }
+
+  ping(): Promise<string> {
+    return this.args('ping', []);
+  }
+
+  /** Gives up the parked wait that was sent with `seqid` on this connection. */
+  cancelWait(seqid: number): Promise<boolean> {
+    return this.args('cancelWait', [[1, TType.I32, seqid]]);
+  }
+
+  private args<T>(method: Parameters<typeof codec.writeArgsCall>[1], args: Parameters<typeof codec.writeArgsCall>[3]): Promise<T> {
+    return this.connection.call<T>(method, (w, seqid) => codec.writeArgsCall(w, method, seqid, args), this.callTimeoutMs).reply;
+  }
+
+  private timeoutFor(waitMs: number | undefined): number {
+    if (waitMs === undefined || waitMs === 0) return this.callTimeoutMs;
+    return waitMs < 0 ? Infinity : waitMs + this.callTimeoutMs;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * One TCP connection to lockd carrying many calls at once: each call gets a seqid, replies are
+ * matched by it (a parked acquire does not hold up the calls behind it), calls made in one tick
+ * leave in one socket write, and every pending call is rejected when the socket closes — the
+ * npm Thrift runtime leaves them hanging.
+ */
+import net from 'node:net';
+import { CallTimeoutError, ConnectionError, errorFromWire, LockdError, ProtocolError } from '../errors';
+import { protocolByName } from '../protocol';
+import { MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultKind } from '../protocol/lock-service-codec';
+import { MessageStream, TransportKind } from '../protocol/message-stream';
+import { OutputBuffer } from '../protocol/output-buffer';
+import type { ProtocolReader, ProtocolWriter } from '../protocol/types';
+
+/** How to reach lockd and speak to it. */
+export interface ThriftConnectionOptions {
+  host: string;
+  port: number;
+  transport: TransportKind;
+  protocol: 'binary' | 'compact';
+  /** Give up connecting after this long. */
+  connectTimeoutMs: number;
+  /** Largest reply accepted. */
+  maxMessageBytes: number;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  /** When to give up; Infinity for waits without a bound. */
+  deadline: number;
+  method: MethodName;
+}
+
+/** How often pending calls are checked against their deadlines. */
+const SWEEP_INTERVAL_MS = 50;
+
+export class ThriftConnection {
+  private readonly out = new OutputBuffer(4096);
+  private readonly writer: ProtocolWriter;
+  private readonly stream: MessageStream;
+  private readonly framed: boolean;
+  private readonly pending = new Map<number, PendingCall>();
+  private nextSeqid = 1;
+  private flushScheduled = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closedError: LockdError | undefined;
+  private readonly closeListeners: Array<(error: LockdError) => void> = [];
+
+  private constructor(
+    private readonly socket: net.Socket,
+    readonly options: ThriftConnectionOptions,
+  ) {
+    const protocol = protocolByName(options.protocol);
+    this.writer = protocol.createWriter(this.out);
+    this.stream = new MessageStream(protocol.createReader(options.maxMessageBytes), options.transport, options.maxMessageBytes);
+    this.framed = options.transport === 'framed';
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (error) => this.fail(new ConnectionError(`connection to ${this.address} failed: ${error.message}`, { cause: error })));
+    socket.on('close', () => this.fail(new ConnectionError(`connection to ${this.address} closed`)));
+  }
+
+  /** Connects; rejects with ConnectionError when lockd cannot be reached in time. */
+  static connect(options: ThriftConnectionOptions): Promise<ThriftConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: options.host, port: options.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ConnectionError(`cannot reach lockd at ${options.host}:${options.port}: no answer within ${options.connectTimeoutMs} ms`));
+      }, options.connectTimeoutMs);
+      const onError = (error: Error) => {
+        clearTimeout(timer);
+        reject(new ConnectionError(`cannot reach lockd at ${options.host}:${options.port}: ${error.message}`, { cause: error }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(new ThriftConnection(socket, options));
+      });
+    });
+  }
+
+  get address(): string {
+    return `${this.options.host}:${this.options.port}`;
+  }
+
+  /** False once the socket closed or failed. */
+  get isOpen(): boolean {
+    return this.closedError === undefined;
+  }
+
+  /** Calls in flight. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Registers a listener for the connection's end (with the error that pending calls got). */
+  onClose(listener: (error: LockdError) => void): void {
+    if (this.closedError !== undefined) listener(this.closedError);
+    else this.closeListeners.push(listener);
+  }
+
+  /**
+   * Sends one call: `write` encodes it with the given seqid. Returns the seqid (so a parked wait
+   * can be cancelled) and the reply: the success value, or a typed LockdError.
+   */
+  call<T>(method: MethodName, write: (writer: ProtocolWriter, seqid: number) => void, timeoutMs: number): { seqid: number; reply: Promise<T> } {
+    const seqid = this.nextSeqid;
+    this.nextSeqid = seqid >= 0x7fffffff ? 1 : seqid + 1;
+    if (this.closedError !== undefined) return { seqid, reply: Promise.reject(this.closedError) };
+    const frame = this.framed ? this.out.beginFrame() : -1;
+    write(this.writer, seqid);
+    if (frame >= 0) this.out.endFrame(frame);
+    const reply = new Promise<T>((resolve, reject) => {
+      this.pending.set(seqid, { resolve: resolve as (value: unknown) => void, reject, deadline: Date.now() + timeoutMs, method });
+    });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+    if (this.sweeper === undefined && timeoutMs !== Infinity) {
+      this.sweeper = setInterval(this.sweep, SWEEP_INTERVAL_MS);
+      this.sweeper.unref();
+    }
+    return { seqid, reply };
+  }
+
+  /** Closes the socket; pending calls reject with ConnectionError. */
+  close(): void {
+    this.socket.destroy();
+    this.fail(new ConnectionError(`connection to ${this.address} closed by the client`));
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.out.pos > 0 && this.closedError === undefined) this.socket.write(this.out.take());
+  };
+
+  private receive(chunk: Buffer): void {
+    try {
+      this.stream.push(chunk, this.onReply);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.socket.destroy();
+      this.fail(new ConnectionError(`lockd at ${this.address} sent a malformed reply: ${error.message}`, { cause: error }));
+    }
+  }
+
+  private readonly onReply = (reader: ProtocolReader): void => {
+    const head = readReplyHeader(reader);
+    const kind: ResultKind | undefined = RESULT_KIND[head.name as MethodName];
+    if (kind === undefined) throw new ProtocolError(`reply names unknown method ${JSON.stringify(head.name)}`);
+    const reply = readReplyBody(reader, head, kind);
+    const call = this.pending.get(reply.seqid);
+    if (call === undefined) return; // timed out earlier; the late reply is dropped
+    this.pending.delete(reply.seqid);
+    if (reply.kind === 'ok') call.resolve(reply.value);
+    else if (reply.kind === 'lockError') call.reject(errorFromWire(reply.code, reply.message));
+    else call.reject(new ProtocolError(`lockd rejected ${call.method}: ${reply.message} (TApplicationException type ${reply.type})`));
+  };
+
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const [seqid, call] of this.pending) {
+      if (call.deadline > now) continue;
+      this.pending.delete(seqid);
+      call.reject(new CallTimeoutError(`lockd at ${this.address} did not answer ${call.method} in time`));
+    }
+    if (this.pending.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  };
+
+  private fail(error: LockdError): void {
+    if (this.closedError !== undefined) return;
+    this.closedError = error;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of calls) call.reject(error);
+    for (const listener of this.closeListeners.splice(0)) listener(error);
+  }
+}
