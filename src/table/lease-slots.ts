@@ -28,6 +28,8 @@ export class LeaseSlots {
   /** Position in the expiry heap. */
   heapIndex = new Int32Array(0);
 
+  /** One shared copy of each owner label in use: clients send the same label with every call. */
+  private readonly ownerCopies = new Map<string, { label: string; uses: number }>();
   private readonly randomPool = Buffer.alloc(RANDOM_POOL_BYTES);
   private randomOffset = RANDOM_POOL_BYTES;
   private readonly probe = Buffer.alloc(TOKEN_BYTES);
@@ -56,7 +58,7 @@ export class LeaseSlots {
     const slot = this.freeSlots.pop() as number;
     this.used++;
     this.keys[slot] = key;
-    this.owners[slot] = owner;
+    this.owners[slot] = owner === undefined ? undefined : this.shareOwner(owner);
     if (token === undefined) this.drawToken(slot);
     else this.tokens.write(token, slot * TOKEN_BYTES, TOKEN_BYTES, 'hex');
     this.fence[slot] = fence;
@@ -71,6 +73,8 @@ export class LeaseSlots {
 
   /** Returns the slot to the free list and drops its string references. */
   release(slot: number): void {
+    const owner = this.owners[slot];
+    if (owner !== undefined) this.unshareOwner(owner);
     this.keys[slot] = undefined;
     this.owners[slot] = undefined;
     this.tokens.fill(0, slot * TOKEN_BYTES, (slot + 1) * TOKEN_BYTES);
@@ -103,6 +107,21 @@ export class LeaseSlots {
       holdCount: this.holdCount[slot],
       owner: this.owners[slot],
     };
+  }
+
+  private shareOwner(owner: string): string {
+    const copy = this.ownerCopies.get(owner);
+    if (copy !== undefined) {
+      copy.uses++;
+      return copy.label;
+    }
+    this.ownerCopies.set(owner, { label: owner, uses: 1 });
+    return owner;
+  }
+
+  private unshareOwner(owner: string): void {
+    const copy = this.ownerCopies.get(owner);
+    if (copy !== undefined && --copy.uses === 0) this.ownerCopies.delete(owner);
   }
 
   private drawToken(slot: number): void {
