@@ -1,0 +1,58 @@
+/** lockd as a process: configuration errors, readiness, and a graceful SIGTERM. */
+import { UnavailableError } from '../../src/errors';
+import { connectStub } from '../helpers/in-process-lockd';
+import { runLockd, startLockd, stopAllLockd } from '../helpers/lockd-process';
+
+afterEach(stopAllLockd);
+
+test.each([
+  [['--port', 'seventy'], /--port: "seventy" is not a port number/],
+  [['--default-ttl', '5x'], /--default-ttl: "5x" is not a positive duration/],
+  [['--min-ttl', '10s', '--max-ttl', '1s'], /--min-ttl 10s is above --max-ttl 1s/],
+  [['--bogus'], /unknown argument "--bogus"/],
+  [['--transport', 'http'], /one of buffered, framed/],
+])('invalid configuration %p exits 2 with a one-line reason', async (args, reason) => {
+  const { code, output } = await runLockd(args as string[]);
+  expect(code).toBe(2);
+  expect(output).toMatch(reason);
+  expect(output.trim().split('\n')).toHaveLength(1);
+});
+
+test('LOCKD_* variables configure it, and flags win over them', async () => {
+  const bad = await runLockd([], { LOCKD_DEFAULT_TTL: 'soon' });
+  expect(bad.code).toBe(2);
+  expect(bad.output).toMatch(/LOCKD_DEFAULT_TTL: "soon"/);
+  const lockd = await startLockd(['--default-ttl', '7s'], { LOCKD_DEFAULT_TTL: '9s' });
+  const stub = await connectStub(lockd.port);
+  expect((await stub.acquire({ lockKey: 'env' }).reply).lease!.ttlMs).toBe(7_000);
+});
+
+test('--help lists every flag with its default and variable', async () => {
+  const { code, output } = await runLockd(['--help']);
+  expect(code).toBe(0);
+  for (const flag of ['--port', '--transport', '--protocol', '--default-ttl', '--max-message-size', '--fsync', '--log-format']) {
+    expect(output).toContain(flag);
+  }
+  expect(output).toContain('LOCKD_DEFAULT_TTL');
+});
+
+test('SIGTERM answers parked waiters with UNAVAILABLE, closes connections and exits 0', async () => {
+  const lockd = await startLockd();
+  const holder = await connectStub(lockd.port);
+  await holder.acquire({ lockKey: 'busy' }).reply;
+  const waiter = await connectStub(lockd.port);
+  const parked = waiter.acquire({ lockKey: 'busy', waitMs: -1 }).reply.catch((error: Error) => error);
+  for (let i = 0; i < 200 && (await holder.inspect('busy')).waiters === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(await lockd.stop()).toBe(0);
+  const answer = await parked;
+  expect(answer).toBeInstanceOf(UnavailableError);
+  expect((answer as Error).message).toMatch(/shutting down/);
+  expect(lockd.output()).toMatch(/stopping.*SIGTERM/);
+});
+
+test('the startup log shows the effective configuration and the listening line comes once ready', async () => {
+  const lockd = await startLockd(['--log-format', 'json']);
+  const started = lockd.output().split('\n').find((line) => line.includes('lockd started'));
+  expect(JSON.parse(started!).config).toMatchObject({ host: '127.0.0.1', transport: 'buffered', protocol: 'binary', inMemory: true });
+  expect(await (await connectStub(lockd.port)).ping()).toBe('pong');
+});
