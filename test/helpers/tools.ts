@@ -1,0 +1,33 @@
+/**
+ * External tools some tests need (the Thrift compiler, Debian's python3 with its thrift module).
+ * A missing tool fails the test with the install command: nothing is skipped silently.
+ */
+import { spawnSync } from 'node:child_process';
+
+/** Debian's interpreter: python3-thrift is installed for it, not for other pythons on PATH. */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+/** Throws with an install hint unless `thrift --version` runs. */
+export function requireThriftCompiler(): void {
+  const result = spawnSync('thrift', ['--version'], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error('the Apache Thrift compiler is missing: apt-get install -y thrift-compiler (.ci/run does this)');
+  }
+}
+
+/** Throws with an install hint unless Debian's python3 can import thrift. */
+export function requirePythonThrift(): void {
+  const result = spawnSync(DEBIAN_PYTHON, ['-c', 'import thrift'], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${DEBIAN_PYTHON} cannot import thrift: apt-get install -y python3-thrift (.ci/run does this)\n${result.stderr ?? ''}`);
+  }
+}
+
+/** Runs a command to completion, throwing with its output when it fails. */
+export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000, ...options, env: { ...process.env, ...options.env } });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
