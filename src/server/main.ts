@@ -6,6 +6,7 @@
 import { LocalBackend } from '../backend/local-backend';
 import { ConfigError, LockdError } from '../errors';
 import { resolveServerOptions, ServerOptions, serverUsage } from '../options';
+import { FileStore } from '../store/file-store';
 import { LeaseStore, MemoryStore } from '../store/store';
 import { systemClock } from '../table/types';
 import { LockdServer } from './lockd-server';
@@ -27,8 +28,16 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(options.logLevel, options.logFormat);
   let backend: LocalBackend | undefined;
   try {
-    if (!options.inMemory) throw new ConfigError('TODO(store): the durable store is not wired yet; pass --in-memory');
-    const store: LeaseStore = new MemoryStore();
+    const store: LeaseStore = options.inMemory
+      ? new MemoryStore()
+      : new FileStore({
+          dataDir: options.dataDir,
+          fsync: options.fsync,
+          forceRecovery: options.forceRecovery,
+          logger,
+          liveLeases: () => backend!.table.durableLeases(),
+          fenceCeiling: () => backend!.table.reservedFenceCeiling,
+        });
     backend = new LocalBackend(options, store, systemClock, !options.inMemory);
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
     const { restored, summary } = await backend.open();

@@ -1,0 +1,206 @@
+/**
+ * The on-disk record format shared by the log and snapshots:
+ *   [u32 payload length][u32 CRC-32 of payload][payload]
+ * payload = u8 kind, then the kind's fields (strings as u16 length + UTF-8, tokens as 16 raw bytes).
+ */
+import { crc32 } from 'node:zlib';
+import { OutputBuffer } from '../protocol/output-buffer';
+import { LockMode, type LeaseView, type TableChange } from '../table/types';
+
+export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4 } as const;
+const HEADER_BYTES = 8;
+const TOKEN_BYTES = 16;
+const NO_OWNER = 0xffff;
+
+/** Appends one change as a framed record. */
+export function encodeChange(out: OutputBuffer, change: TableChange): void {
+  const key = change.kind === 'fence-reserve' ? '' : change.kind === 'grant' ? change.lease.key : change.key;
+  const owner = change.kind === 'grant' ? change.lease.owner : undefined;
+  out.ensure(HEADER_BYTES + 64 + Buffer.byteLength(key) + (owner === undefined ? 0 : Buffer.byteLength(owner)));
+  const start = out.pos;
+  out.pos += HEADER_BYTES;
+  const buf = out.buf;
+  const u8 = (v: number) => (buf[out.pos++] = v);
+  const u32 = (v: number) => {
+    buf.writeUInt32LE(v >>> 0, out.pos);
+    out.pos += 4;
+  };
+  const f64 = (v: number) => {
+    buf.writeDoubleLE(v, out.pos);
+    out.pos += 8;
+  };
+  const str = (s: string) => {
+    const length = buf.write(s, out.pos + 2, 'utf8');
+    buf.writeUInt16LE(length, out.pos);
+    out.pos += 2 + length;
+  };
+  const token = (hex: string) => {
+    buf.write(hex, out.pos, TOKEN_BYTES, 'hex');
+    out.pos += TOKEN_BYTES;
+  };
+  switch (change.kind) {
+    case 'grant': {
+      const l = change.lease;
+      u8(RecordKind.GRANT);
+      str(l.key);
+      token(l.token);
+      f64(l.fence);
+      u8(l.mode);
+      if (l.owner === undefined) {
+        buf.writeUInt16LE(NO_OWNER, out.pos);
+        out.pos += 2;
+      } else {
+        str(l.owner);
+      }
+      u32(l.holdCount);
+      u32(l.ttlMs);
+      f64(l.expiresAtMs);
+      break;
+    }
+    case 'update':
+      u8(RecordKind.UPDATE);
+      str(change.key);
+      token(change.token);
+      u32(change.holdCount);
+      u32(change.ttlMs);
+      f64(change.expiresAtMs);
+      break;
+    case 'free':
+      u8(RecordKind.FREE);
+      str(change.key);
+      token(change.token);
+      break;
+    case 'fence-reserve':
+      u8(RecordKind.FENCE_RESERVE);
+      f64(change.ceiling);
+      break;
+  }
+  const length = out.pos - start - HEADER_BYTES;
+  buf.writeUInt32LE(length, start);
+  buf.writeUInt32LE(crc32(buf.subarray(start + HEADER_BYTES, out.pos)), start + 4);
+}
+
+/** Live leases by key and token, rebuilt by applying records in order. */
+export class LeaseImage {
+  readonly leases = new Map<string, Map<string, LeaseView>>();
+  fenceCeiling = 0;
+  count = 0;
+
+  apply(change: TableChange): void {
+    switch (change.kind) {
+      case 'grant': {
+        let byToken = this.leases.get(change.lease.key);
+        if (byToken === undefined) this.leases.set(change.lease.key, (byToken = new Map()));
+        if (!byToken.has(change.lease.token)) this.count++;
+        byToken.set(change.lease.token, change.lease);
+        if (change.lease.fence > this.fenceCeiling) this.fenceCeiling = change.lease.fence;
+        return;
+      }
+      case 'update': {
+        const lease = this.leases.get(change.key)?.get(change.token);
+        if (lease === undefined) return;
+        this.leases.get(change.key)!.set(change.token, { ...lease, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
+        return;
+      }
+      case 'free': {
+        const byToken = this.leases.get(change.key);
+        if (byToken === undefined || !byToken.delete(change.token)) return;
+        this.count--;
+        if (byToken.size === 0) this.leases.delete(change.key);
+        return;
+      }
+      case 'fence-reserve':
+        if (change.ceiling > this.fenceCeiling) this.fenceCeiling = change.ceiling;
+        return;
+    }
+  }
+
+  *all(): IterableIterator<LeaseView> {
+    for (const byToken of this.leases.values()) yield* byToken.values();
+  }
+}
+
+/** What reading a file of records found. */
+export interface ReadResult {
+  /** Offset just past the last good record. */
+  goodEnd: number;
+  /** Set when a bad record was found: where, and whether only the torn tail of a write follows it. */
+  bad?: { offset: number; tornTail: boolean; reason: string };
+}
+
+/** Decodes records from `bytes` (starting at `start`) into `apply` until the end or a bad record. */
+export function readRecords(bytes: Buffer, start: number, apply: (change: TableChange) => void): ReadResult {
+  let pos = start;
+  while (pos < bytes.length) {
+    const bad = (reason: string, tornTail: boolean): ReadResult => ({ goodEnd: pos, bad: { offset: pos, tornTail, reason } });
+    if (bytes.length - pos < HEADER_BYTES) return bad('incomplete record header', true);
+    const length = bytes.readUInt32LE(pos);
+    const end = pos + HEADER_BYTES + length;
+    if (length === 0) return bad('zero-length record', isZeros(bytes, pos));
+    if (end > bytes.length) return bad(`record of ${length} bytes runs past the end of the file`, true);
+    const payload = bytes.subarray(pos + HEADER_BYTES, end);
+    if (crc32(payload) !== bytes.readUInt32LE(pos + 4)) return bad('checksum mismatch', end === bytes.length);
+    let change: TableChange;
+    try {
+      change = decodePayload(payload);
+    } catch (error) {
+      return bad(`undecodable record: ${(error as Error).message}`, false);
+    }
+    apply(change);
+    pos = end;
+  }
+  return { goodEnd: pos };
+}
+
+function isZeros(bytes: Buffer, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function decodePayload(p: Buffer): TableChange {
+  let pos = 0;
+  const need = (n: number) => {
+    if (pos + n > p.length) throw new Error('payload too short');
+  };
+  const u8 = () => (need(1), p[pos++]);
+  const u32 = () => (need(4), (pos += 4), p.readUInt32LE(pos - 4));
+  const f64 = () => (need(8), (pos += 8), p.readDoubleLE(pos - 8));
+  const str = () => {
+    need(2);
+    const length = p.readUInt16LE(pos);
+    pos += 2;
+    need(length);
+    pos += length;
+    return p.toString('utf8', pos - length, pos);
+  };
+  const token = () => (need(TOKEN_BYTES), (pos += TOKEN_BYTES), p.toString('hex', pos - TOKEN_BYTES, pos));
+  const kind = u8();
+  switch (kind) {
+    case RecordKind.GRANT: {
+      const key = str();
+      const tok = token();
+      const fence = f64();
+      const mode = u8();
+      if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new Error(`bad mode ${mode}`);
+      let owner: string | undefined;
+      need(2);
+      if (p.readUInt16LE(pos) === NO_OWNER) pos += 2;
+      else owner = str();
+      const holdCount = u32();
+      const ttlMs = u32();
+      const expiresAtMs = f64();
+      return { kind: 'grant', lease: { key, token: tok, fence, mode, owner, holdCount, ttlMs, expiresAtMs } };
+    }
+    case RecordKind.UPDATE: {
+      const key = str();
+      const tok = token();
+      return { kind: 'update', key, token: tok, holdCount: u32(), ttlMs: u32(), expiresAtMs: f64() };
+    }
+    case RecordKind.FREE:
+      return { kind: 'free', key: str(), token: token(), reason: 'released' };
+    case RecordKind.FENCE_RESERVE:
+      return { kind: 'fence-reserve', ceiling: f64() };
+    default:
+      throw new Error(`unknown record kind ${kind}`);
+  }
+}
