@@ -1,0 +1,201 @@
+/** FileStore on real files: round trips, crash debris, corruption, compaction, disk full. */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StoreError } from '../../src/errors';
+import { FileStore, FileStoreOptions } from '../../src/store/file-store';
+import type { LeaseView, TableChange } from '../../src/table/types';
+
+let dir: string;
+const stores: FileStore[] = [];
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-store-'));
+});
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close().catch(() => {});
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const lease = (key: string, n: number, extra: Partial<LeaseView> = {}): LeaseView => ({
+  key,
+  token: n.toString(16).padStart(32, '0'),
+  fence: n,
+  ttlMs: 30_000,
+  expiresAtMs: 1_900_000_000_000 + n,
+  mode: 1,
+  holdCount: 1,
+  owner: `owner-${n}`,
+  ...extra,
+});
+
+/** A store whose snapshot source is the image its own changes describe. */
+function openStore(options: Partial<FileStoreOptions> = {}, live: () => LeaseView[] = () => []): FileStore {
+  const store = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: live, fenceCeiling: () => 0, ...options });
+  stores.push(store);
+  return store;
+}
+
+function sync(store: FileStore): Promise<Error | null> {
+  return new Promise((resolve) => store.sync(resolve));
+}
+
+async function writeAndClose(changes: TableChange[]): Promise<void> {
+  const store = openStore();
+  await store.open();
+  for (const change of changes) store.append(change);
+  expect(await sync(store)).toBeNull();
+  await store.close();
+  stores.pop();
+}
+
+const logFile = () => path.join(dir, fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort().pop()!);
+
+test('every change kind survives a reopen', async () => {
+  await writeAndClose([
+    { kind: 'fence-reserve', ceiling: 100 },
+    { kind: 'grant', lease: lease('a', 1) },
+    { kind: 'grant', lease: lease('b', 2, { mode: 2, owner: undefined }) },
+    { kind: 'grant', lease: lease('b', 3, { mode: 2 }) },
+    { kind: 'update', key: 'a', token: lease('a', 1).token, holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
+    { kind: 'free', key: 'b', token: lease('b', 2).token, reason: 'released' },
+    { kind: 'grant', lease: lease('ключ/✓', 4) },
+  ]);
+  const state = await openStore().open();
+  expect(state.fenceCeiling).toBe(100);
+  expect(state.leases.sort((x, y) => x.fence - y.fence)).toEqual([
+    { ...lease('a', 1), holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
+    lease('b', 3, { mode: 2 }),
+    lease('ключ/✓', 4),
+  ]);
+});
+
+test('the directory is 0700 and its files 0600', async () => {
+  dir = path.join(dir, 'nested');
+  await writeAndClose([{ kind: 'grant', lease: lease('a', 1) }]);
+  expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+  for (const name of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, name)).mode & 0o777).toBe(0o600);
+});
+
+test('a log cut anywhere inside its last record loses only that record', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
+  const keptBytes = fs.statSync(logFile()).size;
+  await writeAndClose([{ kind: 'grant', lease: lease('torn', 2) }]);
+  const full = fs.readFileSync(logFile());
+  for (let cut = keptBytes; cut < full.length; cut++) {
+    fs.writeFileSync(logFile(), full.subarray(0, cut));
+    const state = await openStore().open();
+    expect(state.leases.map((l) => l.key)).toEqual(['keep']);
+    expect(state.summary).toMatch(cut === keptBytes ? /1 leases/ : /dropped the torn tail/);
+    await stores.pop()!.close();
+    expect(fs.statSync(logFile()).size).toBe(keptBytes);
+  }
+});
+
+test('zeros after the last record (a crash after the size grew) are a torn tail', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
+  fs.appendFileSync(logFile(), Buffer.alloc(4096));
+  expect((await openStore().open()).leases).toHaveLength(1);
+});
+
+test('corruption in the middle refuses to start, naming file and offset; --force-recovery keeps what came before', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('first', 1) }]);
+  const firstEnd = fs.statSync(logFile()).size;
+  await writeAndClose([{ kind: 'grant', lease: lease('second', 2) }, { kind: 'grant', lease: lease('third', 3) }]);
+  const bytes = fs.readFileSync(logFile());
+  bytes[firstEnd + 12] ^= 0xff;
+  fs.writeFileSync(logFile(), bytes);
+  const refused = openStore().open();
+  await expect(refused).rejects.toBeInstanceOf(StoreError);
+  await expect(refused).rejects.toThrow(new RegExp(`wal-000000000001\\.log at byte ${firstEnd} \\(checksum mismatch\\).*--force-recovery`));
+  stores.pop();
+  fs.rmSync(path.join(dir, 'LOCK'));
+  const forced = await openStore({ forceRecovery: true }).open();
+  expect(forced.leases.map((l) => l.key)).toEqual(['first']);
+  expect(forced.summary).toMatch(/FORCED RECOVERY/);
+});
+
+test('a second lockd on the same directory is refused while the first lives', async () => {
+  const store = openStore();
+  await store.open();
+  // A live process other than this one holds the lock: write its pid as the owner.
+  fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid}\n`);
+  const second = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
+  await expect(second.open()).rejects.toThrow(new RegExp(`in use by another lockd \\(pid ${process.ppid}\\)`));
+  // A dead owner's lock is stale and taken over.
+  const dead = Number(execFileSync(process.execPath, ['-e', 'console.log(process.pid)']).toString());
+  fs.writeFileSync(path.join(dir, 'LOCK'), `${dead}\n`);
+  const third = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
+  await expect(third.open()).resolves.toBeDefined();
+  await third.close();
+});
+
+test('compaction keeps the log bounded under steady grant/free and keeps every live lease and the fence ceiling', async () => {
+  const live = new Map<string, LeaseView>();
+  let ceiling = 0;
+  const store = openStore({ compactAfterBytes: 8 * 1024, fenceCeiling: () => ceiling }, () => [...live.values()]);
+  await store.open();
+  const apply = (change: TableChange) => {
+    if (change.kind === 'grant') live.set(change.lease.key, change.lease);
+    if (change.kind === 'free') live.delete(change.key);
+    if (change.kind === 'fence-reserve') ceiling = change.ceiling;
+    store.append(change);
+  };
+  apply({ kind: 'fence-reserve', ceiling: 1_000_000 });
+  for (let i = 1; i <= 20; i++) apply({ kind: 'grant', lease: lease(`held-${i}`, i) });
+  let largest = 0;
+  for (let round = 0; round < 3_000; round++) {
+    const churn = lease('churn', 100 + round);
+    apply({ kind: 'grant', lease: churn });
+    apply({ kind: 'free', key: 'churn', token: churn.token, reason: 'released' });
+    if (round % 50 === 0) {
+      expect(await sync(store)).toBeNull();
+      const total = fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+      largest = Math.max(largest, total);
+    }
+  }
+  expect(await sync(store)).toBeNull();
+  await store.close();
+  stores.pop();
+  expect(fs.existsSync(path.join(dir, 'snapshot'))).toBe(true);
+  expect(largest).toBeLessThan(64 * 1024);
+  const state = await openStore().open();
+  expect(state.fenceCeiling).toBe(1_000_000);
+  expect(state.leases.map((l) => l.key).sort()).toEqual([...live.keys()].sort());
+});
+
+test('a full disk fails sync with the error, keeps the store usable, and recovers when space returns', async () => {
+  if (process.getuid?.() !== 0) throw new Error('this test mounts a 1 MiB tmpfs and needs root (CI runs as root)');
+  const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+  try {
+    dir = path.join(mountPoint, 'data');
+    const store = openStore();
+    await store.open();
+    store.append({ kind: 'grant', lease: lease('before', 1) });
+    expect(await sync(store)).toBeNull();
+    const filler = path.join(mountPoint, 'filler');
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
+    } catch {
+      // ENOSPC once the tmpfs is full: exactly what we want.
+    }
+    store.append({ kind: 'grant', lease: lease('during', 2, { owner: 'x'.repeat(200) }) });
+    for (let i = 0; i < 50; i++) store.append({ kind: 'grant', lease: lease(`bulk-${i}`, 10 + i, { owner: 'y'.repeat(200) }) });
+    const failure = await sync(store);
+    expect(failure).not.toBeNull();
+    expect((failure as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    fs.rmSync(filler);
+    expect(await sync(store)).toBeNull();
+    await store.close();
+    stores.pop();
+    const state = await openStore().open();
+    expect(state.leases.map((l) => l.key)).toEqual(expect.arrayContaining(['before', 'during', 'bulk-49']));
+    await stores.pop()!.close();
+  } finally {
+    for (const store of stores.splice(0)) await store.close().catch(() => {});
+    execFileSync('umount', [mountPoint]);
+    fs.rmSync(mountPoint, { recursive: true, force: true });
+  }
+});
