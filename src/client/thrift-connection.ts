@@ -45,7 +45,7 @@ export class ThriftConnection {
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
   private closedError: LockdError | undefined;
-  private readonly closeListeners: Array<(error: LockdError) => void> = [];
+  private readonly closeListeners = new Set<(error: LockdError) => void>();
 
   private constructor(
     private readonly socket: net.Socket,
@@ -99,7 +99,12 @@ export class ThriftConnection {
   /** Registers a listener for the connection's end (with the error that pending calls got). */
   onClose(listener: (error: LockdError) => void): void {
     if (this.closedError !== undefined) listener(this.closedError);
-    else this.closeListeners.push(listener);
+    else this.closeListeners.add(listener);
+  }
+
+  /** Removes a listener added with onClose. */
+  offClose(listener: (error: LockdError) => void): void {
+    this.closeListeners.delete(listener);
   }
 
   /**
@@ -182,6 +187,8 @@ export class ThriftConnection {
     const calls = [...this.pending.values()];
     this.pending.clear();
     for (const call of calls) call.reject(error);
-    for (const listener of this.closeListeners.splice(0)) listener(error);
+    const listeners = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const listener of listeners) listener(error);
   }
 }
