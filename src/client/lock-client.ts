@@ -133,6 +133,19 @@ export class LockClient extends EventEmitter implements LeaseOwner {
     this.current = undefined;
   }
 
+  /**
+   * Releases the lease `token` names on `key`, from any process that knows the token. Resolves
+   * to false when it names no live lease. Prefer `lease.release()` when you hold the Lease.
+   */
+  async release(key: string, token: string): Promise<boolean> {
+    return (await this.stub()).release(key, token);
+  }
+
+  /** Extends the lease `token` names to now + ttlMs; rejects with NotHolderError when it is gone. */
+  async renew(key: string, token: string, ttlMs: number = this.options.ttlMs): Promise<WireLease> {
+    return (await this.stub()).renew(key, token, ttlMs);
+  }
+
   /** @internal Used by Lease. */
   async releaseLease(lease: Lease): Promise<boolean> {
     const watch = this.ephemeralWatches.get(lease);
@@ -141,7 +154,7 @@ export class LockClient extends EventEmitter implements LeaseOwner {
       watch.connection.offClose(watch.onClose);
       if (!watch.connection.isOpen) return false;
     }
-    return (await this.stub()).release(lease.key, lease.token);
+    return this.release(lease.key, lease.token);
   }
 
   private watchConnection(lease: Lease, connection: ThriftConnection): void {
@@ -154,8 +167,8 @@ export class LockClient extends EventEmitter implements LeaseOwner {
   }
 
   /** @internal Used by Lease. */
-  async renewLease(lease: Lease, ttlMs: number): Promise<WireLease> {
-    return (await this.stub()).renew(lease.key, lease.token, ttlMs);
+  renewLease(lease: Lease, ttlMs: number): Promise<WireLease> {
+    return this.renew(lease.key, lease.token, ttlMs);
   }
 
   private async request(key: string, options: AcquireOptions, waitMs: number): Promise<Lease | null> {
