@@ -1,4 +1,5 @@
 /** A held lock, as LockClient hands it out. */
+import '../util/dispose';
 import { LockdError, NotHolderError } from '../errors';
 import type { WireLease } from '../protocol/lock-service-codec';
 
