@@ -1,0 +1,145 @@
+/** lockctl as a process against a real lockd: every command, exit code, --json shape, and run. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { LockdProcess, startLockd, stopAllLockd } from '../helpers/lockd-process';
+import { until } from '../helpers/in-process-lockd';
+
+const LOCKCTL = path.resolve(__dirname, '../../bin/lockctl.js');
+let lockd: LockdProcess;
+
+beforeEach(async () => {
+  lockd = await startLockd(['--min-ttl', '20ms']);
+});
+afterEach(stopAllLockd);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs lockctl against the test's lockd; `onSpawn` sees the child (to signal it). */
+function lockctl(args: string[], onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LOCKCTL, ...args], { env: { ...process.env, LOCKD_ADDR: `127.0.0.1:${lockd.port}` } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    onSpawn?.(child);
+  });
+}
+
+const json = (run: Run) => JSON.parse(run.stdout);
+
+test('acquire, status, renew, release and list, human and --json', async () => {
+  const human = await lockctl(['acquire', 'job', '--ttl', '1m', '--owner', 'ops']);
+  expect(human.code).toBe(0);
+  expect(human.stdout).toMatch(/^key {6}job\ntoken {4}[0-9a-f]{32}\nfence {4}\d+\nmode {5}exclusive\nexpires {2}\d{4}-/);
+  const taken = await lockctl(['--json', 'acquire', 'other', '--ttl', '30s', '--shared']);
+  const lease = json(taken);
+  expect(lease).toEqual({ key: 'other', token: expect.stringMatching(/^[0-9a-f]{32}$/), fence: expect.any(Number), mode: 'shared', ttlMs: 30_000, expiresAtMs: expect.any(Number), expiresAt: expect.any(String) });
+
+  expect((await lockctl(['status', 'job'])).stdout).toMatch(/^job: held by ops \(exclusive, fence \d+, expires .*\); 0 waiting\n$/);
+  expect(json(await lockctl(['--json', 'status', 'other']))).toMatchObject({ key: 'other', waiters: 0, holders: [{ mode: 'shared', fence: lease.fence }] });
+
+  const renewed = await lockctl(['--json', 'renew', 'other', '--token', lease.token, '--ttl', '2m']);
+  expect(json(renewed)).toMatchObject({ key: 'other', fence: lease.fence, ttlMs: 120_000 });
+
+  const listed = await lockctl(['--json', 'list']);
+  expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).key)).toEqual(['job', 'other']);
+  expect((await lockctl(['list', 'jo'])).stdout).toMatch(/^job: held by ops/);
+
+  expect(await lockctl(['release', 'other', '--token', lease.token])).toMatchObject({ code: 0, stdout: 'released other\n' });
+  expect(await lockctl(['ping'])).toMatchObject({ code: 0, stdout: 'pong\n' });
+});
+
+test('exit codes: 1 not acquired in time, 2 usage, 3 unreachable, 4 refused', async () => {
+  await lockctl(['acquire', 'held']);
+  const busy = await lockctl(['acquire', 'held', '--wait', '50ms']);
+  expect(busy.code).toBe(1);
+  expect(busy.stderr).toMatch(/not acquired/);
+  for (const args of [['bogus'], ['acquire'], ['release', 'k'], ['acquire', 'k', '--ttl', 'soon'], ['run', 'k'], ['--nope'], []]) {
+    const run = await lockctl(args);
+    expect({ args, code: run.code }).toEqual({ args, code: 2 });
+  }
+  const unreachable = await lockctl(['--addr', '127.0.0.1:1', 'ping']);
+  expect(unreachable.code).toBe(3);
+  expect(unreachable.stderr).toMatch(/cannot reach lockd/);
+  const wrongToken = await lockctl(['release', 'held', '--token', '0'.repeat(32)]);
+  expect(wrongToken.code).toBe(4);
+  const invalid = await lockctl(['acquire', 'k', '--ttl', '1ms']);
+  expect(invalid.code).toBe(4);
+  expect(invalid.stderr).toMatch(/ttlMs must be between 20 and/);
+});
+
+test('--help explains every command with an example', async () => {
+  const help = await lockctl(['--help']);
+  expect(help.code).toBe(0);
+  for (const command of ['acquire', 'release', 'renew', 'status', 'list', 'run', 'ping']) {
+    const detail = await lockctl([command, '--help']);
+    expect(detail.stdout).toContain(`usage: lockctl ${command}`);
+    expect(detail.stdout).toContain('example:');
+  }
+});
+
+test('run holds the lock while the child runs, passes LOCK_KEY and LOCK_FENCE, releases, and returns its exit code', async () => {
+  const run = await lockctl(['run', 'deploy', '--', process.execPath, '-e', 'console.log(process.env.LOCK_KEY, process.env.LOCK_FENCE); process.exit(7)']);
+  expect(run.code).toBe(7);
+  expect(run.stdout).toMatch(/^deploy \d+\n$/);
+  expect((await lockctl(['status', 'deploy'])).stdout).toBe('deploy: free\n');
+});
+
+test('run forwards SIGTERM to the child and exits with its status', async () => {
+  let pid = 0;
+  const script = 'console.log("started"); process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(3); }); setInterval(() => {}, 1000);';
+  const run = lockctl(['run', 'sig', '--', process.execPath, '-e', script], (child) => {
+    pid = child.pid!;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('started')) process.kill(pid, 'SIGTERM');
+    });
+  });
+  const result = await run;
+  expect(result.stdout).toContain('child got SIGTERM');
+  expect(result.code).toBe(3);
+});
+
+test('run signals a child that outlives a lost lease and exits 4 with a message', async () => {
+  const script = 'console.log("started"); process.on("SIGTERM", () => { console.log("child stopped"); process.exit(0); }); setInterval(() => {}, 1000);';
+  const run = lockctl(['run', 'fragile', '--ttl', '300ms', '--', process.execPath, '-e', script], (child) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      // Once the child runs, kill lockd: renewals fail and the lease runs out.
+      if (chunk.toString().includes('started')) lockd.process.kill('SIGKILL');
+    });
+  });
+  const result = await run;
+  expect(result.stdout).toContain('child stopped');
+  expect(result.stderr).toMatch(/lost the lock on "fragile"/);
+  expect(result.code).toBe(4);
+});
+
+test("seed 003's demonstration: concurrent `lockctl run` blocks never interleave", async () => {
+  const printer = 'for (const [i, c] of ["a", "b", "c", "d"].entries()) setTimeout(() => console.log(c), i * 15);';
+  // Every line of every run, in the order this process receives them.
+  const lines: string[] = [];
+  await Promise.all(
+    Array.from(
+      { length: 5 },
+      () =>
+        new Promise<void>((resolve) => {
+          const child = spawn(process.execPath, [LOCKCTL, 'run', 'print-demo', '--', process.execPath, '-e', printer], {
+            env: { ...process.env, LOCKD_ADDR: `127.0.0.1:${lockd.port}` },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          child.stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n')));
+          child.on('exit', () => resolve());
+        }),
+    ),
+  );
+  expect(lines.join('')).toBe('abcd'.repeat(5));
+});
