@@ -97,7 +97,8 @@ test('run holds the lock while the child runs, passes LOCK_KEY and LOCK_FENCE, r
 
 test('run forwards SIGTERM to the child and exits with its status', async () => {
   let pid = 0;
-  const script = 'console.log("started"); process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(3); }); setInterval(() => {}, 1000);';
+  // The handler goes in before "started" is printed, so the signal cannot beat it.
+  const script = 'process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(3); }); console.log("started"); setInterval(() => {}, 1000);';
   const run = lockctl(['run', 'sig', '--', process.execPath, '-e', script], (child) => {
     pid = child.pid!;
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -110,7 +111,7 @@ test('run forwards SIGTERM to the child and exits with its status', async () => 
 });
 
 test('run signals a child that outlives a lost lease and exits 4 with a message', async () => {
-  const script = 'console.log("started"); process.on("SIGTERM", () => { console.log("child stopped"); process.exit(0); }); setInterval(() => {}, 1000);';
+  const script = 'process.on("SIGTERM", () => { console.log("child stopped"); process.exit(0); }); console.log("started"); setInterval(() => {}, 1000);';
   const run = lockctl(['run', 'fragile', '--ttl', '300ms', '--', process.execPath, '-e', script], (child) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       // Once the child runs, kill lockd: renewals fail and the lease runs out.
