@@ -1,52 +1,17 @@
 /** TBinaryProtocol: big-endian fixed-width integers, length-prefixed strings, strict message headers. */
-import { isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors';
+import { BufferReader } from './buffer-reader';
 import type { OutputBuffer } from './output-buffer';
-import { MessageHeader, ProtocolFactory, ProtocolReader, ProtocolWriter, TType, Underrun } from './types';
+import { MessageHeader, ProtocolFactory, ProtocolWriter, TType } from './types';
 
 const VERSION_1 = 0x80010000 | 0;
 const VERSION_MASK = 0xffff0000 | 0;
-const MAX_SKIP_DEPTH = 64;
-const REPLACEMENT_CHAR = '\uFFFD';
 
-/**
- * Whether `text`, decoded from buf[start, end), came from valid UTF-8. Node replaces invalid
- * sequences with U+FFFD, so the bytes are only checked when that character shows up.
- */
-export function decodedValidUtf8(text: string, buf: Buffer, start: number, end: number): boolean {
-  return !text.includes(REPLACEMENT_CHAR) || isUtf8(buf.subarray(start, end));
-}
-
-export class BinaryReader implements ProtocolReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
-  private end = 0;
-  fieldId = 0;
-  containerSize = 0;
-  mapValueType = 0;
-  lastStringValid = true;
-
-  constructor(public maxLength: number) {}
-
-  reset(buf: Buffer, start: number, end: number): void {
-    this.buf = buf;
-    this.pos = start;
-    this.end = end;
-  }
-
-  get offset(): number {
-    return this.pos;
-  }
-
-  private need(bytes: number): void {
-    if (this.pos + bytes > this.end) throw Underrun.instance;
-  }
-
-  private checkLength(length: number, what: string): void {
-    if (length < 0) throw new ProtocolError(`negative ${what} length ${length}`);
-    if (length > this.maxLength) {
-      throw new ProtocolError(`${what} length ${length} exceeds the maximum message size ${this.maxLength}`);
-    }
+export class BinaryReader extends BufferReader {
+  protected readLength(what: string): number {
+    const length = this.readI32();
+    this.checkLength(length, what);
+    return length;
   }
 
   readMessageBegin(into: MessageHeader): void {
@@ -115,26 +80,6 @@ export class BinaryReader implements ProtocolReader {
     return value;
   }
 
-  readString(): string {
-    const length = this.readI32();
-    this.checkLength(length, 'string');
-    this.need(length);
-    const start = this.pos;
-    this.pos += length;
-    const text = this.buf.toString('utf8', start, this.pos);
-    this.lastStringValid = decodedValidUtf8(text, this.buf, start, this.pos);
-    return text;
-  }
-
-  readBinary(): Buffer {
-    const length = this.readI32();
-    this.checkLength(length, 'binary');
-    this.need(length);
-    const bytes = Buffer.from(this.buf.subarray(this.pos, this.pos + length));
-    this.pos += length;
-    return bytes;
-  }
-
   readListBegin(): number {
     const type = this.readByte();
     const size = this.readI32();
@@ -155,53 +100,7 @@ export class BinaryReader implements ProtocolReader {
     this.containerSize = size;
     return keyType;
   }
-
-  skip(type: number): void {
-    skipValue(this, type, 0);
-  }
 }
-
-/** Skips one value with any ProtocolReader; shared by binary and compact. */
-export function skipValue(reader: ProtocolReader, type: number, depth: number): void {
-  if (depth > MAX_SKIP_DEPTH) throw new ProtocolError(`values nested deeper than ${MAX_SKIP_DEPTH}`);
-  switch (type) {
-    case TType.BOOL: reader.readBool(); return;
-    case TType.BYTE: reader.readByte(); return;
-    case TType.I16: reader.readI16(); return;
-    case TType.I32: reader.readI32(); return;
-    case TType.I64: reader.readI64(); return;
-    case TType.DOUBLE: reader.readDouble(); return;
-    case TType.STRING: reader.readBinary(); return;
-    case TType.STRUCT: {
-      reader.readStructBegin();
-      for (;;) {
-        const fieldType = reader.readFieldBegin();
-        if (fieldType === TType.STOP) break;
-        skipValue(reader, fieldType, depth + 1);
-      }
-      reader.readStructEnd();
-      return;
-    }
-    case TType.MAP: {
-      const keyType = reader.readMapBegin();
-      const valueType = reader.mapValueType;
-      for (let i = reader.containerSize; i > 0; i--) {
-        skipValue(reader, keyType, depth + 1);
-        skipValue(reader, valueType, depth + 1);
-      }
-      return;
-    }
-    case TType.SET:
-    case TType.LIST: {
-      const elementType = type === TType.LIST ? reader.readListBegin() : reader.readSetBegin();
-      for (let i = reader.containerSize; i > 0; i--) skipValue(reader, elementType, depth + 1);
-      return;
-    }
-    default:
-      throw new ProtocolError(`unknown field type ${type}`);
-  }
-}
-
 export class BinaryWriter implements ProtocolWriter {
   constructor(readonly out: OutputBuffer) {}
 

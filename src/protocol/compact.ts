@@ -4,9 +4,9 @@
  * out, ProtocolError for malformed input or lengths above maxLength).
  */
 import { ProtocolError } from '../errors';
-import { decodedValidUtf8, skipValue } from './binary';
+import { BufferReader } from './buffer-reader';
 import type { OutputBuffer } from './output-buffer';
-import { MessageHeader, ProtocolFactory, ProtocolReader, ProtocolWriter, TType, Underrun } from './types';
+import { MessageHeader, ProtocolFactory, ProtocolWriter, TType, Underrun } from './types';
 
 const PROTOCOL_ID = 0x82;
 const VERSION = 1;
@@ -30,20 +30,6 @@ const C = {
   STRUCT: 12,
 } as const;
 
-const TO_COMPACT: number[] = [];
-TO_COMPACT[TType.STOP] = C.STOP;
-TO_COMPACT[TType.BOOL] = C.BOOL_TRUE;
-TO_COMPACT[TType.BYTE] = C.BYTE;
-TO_COMPACT[TType.I16] = C.I16;
-TO_COMPACT[TType.I32] = C.I32;
-TO_COMPACT[TType.I64] = C.I64;
-TO_COMPACT[TType.DOUBLE] = C.DOUBLE;
-TO_COMPACT[TType.STRING] = C.BINARY;
-TO_COMPACT[TType.LIST] = C.LIST;
-TO_COMPACT[TType.SET] = C.SET;
-TO_COMPACT[TType.MAP] = C.MAP;
-TO_COMPACT[TType.STRUCT] = C.STRUCT;
-
 const FROM_COMPACT: number[] = [
   TType.STOP,
   TType.BOOL,
@@ -60,38 +46,27 @@ const FROM_COMPACT: number[] = [
   TType.STRUCT,
 ];
 
+/** TType -> compact type id (BOOL as BOOL_TRUE: the value travels separately). */
+const TO_COMPACT: number[] = [];
+FROM_COMPACT.forEach((ttype, compactType) => (TO_COMPACT[ttype] ??= compactType));
+
 function fromCompact(type: number): number {
   const ttype = FROM_COMPACT[type];
   if (ttype === undefined) throw new ProtocolError(`unknown compact type ${type}`);
   return ttype;
 }
 
-export class CompactReader implements ProtocolReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
-  private end = 0;
+export class CompactReader extends BufferReader {
   private lastFieldId = 0;
   private readonly fieldIdStack: number[] = [];
   /** The value of a bool field, carried in its header. */
   private pendingBool: boolean | undefined;
-  fieldId = 0;
-  containerSize = 0;
-  mapValueType = 0;
-  lastStringValid = true;
 
-  constructor(public maxLength: number) {}
-
-  reset(buf: Buffer, start: number, end: number): void {
-    this.buf = buf;
-    this.pos = start;
-    this.end = end;
+  override reset(buf: Buffer, start: number, end: number): void {
+    super.reset(buf, start, end);
     this.lastFieldId = 0;
     this.fieldIdStack.length = 0;
     this.pendingBool = undefined;
-  }
-
-  get offset(): number {
-    return this.pos;
   }
 
   private byte(): number {
@@ -117,11 +92,9 @@ export class CompactReader implements ProtocolReader {
     return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
   }
 
-  private length(what: string): number {
+  protected readLength(what: string): number {
     const length = this.varint(5);
-    if (length > this.maxLength) {
-      throw new ProtocolError(`${what} length ${length} exceeds the maximum message size ${this.maxLength}`);
-    }
+    this.checkLength(length, what);
     return length;
   }
 
@@ -182,34 +155,16 @@ export class CompactReader implements ProtocolReader {
   }
 
   readDouble(): number {
-    if (this.pos + 8 > this.end) throw Underrun.instance;
+    this.need(8);
     const value = this.buf.readDoubleLE(this.pos);
     this.pos += 8;
     return value;
   }
 
-  readString(): string {
-    const length = this.length('string');
-    if (this.pos + length > this.end) throw Underrun.instance;
-    const start = this.pos;
-    this.pos += length;
-    const text = this.buf.toString('utf8', start, this.pos);
-    this.lastStringValid = decodedValidUtf8(text, this.buf, start, this.pos);
-    return text;
-  }
-
-  readBinary(): Buffer {
-    const length = this.length('binary');
-    if (this.pos + length > this.end) throw Underrun.instance;
-    const bytes = Buffer.from(this.buf.subarray(this.pos, this.pos + length));
-    this.pos += length;
-    return bytes;
-  }
-
   readListBegin(): number {
     const header = this.byte();
     const shortSize = header >> 4;
-    const size = shortSize === 15 ? this.length('list') : shortSize;
+    const size = shortSize === 15 ? this.readLength('list') : shortSize;
     if (size > this.maxLength) throw new ProtocolError(`list length ${size} exceeds the maximum message size ${this.maxLength}`);
     this.containerSize = size;
     return fromCompact(header & 0x0f);
@@ -220,7 +175,7 @@ export class CompactReader implements ProtocolReader {
   }
 
   readMapBegin(): number {
-    const size = this.length('map');
+    const size = this.readLength('map');
     this.containerSize = size;
     if (size === 0) {
       this.mapValueType = TType.STOP;
@@ -231,9 +186,6 @@ export class CompactReader implements ProtocolReader {
     return fromCompact(types >> 4);
   }
 
-  skip(type: number): void {
-    skipValue(this, type, 0);
-  }
 }
 
 export class CompactWriter implements ProtocolWriter {

@@ -1,8 +1,9 @@
 /** lockctl as a process against a real lockd: every command, exit code, --json shape, and run. */
-import { spawn } from 'node:child_process';
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
 import { LockdProcess, startLockd, stopAllLockd } from '../helpers/lockd-process';
 import { until } from '../helpers/in-process-lockd';
+import { ProcessResult, runProcess } from '../helpers/tools';
 
 const LOCKCTL = path.resolve(__dirname, '../../bin/lockctl.js');
 let lockd: LockdProcess;
@@ -12,30 +13,12 @@ beforeEach(async () => {
 });
 afterEach(stopAllLockd);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs lockctl against the test's lockd; `onSpawn` sees the child (to signal it). */
-function lockctl(args: string[], onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [LOCKCTL, ...args], { env: { ...process.env, LOCKD_ADDR: `127.0.0.1:${lockd.port}` } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    onSpawn?.(child);
-  });
+function lockctl(args: string[], onSpawn?: (child: ChildProcessWithoutNullStreams) => void): Promise<ProcessResult> {
+  return runProcess(process.execPath, [LOCKCTL, ...args], { env: { LOCKD_ADDR: `127.0.0.1:${lockd.port}` }, timeoutMs: 20_000, onSpawn });
 }
 
-const json = (run: Run) => JSON.parse(run.stdout);
+const json = (run: ProcessResult) => JSON.parse(run.stdout);
 
 test('acquire, status, renew, release and list, human and --json', async () => {
   const human = await lockctl(['acquire', 'job', '--ttl', '1m', '--owner', 'ops']);

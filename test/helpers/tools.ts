@@ -2,7 +2,7 @@
  * External tools some tests need (the Thrift compiler, Debian's python3 with its thrift module).
  * A missing tool fails the test with the install command: nothing is skipped silently.
  */
-import { spawnSync } from 'node:child_process';
+import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 
 /** Debian's interpreter: python3-thrift is installed for it, not for other pythons on PATH. */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
@@ -30,4 +30,35 @@ export function run(command: string, args: string[], options: { cwd?: string; en
     throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
   }
   return result.stdout;
+}
+
+/** What a finished process printed and how it ended. */
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion without throwing, killing it after `timeoutMs`. `onSpawn` gets
+ * the child (to signal it or watch its output as it comes).
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onSpawn?: (child: ChildProcessWithoutNullStreams) => void } = {},
+): Promise<ProcessResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: { ...process.env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    options.onSpawn?.(child);
+  });
 }

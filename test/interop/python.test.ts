@@ -2,12 +2,11 @@
  * Polyglot interop: the seed 000 client, unchanged, and Python generated from lockd's own IDL,
  * both with Debian's python3-thrift, against a real lockd process.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startLockd, stopAllLockd } from '../helpers/lockd-process';
-import { DEBIAN_PYTHON, requirePythonThrift, requireThriftCompiler, run } from '../helpers/tools';
+import { DEBIAN_PYTHON, requirePythonThrift, requireThriftCompiler, run, runProcess } from '../helpers/tools';
 
 const root = path.resolve(__dirname, '../..');
 let scratch: string;
@@ -24,20 +23,10 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 afterEach(stopAllLockd);
 
-function python(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(DEBIAN_PYTHON, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (err += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`python exited ${code}:\n${out}\n${err}`));
-    });
-  });
+async function python(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const result = await runProcess(DEBIAN_PYTHON, args, { env });
+  if (result.code !== 0) throw new Error(`python exited ${result.code}:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
 }
 
 function runSeedClient(port: number): Promise<string> {

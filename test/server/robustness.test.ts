@@ -17,7 +17,7 @@ afterEach(stopAll);
 function sendRaw(
   port: number,
   bytes: Buffer,
-  { end = false, answered = (_received: Buffer) => false } = {},
+  { end = false, answered = (() => false) as (received: Buffer) => boolean } = {},
 ): Promise<{ closedByServer: boolean; received: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
