@@ -119,7 +119,7 @@ export class FileStore implements LeaseStore {
     }
     this.seq = logs.length > 0 ? logs[logs.length - 1] : coveredSeq + 1;
     const current = path.join(dir, logName(this.seq));
-    this.fd = fs.openSync(current, 'a', 0o600);
+    this.fd = fs.openSync(current, this.openFlags(), 0o600);
     this.logBytes = fs.fstatSync(this.fd).size;
     fsyncDir(dir);
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
@@ -188,10 +188,9 @@ export class FileStore implements LeaseStore {
       finish(null);
       return;
     }
-    writeAll(this.fd, bytes, (writeError) => {
-      if (writeError || this.options.fsync === 'off') return finish(writeError);
-      fs.fdatasync(this.fd, (syncError) => finish(syncError));
-    });
+    // With O_DSYNC (always, batch) the write returns once the bytes are on disk: one syscall
+    // and one thread-pool round trip per batch instead of a write and then an fdatasync.
+    writeAll(this.fd, bytes, finish);
   }
 
   /**
@@ -205,7 +204,7 @@ export class FileStore implements LeaseStore {
     const coveredSeq = this.seq;
     this.seq += 1;
     const oldFd = this.fd;
-    this.fd = fs.openSync(path.join(dir, logName(this.seq)), 'a', 0o600);
+    this.fd = fs.openSync(path.join(dir, logName(this.seq)), this.openFlags(), 0o600);
     this.logBytes = 0;
     fs.closeSync(oldFd);
     const out = new OutputBuffer(1024 * 1024);
@@ -238,6 +237,12 @@ export class FileStore implements LeaseStore {
       .finally(() => {
         this.compacting = false;
       });
+  }
+
+  /** Append; and unless fsync is off, O_DSYNC so each write is durable when it returns. */
+  private openFlags(): number {
+    const { O_APPEND, O_CREAT, O_WRONLY, O_DSYNC } = fs.constants;
+    return O_APPEND | O_CREAT | O_WRONLY | (this.options.fsync === 'off' ? 0 : O_DSYNC);
   }
 
   /** One lockd per directory: LOCK holds the owner's pid; a live owner other than us refuses. */
