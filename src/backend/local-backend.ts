@@ -32,6 +32,7 @@ export class LocalBackend {
     readonly durable: boolean,
   ) {
     const observer: TableObserver = {
+      recordsChanges: durable,
       waiterGranted: (waiter, lease) => this.events?.waiterGranted(waiter, lease),
       waiterTimedOut: (waiter) => this.events?.waiterTimedOut(waiter),
       changed: (change) => store.append(change),

@@ -1,9 +1,11 @@
 /**
- * Storage of live leases as parallel typed arrays indexed by slot number. One object per lease
- * would cost ~250 bytes and make every major GC walk a million objects; here a lease costs its
- * key string, a Map entry and ~60 bytes of arrays, and GC sees a dozen objects.
+ * Storage of live leases as parallel typed arrays indexed by slot number, with each key's UTF-8
+ * bytes in one arena Buffer. One object (and one key string) per lease would cost ~300 bytes and
+ * make every major GC walk a million objects; here a lease costs about 80 bytes of typed arrays
+ * plus its key bytes, and the GC sees a dozen objects.
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hashBytes } from './key-index';
 import type { LeaseView, LockMode } from './types';
 
 /** Token length in bytes (128 bits), hex-encoded on the wire. */
@@ -15,8 +17,15 @@ export class LeaseSlots {
   private capacity = 0;
   private freeSlots: number[] = [];
   private used = 0;
-  keys: (string | undefined)[] = [];
   owners: (string | undefined)[] = [];
+  /** Where each slot's key bytes start in the arena; their length (0 for a free slot); their hash. */
+  keyOffset = new Uint32Array(0);
+  keyLength = new Uint16Array(0);
+  keyHash = new Int32Array(0);
+  private arena = Buffer.alloc(64 * 1024);
+  private arenaEnd = 0;
+  /** Arena bytes of released keys, reclaimed by compaction. */
+  private arenaGarbage = 0;
   tokens = Buffer.alloc(0);
   fence = new Float64Array(0);
   expiresAt = new Float64Array(0);
@@ -57,7 +66,7 @@ export class LeaseSlots {
     if (this.freeSlots.length === 0) this.grow(Math.ceil(this.capacity * 1.5));
     const slot = this.freeSlots.pop() as number;
     this.used++;
-    this.keys[slot] = key;
+    this.storeKey(slot, key);
     this.owners[slot] = owner === undefined ? undefined : this.shareOwner(owner);
     if (token === undefined) this.drawToken(slot);
     else this.tokens.write(token, slot * TOKEN_BYTES, TOKEN_BYTES, 'hex');
@@ -75,11 +84,32 @@ export class LeaseSlots {
   release(slot: number): void {
     const owner = this.owners[slot];
     if (owner !== undefined) this.unshareOwner(owner);
-    this.keys[slot] = undefined;
+    this.arenaGarbage += this.keyLength[slot];
+    this.keyLength[slot] = 0;
     this.owners[slot] = undefined;
     this.tokens.fill(0, slot * TOKEN_BYTES, (slot + 1) * TOKEN_BYTES);
     this.freeSlots.push(slot);
     this.used--;
+  }
+
+  /** The slot's key, decoded (allocates: keep it off the hot path). */
+  keyOf(slot: number): string {
+    const start = this.keyOffset[slot];
+    return this.arena.toString('utf8', start, start + this.keyLength[slot]);
+  }
+
+  /** True when the slot's key begins with `prefix`'s bytes. */
+  keyStartsWith(slot: number, prefix: Buffer): boolean {
+    if (this.keyLength[slot] < prefix.length) return false;
+    const start = this.keyOffset[slot];
+    return this.arena.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+  }
+
+  /** True when the slot's key is exactly `bytes[0, length)`. */
+  keyEquals(slot: number, bytes: Buffer, length: number): boolean {
+    if (this.keyLength[slot] !== length) return false;
+    const start = this.keyOffset[slot];
+    return this.arena.compare(bytes, 0, length, start, start + length) === 0;
   }
 
   /** The slot's token as 32 hex characters. */
@@ -95,10 +125,10 @@ export class LeaseSlots {
     return timingSafeEqual(this.probe, this.tokens.subarray(start, start + TOKEN_BYTES));
   }
 
-  /** A snapshot of the slot as its holder sees it. */
-  view(slot: number): LeaseView {
+  /** A snapshot of the slot as its holder sees it; pass the key when the caller has it. */
+  view(slot: number, key: string = this.keyOf(slot)): LeaseView {
     return {
-      key: this.keys[slot] as string,
+      key,
       token: this.tokenOf(slot),
       fence: this.fence[slot],
       ttlMs: this.ttl[slot],
@@ -124,6 +154,37 @@ export class LeaseSlots {
     if (copy !== undefined && --copy.uses === 0) this.ownerCopies.delete(owner);
   }
 
+  private storeKey(slot: number, key: string): void {
+    // Keys are validated to at most 1024 bytes, so 3 bytes per UTF-16 unit bounds them.
+    const maxBytes = Math.min(key.length * 3, 4096);
+    if (this.arenaEnd + maxBytes > this.arena.length) this.makeArenaRoom(maxBytes);
+    const length = this.arena.write(key, this.arenaEnd, 'utf8');
+    this.keyOffset[slot] = this.arenaEnd;
+    this.keyLength[slot] = length;
+    this.keyHash[slot] = hashBytes(this.arena, this.arenaEnd, this.arenaEnd + length);
+    this.arenaEnd += length;
+  }
+
+  /** Compacts the arena when half of it is released keys, else doubles it. */
+  private makeArenaRoom(bytes: number): void {
+    const liveBytes = this.arenaEnd - this.arenaGarbage;
+    let size = this.arena.length;
+    if (this.arenaGarbage < size / 2) size *= 2;
+    while (liveBytes + bytes > size) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    let end = 0;
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const length = this.keyLength[slot];
+      if (length === 0) continue;
+      this.arena.copy(next, end, this.keyOffset[slot], this.keyOffset[slot] + length);
+      this.keyOffset[slot] = end;
+      end += length;
+    }
+    this.arena = next;
+    this.arenaEnd = end;
+    this.arenaGarbage = 0;
+  }
+
   private drawToken(slot: number): void {
     if (this.randomOffset + TOKEN_BYTES > RANDOM_POOL_BYTES) {
       randomFillSync(this.randomPool);
@@ -137,7 +198,7 @@ export class LeaseSlots {
 
   private grow(capacity: number): void {
     const old = this.capacity;
-    const copy = <A extends Float64Array | Uint32Array | Int32Array | Uint8Array>(from: A, make: (n: number) => A): A => {
+    const copy = <A extends Float64Array | Uint32Array | Int32Array | Uint16Array | Uint8Array>(from: A, make: (n: number) => A): A => {
       const to = make(capacity);
       to.set(from);
       return to;
@@ -149,14 +210,14 @@ export class LeaseSlots {
     this.mode = copy(this.mode, (n) => new Uint8Array(n));
     this.session = copy(this.session, (n) => new Int32Array(n));
     this.heapIndex = copy(this.heapIndex, (n) => new Int32Array(n));
+    this.keyOffset = copy(this.keyOffset, (n) => new Uint32Array(n));
+    this.keyLength = copy(this.keyLength, (n) => new Uint16Array(n));
+    this.keyHash = copy(this.keyHash, (n) => new Int32Array(n));
     const tokens = Buffer.alloc(capacity * TOKEN_BYTES);
     this.tokens.copy(tokens);
     this.tokens = tokens;
-    // push, not `length =`, keeps the arrays packed instead of holey or dictionary-backed.
-    for (let slot = old; slot < capacity; slot++) {
-      this.keys.push(undefined);
-      this.owners.push(undefined);
-    }
+    // push, not `length =`, keeps the array packed instead of holey or dictionary-backed.
+    for (let slot = old; slot < capacity; slot++) this.owners.push(undefined);
     // Free slots are handed out lowest first, which keeps the arrays dense.
     for (let slot = capacity - 1; slot >= old; slot--) this.freeSlots.push(slot);
     this.capacity = capacity;

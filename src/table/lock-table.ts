@@ -16,6 +16,7 @@
  */
 import { InvalidArgumentError, NotHolderError } from '../errors';
 import { BinaryHeap } from './heap';
+import { KeyIndex } from './key-index';
 import { LeaseSlots } from './lease-slots';
 import {
   AcquireOutcome,
@@ -50,10 +51,70 @@ export const MAX_OWNER_BYTES = 256;
  */
 export const FENCE_BLOCK = 1 << 24;
 
-/** A key with several holders or any waiters; a key with one holder and no queue maps to its slot. */
+/** A key with several holders or any waiters; a key with one holder and no queue is just its slot. */
 interface KeyState {
   holders: number[];
   queue: QueuedWaiter[];
+}
+
+/**
+ * Key -> state. The common case, one holder and nobody waiting, lives in a KeyIndex (no JS
+ * object per key); keys with several holders or a queue live in a Map of KeyState.
+ */
+class KeyTable {
+  private readonly single: KeyIndex;
+  private readonly complex = new Map<string, KeyState>();
+
+  constructor(private readonly slots: LeaseSlots) {
+    this.single = new KeyIndex(slots);
+  }
+
+  get(key: string): number | KeyState | undefined {
+    if (this.complex.size > 0) {
+      const state = this.complex.get(key);
+      if (state !== undefined) return state;
+    }
+    const slot = this.single.find(key);
+    return slot < 0 ? undefined : slot;
+  }
+
+  /** Makes `slot` (which stores `key`) the key's lone holder. */
+  setSingle(key: string, slot: number): void {
+    this.complex.delete(key);
+    this.single.insert(slot);
+  }
+
+  /** Gives the key a KeyState, taking it out of the single index if it was there. */
+  setComplex(key: string, state: KeyState, formerSingle?: number): void {
+    if (formerSingle !== undefined) this.single.remove(formerSingle);
+    this.complex.set(key, state);
+  }
+
+  deleteComplex(key: string): void {
+    this.complex.delete(key);
+  }
+
+  getComplex(key: string): KeyState | undefined {
+    return this.complex.get(key);
+  }
+
+  /** Drops a lone holder's entry; false when the slot's key is complex instead. */
+  removeSingle(slot: number): boolean {
+    return this.single.remove(slot);
+  }
+
+  /** Every key with its holder slots; `key` is undefined for single keys (decode from the slot). */
+  *entries(): IterableIterator<[string | undefined, number[]]> {
+    for (const slot of this.single.indexedSlots()) yield [undefined, [slot]];
+    for (const [key, state] of this.complex) yield [key, state.holders];
+  }
+
+  /** Single-holder slots whose key starts with `prefix`, and complex keys that do. */
+  *keysWithPrefix(prefix: string): IterableIterator<string> {
+    const bytes = Buffer.from(prefix, 'utf8');
+    for (const slot of this.single.indexedSlots()) if (this.slots.keyStartsWith(slot, bytes)) yield this.slots.keyOf(slot);
+    for (const key of this.complex.keys()) if (key.startsWith(prefix)) yield key;
+  }
 }
 
 class QueuedWaiter<C = unknown> implements Waiter<C> {
@@ -75,7 +136,9 @@ const NO_OBSERVER: TableObserver = { waiterGranted() {}, waiterTimedOut() {}, ch
 
 export class LockTable {
   private readonly slots = new LeaseSlots();
-  private readonly entries = new Map<string, number | KeyState>();
+  private readonly entries: KeyTable;
+  /** False when nobody keeps the change stream (in-memory): then no change objects are built. */
+  private readonly recording: boolean;
   private readonly leaseExpiry: BinaryHeap<number>;
   private readonly waitDeadlines = new BinaryHeap<QueuedWaiter>(
     (a, b) => a.deadlineMs < b.deadlineMs,
@@ -93,6 +156,8 @@ export class LockTable {
     private readonly observer: TableObserver = NO_OBSERVER,
   ) {
     const slots = this.slots;
+    this.entries = new KeyTable(slots);
+    this.recording = observer.recordsChanges !== false;
     this.leaseExpiry = new BinaryHeap<number>(
       (a, b) => slots.expiresAt[a] < slots.expiresAt[b],
       (slot, index) => (slots.heapIndex[slot] = index),
@@ -132,19 +197,19 @@ export class LockTable {
     const entry = this.entries.get(key);
     if (entry === undefined) {
       const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
-      this.entries.set(key, slot);
-      return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+      this.entries.setSingle(key, slot);
+      return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
     if (typeof entry === 'number') {
       if (mode === LockMode.SHARED && this.slots.mode[entry] === LockMode.SHARED) {
         const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
-        this.entries.set(key, { holders: [entry, slot], queue: [] });
-        return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+        this.entries.setComplex(key, { holders: [entry, slot], queue: [] }, entry);
+        return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
       }
     } else if (entry.queue.length === 0 && this.compatible(entry.holders, mode)) {
       const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
       entry.holders.push(slot);
-      return { kind: 'granted', lease: this.slots.view(slot), reentered: false };
+      return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
 
     if (waitMs === 0) return { kind: 'busy' };
@@ -160,7 +225,7 @@ export class LockTable {
       undefined as unknown,
     );
     const state = typeof entry === 'number' ? { holders: [entry], queue: [] as QueuedWaiter[] } : entry;
-    if (state !== entry) this.entries.set(key, state);
+    if (state !== entry) this.entries.setComplex(key, state, entry as number);
     state.queue.push(waiter);
     this.waiterCount++;
     if (waiter.deadlineMs !== Infinity) this.waitDeadlines.push(waiter);
@@ -179,7 +244,7 @@ export class LockTable {
     if (slot < 0) return false;
     const slots = this.slots;
     if (--slots.holdCount[slot] > 0) {
-      this.recordUpdate(slot);
+      this.recordUpdate(slot, key);
       return true;
     }
     this.free(slot, 'released', now);
@@ -196,8 +261,8 @@ export class LockTable {
     if (slot < 0) throw notHolder(key);
     this.slots.ttl[slot] = ttl;
     this.setExpiry(slot, now + ttl);
-    this.recordUpdate(slot);
-    return this.slots.view(slot);
+    this.recordUpdate(slot, key);
+    return this.slots.view(slot, key);
   }
 
   /** True while `token` names a live lease on `key`. */
@@ -233,8 +298,7 @@ export class LockTable {
     const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
     // Keep the `count` smallest keys in a max-heap: O(n log count) without sorting every key.
     const chosen = new BinaryHeap<string>((a, b) => a > b);
-    for (const key of this.entries.keys()) {
-      if (!key.startsWith(prefix)) continue;
+    for (const key of this.entries.keysWithPrefix(prefix)) {
       if (chosen.size < count) chosen.push(key);
       else if (key < (chosen.peek() as string)) {
         chosen.pop();
@@ -336,9 +400,8 @@ export class LockTable {
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
   *durableLeases(): IterableIterator<LeaseView> {
     const slots = this.slots;
-    for (const entry of this.entries.values()) {
-      const holders = typeof entry === 'number' ? [entry] : entry.holders;
-      for (const slot of holders) if (slots.session[slot] === 0) yield slots.view(slot);
+    for (const [key, holders] of this.entries.entries()) {
+      for (const slot of holders) if (slots.session[slot] === 0) yield slots.view(slot, key);
     }
   }
 
@@ -361,8 +424,8 @@ export class LockTable {
       this.slots.holdCount[slot] = lease.holdCount;
       this.leaseExpiry.push(slot);
       const entry = this.entries.get(lease.key);
-      if (entry === undefined) this.entries.set(lease.key, slot);
-      else if (typeof entry === 'number') this.entries.set(lease.key, { holders: [entry, slot], queue: [] });
+      if (entry === undefined) this.entries.setSingle(lease.key, slot);
+      else if (typeof entry === 'number') this.entries.setComplex(lease.key, { holders: [entry, slot], queue: [] }, entry);
       else entry.holders.push(slot);
       restored++;
     }
@@ -386,37 +449,40 @@ export class LockTable {
     slots.holdCount[slot]++;
     slots.ttl[slot] = ttlMs;
     if (now + ttlMs > slots.expiresAt[slot]) this.setExpiry(slot, now + ttlMs);
-    this.recordUpdate(slot);
-    return { kind: 'granted', lease: slots.view(slot), reentered: true };
+    this.recordUpdate(slot, key);
+    return { kind: 'granted', lease: slots.view(slot, key), reentered: true };
   }
 
   private grant(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, ephemeral: boolean, session: SessionId, now: number): number {
     const fence = ++this.lastFence;
     if (fence > this.fenceCeiling) {
       this.fenceCeiling = fence + FENCE_BLOCK - 1;
-      this.observer.changed({ kind: 'fence-reserve', ceiling: this.fenceCeiling });
+      if (this.recording) this.observer.changed({ kind: 'fence-reserve', ceiling: this.fenceCeiling });
     }
     const slot = this.slots.allocate(key, owner, undefined, fence, now + ttlMs, ttlMs, mode, ephemeral ? session : 0);
     this.leaseExpiry.push(slot);
     if (ephemeral) addToSet(this.sessionLeases, session, slot);
-    else this.observer.changed({ kind: 'grant', lease: this.slots.view(slot) });
+    else if (this.recording) this.observer.changed({ kind: 'grant', lease: this.slots.view(slot, key) });
     return slot;
   }
 
   /** Frees a lease's slot and hands its key to the next waiters. */
   private free(slot: number, reason: 'released' | 'expired' | 'session-closed', now: number): void {
     const slots = this.slots;
-    const key = slots.keys[slot] as string;
     const session = slots.session[slot];
-    if (session === 0) this.observer.changed({ kind: 'free', key, token: slots.tokenOf(slot), reason });
-    else if (reason !== 'session-closed') deleteFromSet(this.sessionLeases, session, slot);
+    if (session === 0) {
+      if (this.recording) this.observer.changed({ kind: 'free', key: slots.keyOf(slot), token: slots.tokenOf(slot), reason });
+    } else if (reason !== 'session-closed') {
+      deleteFromSet(this.sessionLeases, session, slot);
+    }
     this.leaseExpiry.removeAt(slots.heapIndex[slot]);
-    const entry = this.entries.get(key);
-    slots.release(slot);
-    if (typeof entry === 'number') {
-      this.entries.delete(key);
+    if (this.entries.removeSingle(slot)) {
+      slots.release(slot);
       return;
     }
+    const key = slots.keyOf(slot);
+    slots.release(slot);
+    const entry = this.entries.getComplex(key);
     if (entry === undefined) return;
     const holders = entry.holders;
     holders.splice(holders.indexOf(slot), 1);
@@ -437,7 +503,7 @@ export class LockTable {
       deleteFromSet(this.sessionWaiters, next.session, next);
       const slot = this.grant(key, next.owner, next.mode, next.ttlMs, next.ephemeral, next.session, now);
       holders.push(slot);
-      this.observer.waiterGranted(next, this.slots.view(slot));
+      this.observer.waiterGranted(next, this.slots.view(slot, key));
     }
     this.normalize(key);
   }
@@ -446,8 +512,8 @@ export class LockTable {
   private normalize(key: string): void {
     const entry = this.entries.get(key);
     if (entry === undefined || typeof entry === 'number' || entry.queue.length > 0) return;
-    if (entry.holders.length === 0) this.entries.delete(key);
-    else if (entry.holders.length === 1) this.entries.set(key, entry.holders[0]);
+    if (entry.holders.length === 0) this.entries.deleteComplex(key);
+    else if (entry.holders.length === 1) this.entries.setSingle(key, entry.holders[0]);
   }
 
   /** Takes a waiter out of its queue and the deadline heap (not out of its session's set). */
@@ -483,12 +549,12 @@ export class LockTable {
     this.leaseExpiry.update(this.slots.heapIndex[slot]);
   }
 
-  private recordUpdate(slot: number): void {
+  private recordUpdate(slot: number, key: string): void {
     const slots = this.slots;
-    if (slots.session[slot] !== 0) return;
+    if (!this.recording || slots.session[slot] !== 0) return;
     this.observer.changed({
       kind: 'update',
-      key: slots.keys[slot] as string,
+      key,
       token: slots.tokenOf(slot),
       holdCount: slots.holdCount[slot],
       ttlMs: slots.ttl[slot],

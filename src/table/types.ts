@@ -113,6 +113,8 @@ export type TableChange =
 
 /** Receives what the table does outside the call that caused it, synchronously. */
 export interface TableObserver {
+  /** False when nothing keeps the change stream: the table then builds no change objects. Default true. */
+  readonly recordsChanges?: boolean;
   /** A parked waiter was granted (by a release, expiry, or a waiter leaving ahead of it). */
   waiterGranted(waiter: Waiter, lease: LeaseView): void;
   /** A parked waiter's deadline passed; it is out of the queue. */
