@@ -82,12 +82,24 @@ async function measureThroughput(): Promise<WorkloadResult[]> {
 async function measureMemory(): Promise<Array<{ target: string; bytesPerLease: number }>> {
   const rows: Array<{ target: string; bytesPerLease: number }> = [];
   await withTarget(() => startLockdVariant('memory'), async (target) => {
-    const before = rssOf(target.pid);
     const stubs = await Promise.all(
       Array.from({ length: 16 }, async () =>
         new LockServiceStub(await ThriftConnection.connect({ host: '127.0.0.1', port: target.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 }), 60_000),
       ),
     );
+    // Warm up first (acquire + release, nothing held), so the runtime's own growth under load
+    // (young generation, code) is in `before` and the difference is what held leases cost.
+    await Promise.all(
+      stubs.map(async (stub, i) => {
+        for (let round = 0; round < 200; round++) {
+          const batch = [];
+          for (let j = 0; j < 64; j++) batch.push(stub.acquire({ lockKey: `warm-${i}-${j}`, ttlMs: 60_000 }).reply);
+          const leases = await Promise.all(batch);
+          await Promise.all(leases.map((r, j) => stub.release(`warm-${i}-${j}`, r.lease!.token)));
+        }
+      }),
+    );
+    const before = rssOf(target.pid);
     let next = 0;
     await Promise.all(
       stubs.map(async (stub) => {
@@ -107,6 +119,13 @@ async function measureMemory(): Promise<Array<{ target: string; bytesPerLease: n
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const Redis = require('ioredis');
       const redis = new Redis({ port: target.port, host: '127.0.0.1' });
+      redis.on('error', () => {});
+      for (let round = 0; round < 20; round++) {
+        const warm = redis.pipeline();
+        for (let i = 0; i < 10_000; i++) warm.set(`warm-${i}`, 'x', 'PX', 60_000);
+        for (let i = 0; i < 10_000; i++) warm.del(`warm-${i}`);
+        await warm.exec();
+      }
       const before = rssOf(target.pid);
       for (let start = 0; start < leaseCount; start += 10_000) {
         const pipeline = redis.pipeline();

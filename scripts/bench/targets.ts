@@ -132,6 +132,7 @@ export async function startRedis(): Promise<Target> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const Redis = require('ioredis');
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
   for (let attempt = 0; ; attempt++) {
     try {
       await probe.connect();
@@ -151,6 +152,7 @@ export async function startRedis(): Promise<Target> {
     port,
     connect: async () => {
       const redis = new Redis({ port, host: '127.0.0.1', enableAutoPipelining: false });
+      redis.on('error', () => {});
       await redis.ping();
       return {
         acquire: async (key) => {
