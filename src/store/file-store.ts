@@ -180,9 +180,10 @@ export class FileStore implements LeaseStore {
       } else if (bytes !== undefined) {
         this.logBytes += bytes.length;
       }
-      for (const callback of callbacks) callback(error);
       if (error === null && !this.compacting && this.logBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes)) this.compact();
+      // Start the next batch before answering this one, so the disk works while replies go out.
       if (this.waiting.length > 0 && !this.closed) this.flush();
+      for (const callback of callbacks) callback(error);
     };
     if (bytes === undefined) {
       finish(null);
