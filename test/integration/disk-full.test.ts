@@ -1,0 +1,48 @@
+/**
+ * lockd on a full disk: calls that change locks get UNAVAILABLE, reads keep working, the server
+ * stays up, and it recovers once the disk has room. Mounts a 1 MiB tmpfs, so it needs root (CI is).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { UnavailableError } from '../../src/errors';
+import { connectStub } from '../helpers/in-process-lockd';
+import { startLockd, stopAllLockd } from '../helpers/lockd-process';
+
+let mountPoint: string;
+beforeAll(() => {
+  if (process.getuid?.() !== 0) throw new Error('this test mounts a 1 MiB tmpfs and needs root (CI runs as root)');
+  mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-full-disk-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+});
+afterAll(async () => {
+  await stopAllLockd();
+  execFileSync('umount', ['-l', mountPoint]);
+  fs.rmSync(mountPoint, { recursive: true, force: true });
+});
+
+test('a full disk turns changes into UNAVAILABLE without losing reads, and lockd recovers when space returns', async () => {
+  const lockd = await startLockd(['--data-dir', path.join(mountPoint, 'data')]);
+  const client = await connectStub(lockd.port);
+  const before = (await client.acquire({ lockKey: 'before' }).reply).lease!;
+  const filler = path.join(mountPoint, 'filler');
+  try {
+    fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
+  } catch {
+    // ENOSPC: the tmpfs is now full, as intended.
+  }
+  const refused = client.acquire({ lockKey: 'during', owner: 'x'.repeat(200) }).reply;
+  await expect(refused).rejects.toBeInstanceOf(UnavailableError);
+  await expect(refused).rejects.toThrow(/could not be made durable/);
+  expect((await client.inspect('before')).holders[0].fence).toBe(before.fence);
+  expect(await client.ping()).toBe('pong');
+  fs.rmSync(filler);
+  const after = (await client.acquire({ lockKey: 'after' }).reply).lease!;
+  expect(after.fence).toBeGreaterThan(before.fence);
+  expect(await lockd.stop()).toBe(0);
+  const restarted = await startLockd(['--data-dir', path.join(mountPoint, 'data')]);
+  const again = await connectStub(restarted.port);
+  expect((await again.inspect('before')).holders[0].fence).toBe(before.fence);
+  expect((await again.inspect('after')).holders[0].fence).toBe(after.fence);
+});
