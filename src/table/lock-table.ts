@@ -14,7 +14,7 @@
  *   and fence reservations let a restarted table continue above every fence ever issued.
  * - Ephemeral leases and waiters belong to a session and end with it.
  */
-import { InvalidArgumentError, NotHolderError } from '../errors';
+import { InvalidArgumentError, NotHolderError, ResourceExhaustedError } from '../errors';
 import { BinaryHeap } from './heap';
 import { KeyIndex } from './key-index';
 import { LeaseSlots } from './lease-slots';
@@ -38,6 +38,8 @@ export interface TableLimits {
   maxWaitMs: number;
   defaultListLimit: number;
   maxListLimit: number;
+  /** Parked waiters allowed at once; absent: no limit. */
+  maxWaiters?: number;
 }
 
 /** Longest key, in UTF-8 bytes. */
@@ -213,6 +215,9 @@ export class LockTable {
     }
 
     if (waitMs === 0) return { kind: 'busy' };
+    if (this.limits.maxWaiters !== undefined && this.waiterCount >= this.limits.maxWaiters) {
+      throw new ResourceExhaustedError(`${this.waiterCount} callers already wait (the limit, --max-waiters); retry later`);
+    }
     const waiter = new QueuedWaiter(
       this.nextWaiterId++,
       key,

@@ -1,5 +1,5 @@
 /** Every rule of the lock table, driven by a manual clock: no sockets, no timers, no sleeps. */
-import { InvalidArgumentError, NotHolderError } from '../../src/errors';
+import { InvalidArgumentError, NotHolderError, ResourceExhaustedError } from '../../src/errors';
 import { FENCE_BLOCK } from '../../src/table/lock-table';
 import { LeaseView, LockMode, TableChange } from '../../src/table/types';
 import { LIMITS, setup } from './fixtures';
@@ -148,6 +148,18 @@ describe('waiting', () => {
   test.each([-2, 30_001])('given waitMs %p, then INVALID_ARGUMENT names the range', (waitMs) => {
     const t = setup();
     expect(() => t.acquire({ key: 'k', waitMs })).toThrow(/waitMs must be -1 \(wait until granted\) or 0\.\.30000 ms/);
+  });
+
+  test('given the waiter limit is reached, when one more caller would wait, then RESOURCE_EXHAUSTED and the queue is unchanged', () => {
+    const t = setup({ ...LIMITS, maxWaiters: 2 });
+    t.grant({ key: 'k' });
+    t.grant({ key: 'k2' });
+    t.park({ key: 'k' });
+    t.park({ key: 'k2' });
+    expect(() => t.acquire({ key: 'k', waitMs: -1 })).toThrow(ResourceExhaustedError);
+    expect(() => t.acquire({ key: 'k', waitMs: -1 })).toThrow(/2 callers already wait .*--max-waiters/);
+    expect(t.acquire({ key: 'k' }).kind).toBe('busy');
+    expect(t.table.waiterTotal).toBe(2);
   });
 
   test('cancelWaiter takes a waiter out and lets compatible ones behind it in', () => {
