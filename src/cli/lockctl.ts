@@ -286,7 +286,7 @@ function report(error: unknown): number {
     return EXIT.NOT_ACQUIRED;
   }
   if (error instanceof ConnectionError || error instanceof CallTimeoutError) {
-    process.stderr.write(`lockctl: cannot reach lockd: ${error.message}\n`);
+    process.stderr.write(`lockctl: ${error.message}\n`);
     return EXIT.UNREACHABLE;
   }
   if (error instanceof LockdError) {
