@@ -56,3 +56,22 @@ test('the startup log shows the effective configuration and the listening line c
   expect(JSON.parse(started!).config).toMatchObject({ host: '127.0.0.1', transport: 'buffered', protocol: 'binary', inMemory: true });
   expect(await (await connectStub(lockd.port)).ping()).toBe('pong');
 });
+
+test('with --log-level debug every lock operation is logged, and no token ever appears in the logs', async () => {
+  const lockd = await startLockd(['--log-level', 'debug']);
+  const client = await connectStub(lockd.port);
+  const lease = (await client.acquire({ lockKey: 'secret-job', owner: 'auditor' }).reply).lease!;
+  await client.renew('secret-job', lease.token, 10_000);
+  await client.acquire({ lockKey: 'secret-job', token: lease.token }).reply;
+  await client.release('secret-job', lease.token);
+  await client.release('secret-job', lease.token);
+  await client.release('secret-job', lease.token);
+  await client.releaseLock({ lockKey: 'secret-job', token: lease.token });
+  await expect(client.renew('secret-job', lease.token, 10_000)).rejects.toThrow();
+  await lockd.stop();
+  const output = lockd.output();
+  expect(output).toMatch(/debug granted .*"key":"secret-job"/);
+  expect(output).toMatch(/debug renewed/);
+  expect(output).toMatch(/debug released/);
+  expect(output).not.toContain(lease.token);
+});
