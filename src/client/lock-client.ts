@@ -193,6 +193,11 @@ export class LockClient extends EventEmitter implements LeaseOwner {
       const result = await call.reply;
       if (result.acquired) {
         const lease = new Lease(this, result.lease!, ephemeral);
+        if (signal?.aborted) {
+          // The grant crossed the cancel on the wire: the caller gave up, so hand the lock back.
+          void lease.release().catch(() => false);
+          throw new AbortedError(`acquire of ${JSON.stringify(key)} aborted`, { cause: signal.reason });
+        }
         if (ephemeral) this.watchConnection(lease, stub.connection);
         return lease;
       }
@@ -222,6 +227,10 @@ export class LockClient extends EventEmitter implements LeaseOwner {
       if (this.closed) break;
       try {
         const connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes });
+        if (this.closed) {
+          connection.close();
+          break;
+        }
         const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
         connection.onClose((error) => {
           if (this.current === stub) this.current = undefined;
