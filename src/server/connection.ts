@@ -65,6 +65,8 @@ export class Connection {
   private readonly parked = new Map<number, Waiter>();
   private mutations: MutatingReply[] = [];
   private readonly trackMutations: boolean;
+  /** A label for logs, taken while the socket still knows its peer. */
+  readonly peer: string;
 
   constructor(
     readonly socket: Socket,
@@ -78,12 +80,9 @@ export class Connection {
     this.stream = new MessageStream(protocol.createReader(maxMessageBytes), transport, maxMessageBytes);
     this.framed = transport === 'framed';
     this.trackMutations = host.backend.durable;
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}#${session}`;
   }
 
-  /** A human label for logs. */
-  get peer(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort}#${this.session}`;
-  }
 
   /** Feeds received bytes; a malformed or oversize message closes this connection only. */
   receive(chunk: Buffer): void {
@@ -91,8 +90,12 @@ export class Connection {
     try {
       this.stream.push(chunk, this.onMessage);
     } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.host.logger.warn('closing connection: malformed request', { peer: this.peer, reason: error.message });
+      // Whatever went wrong, it ends this connection only: the server and other clients go on.
+      if (error instanceof ProtocolError) {
+        this.host.logger.warn('closing connection: malformed request', { peer: this.peer, reason: error.message });
+      } else {
+        this.host.logger.error('closing connection after an internal error', { peer: this.peer, error: String((error as Error)?.stack ?? error) });
+      }
       this.socket.destroy();
     }
   }
