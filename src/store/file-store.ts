@@ -41,6 +41,8 @@ const SNAPSHOT = 'snapshot';
 const SNAPSHOT_MAGIC = Buffer.from('LOCKDSNP1\n');
 const LOG_PATTERN = /^wal-(\d{12})\.log$/;
 const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
+/** Leases encoded per event-loop turn while writing a snapshot (~25 ms of work). */
+const SNAPSHOT_CHUNK = 20_000;
 
 const logName = (seq: number) => `wal-${String(seq).padStart(12, '0')}.log`;
 
@@ -196,8 +198,8 @@ export class FileStore implements LeaseStore {
 
   /**
    * Starts a new log and writes a snapshot of the live leases covering the old ones, then deletes
-   * them. The snapshot is taken in the same synchronous step as the switch, so it holds exactly
-   * the state the old logs describe (plus changes still pending, which replay idempotently).
+   * them. Recovery reads the snapshot and then the new log, whose changes replay idempotently
+   * over whatever state of each lease the snapshot caught.
    */
   private compact(): void {
     this.compacting = true;
@@ -214,10 +216,29 @@ export class FileStore implements LeaseStore {
     out.buf.writeDoubleLE(coveredSeq, SNAPSHOT_MAGIC.length);
     out.pos = SNAPSHOT_MAGIC.length + 8;
     encodeChange(out, { kind: 'fence-reserve', ceiling: this.options.fenceCeiling() });
-    for (const lease of this.options.liveLeases()) encodeChange(out, { kind: 'grant', lease });
-    const snapshot = out.take();
+    // Encoded a chunk per event-loop turn so a million leases do not stall every client for a
+    // second. Leases changing meanwhile are fine: every change since the switch is in the new
+    // log, and replaying it over the snapshot is idempotent (grant and update set, free deletes).
+    const leases = this.options.liveLeases()[Symbol.iterator]();
+    const encodeSome = (): boolean => {
+      for (let i = 0; i < SNAPSHOT_CHUNK; i++) {
+        const next = leases.next();
+        if (next.done) {
+          encodeChange(out, { kind: 'fence-reserve', ceiling: this.options.fenceCeiling() });
+          return true;
+        }
+        encodeChange(out, { kind: 'grant', lease: next.value });
+      }
+      return false;
+    };
+    const encoded = new Promise<void>((resolve) => {
+      const step = () => (encodeSome() ? resolve() : setImmediate(step));
+      step();
+    });
     const temp = path.join(dir, `${SNAPSHOT}.tmp`);
     const write = async () => {
+      await encoded;
+      const snapshot = out.take();
       const handle = await fsp.open(temp, 'w', 0o600);
       try {
         await handle.writeFile(snapshot);

@@ -47,6 +47,11 @@ export class LeaseSlots {
     this.grow(initialCapacity);
   }
 
+  /** Slots allocated so far (live or free). */
+  get slotCapacity(): number {
+    return this.capacity;
+  }
+
   /** Number of live leases. */
   get count(): number {
     return this.used;

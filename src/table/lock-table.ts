@@ -404,9 +404,11 @@ export class LockTable {
 
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
   *durableLeases(): IterableIterator<LeaseView> {
+    // By slot number, checking each slot as it is reached: safe to interleave with changes (a
+    // compaction pauses between chunks), each lease is seen as it is at that moment.
     const slots = this.slots;
-    for (const [key, holders] of this.entries.entries()) {
-      for (const slot of holders) if (slots.session[slot] === 0) yield slots.view(slot, key);
+    for (let slot = 0; slot < slots.slotCapacity; slot++) {
+      if (slots.keyLength[slot] > 0 && slots.session[slot] === 0) yield slots.view(slot);
     }
   }
 

@@ -199,3 +199,34 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
     fs.rmSync(mountPoint, { recursive: true, force: true });
   }
 });
+
+test('changes made while a snapshot is being written (over several event-loop turns) all survive a reopen', async () => {
+  const live = new Map<string, LeaseView>();
+  const store = openStore({ compactAfterBytes: 64 * 1024 }, () => live.values());
+  await store.open();
+  const apply = (change: TableChange) => {
+    if (change.kind === 'grant') live.set(change.lease.key, change.lease);
+    if (change.kind === 'free') live.delete(change.key);
+    if (change.kind === 'update') live.set(change.key, { ...live.get(change.key)!, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
+    store.append(change);
+  };
+  for (let i = 0; i < 60_000; i++) apply({ kind: 'grant', lease: lease(`k${i}`, i + 1) });
+  expect(await sync(store)).toBeNull();
+  // The sync above pushed the log past the threshold: a snapshot of 60,000 leases is now being
+  // encoded a chunk per turn. Change leases at both ends of the slot order meanwhile.
+  for (let round = 0; round < 20; round++) {
+    apply({ kind: 'free', key: `k${round}`, token: lease(`k${round}`, round + 1).token, reason: 'released' });
+    apply({ kind: 'free', key: `k${59_999 - round}`, token: lease(`k${59_999 - round}`, 60_000 - round).token, reason: 'released' });
+    apply({ kind: 'grant', lease: lease(`new${round}`, 100_000 + round) });
+    const target = `k${30_000 + round}`;
+    apply({ kind: 'update', key: target, token: lease(target, 30_001 + round).token, holdCount: 5, ttlMs: 1_234, expiresAtMs: 1_999_999_999_999 });
+    expect(await sync(store)).toBeNull();
+  }
+  await store.close();
+  stores.pop();
+  expect(fs.existsSync(path.join(dir, 'snapshot'))).toBe(true);
+  const state = await openStore().open();
+  const recovered = new Map(state.leases.map((l) => [l.key, l]));
+  expect(recovered.size).toBe(live.size);
+  for (const [key, value] of live) expect(recovered.get(key)).toEqual(value);
+});
