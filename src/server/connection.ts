@@ -64,6 +64,9 @@ export class Connection {
   /** This connection's parked waits by the seqid of the call that parked them (for cancelWait). */
   private readonly parked = new Map<number, Waiter>();
   private mutations: MutatingReply[] = [];
+  /** Durable store only: replies that need no sync (releases), sent ahead of the batch. */
+  private readonly early = new OutputBuffer(1024);
+  private readonly earlyWriter: ProtocolWriter;
   private readonly trackMutations: boolean;
   /** A label for logs, taken while the socket still knows its peer. */
   readonly peer: string;
@@ -77,6 +80,7 @@ export class Connection {
     maxMessageBytes: number,
   ) {
     this.writer = protocol.createWriter(this.out);
+    this.earlyWriter = protocol.createWriter(this.early);
     this.stream = new MessageStream(protocol.createReader(maxMessageBytes), transport, maxMessageBytes);
     this.framed = transport === 'framed';
     this.trackMutations = host.backend.durable;
@@ -107,8 +111,9 @@ export class Connection {
     this.send(this.out.take());
   }
 
-  /** Takes pending output for delivery after a sync (durable store). */
+  /** Takes pending output for delivery after a sync (durable store); sends what needs no sync now. */
   takeBatch(): ReplyBatch {
+    if (this.early.pos > 0 && !this.closed) this.send(this.early.take());
     this.dirty = false;
     const batch = { bytes: this.out.take(), mutations: this.mutations };
     this.mutations = [];
@@ -233,7 +238,7 @@ export class Connection {
         const key = this.key(call.lockKey, call.keyValid);
         const token = required(call.token, 'token');
         const released = backend.release(key, token);
-        this.boolReply('release', call.seqid, released, released, start);
+        this.releaseReply('release', call.seqid, released, start);
         this.logOp(released ? 'released' : 'release refused', key);
         return;
       }
@@ -334,7 +339,7 @@ export class Connection {
       released = this.host.backend.release(key, token);
       if (this.legacyGrants.get(key) === token && !this.host.backend.isHeld(key, token)) this.legacyGrants.delete(key);
     }
-    this.boolReply('releaseLock', seqid, released, released, start);
+    this.releaseReply('releaseLock', seqid, released, start);
     this.logOp(released ? 'released (releaseLock)' : 'releaseLock refused', key);
   }
 
@@ -346,6 +351,22 @@ export class Connection {
     }
     waiter.context = { connection: this, seqid, legacy } satisfies WaitContext;
     this.parked.set(seqid, waiter);
+  }
+
+  /**
+   * Answers a release. With a durable store it does not wait for the sync: losing a release in a
+   * crash can only bring the lease back until its TTL, never give a lock to two holders (any later
+   * grant on the key is written after the release, so its durability implies the release's).
+   */
+  private releaseReply(method: string, seqid: number, released: boolean, start: number): void {
+    if (!this.trackMutations) {
+      this.boolReply(method, seqid, released, false, start);
+      return;
+    }
+    const frame = this.framed ? this.early.beginFrame() : -1;
+    codec.writeBoolReply(this.earlyWriter, method, seqid, released);
+    if (frame >= 0) this.early.endFrame(frame);
+    this.host.markDirty(this);
   }
 
   private boolReply(method: string, seqid: number, value: boolean, mutating: boolean, start: number): void {

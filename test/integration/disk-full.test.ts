@@ -22,10 +22,11 @@ afterAll(async () => {
   fs.rmSync(mountPoint, { recursive: true, force: true });
 });
 
-test('a full disk turns changes into UNAVAILABLE without losing reads, and lockd recovers when space returns', async () => {
+test('a full disk turns grants into UNAVAILABLE while reads and releases go on, and lockd recovers when space returns', async () => {
   const lockd = await startLockd(['--data-dir', path.join(mountPoint, 'data')]);
   const client = await connectStub(lockd.port);
   const before = (await client.acquire({ lockKey: 'before' }).reply).lease!;
+  const toRelease = (await client.acquire({ lockKey: 'to-release' }).reply).lease!;
   const filler = path.join(mountPoint, 'filler');
   try {
     fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
@@ -41,6 +42,9 @@ test('a full disk turns changes into UNAVAILABLE without losing reads, and lockd
   expect((refusal as Error).message).toMatch(/could not be made durable/);
   expect((await client.inspect('before')).holders[0].fence).toBe(before.fence);
   expect(await client.ping()).toBe('pong');
+  // A release needs no sync (losing it in a crash only keeps the lease until its TTL): it still works.
+  expect(await client.release('to-release', toRelease.token)).toBe(true);
+  expect((await client.inspect('to-release')).holders).toEqual([]);
   fs.rmSync(filler);
   const after = (await client.acquire({ lockKey: 'after' }).reply).lease!;
   expect(after.fence).toBeGreaterThan(before.fence);
