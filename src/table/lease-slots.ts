@@ -43,7 +43,11 @@ export class LeaseSlots {
   private randomOffset = RANDOM_POOL_BYTES;
   private readonly probe = Buffer.alloc(TOKEN_BYTES);
 
-  constructor(initialCapacity = 1024) {
+  /** @param onGrow told after the arrays were replaced by larger ones. */
+  constructor(
+    initialCapacity = 1024,
+    private readonly onGrow: () => void = () => {},
+  ) {
     this.grow(initialCapacity);
   }
 
@@ -68,7 +72,10 @@ export class LeaseSlots {
     mode: LockMode,
     session: number,
   ): number {
-    if (this.freeSlots.length === 0) this.grow(Math.ceil(this.capacity * 1.5));
+    if (this.freeSlots.length === 0) {
+      this.grow(Math.ceil(this.capacity * 1.5));
+      this.onGrow();
+    }
     const slot = this.freeSlots.pop() as number;
     this.used++;
     this.storeKey(slot, key);

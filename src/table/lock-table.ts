@@ -137,7 +137,7 @@ class QueuedWaiter<C = unknown> implements Waiter<C> {
 const NO_OBSERVER: TableObserver = { waiterGranted() {}, waiterTimedOut() {}, changed() {} };
 
 export class LockTable {
-  private readonly slots = new LeaseSlots();
+  private readonly slots: LeaseSlots;
   private readonly entries: KeyTable;
   /** False when nobody keeps the change stream (in-memory): then no change objects are built. */
   private readonly recording: boolean;
@@ -157,7 +157,7 @@ export class LockTable {
     readonly limits: TableLimits,
     private readonly observer: TableObserver = NO_OBSERVER,
   ) {
-    const slots = this.slots;
+    const slots = (this.slots = new LeaseSlots(1024, () => observer.storageGrew?.()));
     this.entries = new KeyTable(slots);
     this.recording = observer.recordsChanges !== false;
     this.leaseExpiry = new BinaryHeap<number>(
