@@ -6,9 +6,8 @@
  *   snapshot        every live lease and the fence ceiling, covering logs up to its sequence
  *   wal-<seq>.log   changes after that, framed and checksummed (src/store/records.ts)
  *
- * Group commit: changes are encoded as they happen; the first sync() of an event-loop turn
- * schedules one write + one fdatasync for everything appended so far, and every sync() of that
- * turn is answered when it completes. Appends made while it runs join the next one.
+ * Group commit: changes are encoded as they happen; a sync() with no write running starts one for
+ * everything appended so far, and every sync() made while it runs shares the next write.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -57,7 +56,6 @@ export class FileStore implements LeaseStore {
   private retry: Buffer | undefined;
   private waiting: Array<(error: Error | null) => void> = [];
   private flushing = false;
-  private flushScheduled = false;
   private compacting = false;
   private closed = false;
   private readonly lockPath: string;
@@ -138,18 +136,9 @@ export class FileStore implements LeaseStore {
       return;
     }
     this.waiting.push(done);
-    if (this.options.fsync === 'always') {
-      // Every caller gets a flush of its own: no waiting for the end of the event-loop turn.
-      if (!this.flushing) this.flush();
-      return;
-    }
-    if (!this.flushScheduled && !this.flushing) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        if (!this.flushing) this.flush();
-      });
-    }
+    // A write starts as soon as one is asked for and none is running; everything asked for while
+    // it runs shares the next one (group commit without a timer: an idle disk is never kept waiting).
+    if (!this.flushing) this.flush();
   }
 
   async close(): Promise<void> {
@@ -166,6 +155,7 @@ export class FileStore implements LeaseStore {
     this.flushing = true;
     const fresh = this.pending.pos > 0 ? this.pending.take() : undefined;
     const bytes = this.retry && fresh ? Buffer.concat([this.retry, fresh]) : (this.retry ?? fresh);
+    // always: every caller gets a write of its own, even when an earlier one already carried its bytes.
     const callbacks = this.options.fsync === 'always' ? this.waiting.splice(0, 1) : this.waiting.splice(0);
     this.retry = undefined;
     const finish = (error: Error | null) => {
@@ -188,7 +178,8 @@ export class FileStore implements LeaseStore {
       for (const callback of callbacks) callback(error);
     };
     if (bytes === undefined) {
-      finish(null);
+      if (this.options.fsync === 'always') fs.fdatasync(this.fd, finish);
+      else finish(null);
       return;
     }
     // With O_DSYNC (always, batch) the write returns once the bytes are on disk: one syscall
