@@ -31,7 +31,7 @@ const lease = (key: string, n: number, extra: Partial<LeaseView> = {}): LeaseVie
 });
 
 /** A store whose snapshot source is the image its own changes describe. */
-function openStore(options: Partial<FileStoreOptions> = {}, live: () => LeaseView[] = () => []): FileStore {
+function openStore(options: Partial<FileStoreOptions> = {}, live: () => Iterable<LeaseView> = () => []): FileStore {
   const store = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: live, fenceCeiling: () => 0, ...options });
   stores.push(store);
   return store;
