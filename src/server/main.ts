@@ -47,13 +47,8 @@ async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   const server = new LockdServer(options, backend, logger);
-  const address = await server.listen().catch((error: Error) => {
-    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}\n`);
-    process.exit(1);
-  });
-  logger.info('lockd started', { config: options });
-  process.stdout.write(`lockd listening on ${address.address}:${address.port}\n`);
-
+  // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
+  // and without a handler the default action kills the process by signal instead of exit 0.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -72,6 +67,13 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  const address = await server.listen().catch((error: Error) => {
+    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}\n`);
+    process.exit(1);
+  });
+  logger.info('lockd started', { config: options });
+  process.stdout.write(`lockd listening on ${address.address}:${address.port}\n`);
 }
 
 main(process.argv.slice(2)).catch((error) => {

@@ -143,7 +143,8 @@ export class LockTable {
   private readonly recording: boolean;
   private readonly leaseExpiry: BinaryHeap<number>;
   private readonly waitDeadlines = new BinaryHeap<QueuedWaiter>(
-    (a, b) => a.deadlineMs < b.deadlineMs,
+    // Equal deadlines end in arrival order, so the outcome never depends on the heap's layout.
+    (a, b) => a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id),
     (w, index) => (w.heapIndex = index),
   );
   private readonly sessionLeases = new Map<SessionId, Set<number>>();
@@ -321,6 +322,8 @@ export class LockTable {
    * and its ephemeral leases are freed, granting whoever waits next. Returns the counts.
    */
   closeSession(session: SessionId, now: number): { leases: number; waiters: number } {
+    // Sweep first, as every call does: a wait already over must time out, not be granted below.
+    this.expireDue(now);
     const waiters = this.sessionWaiters.get(session);
     const leases = this.sessionLeases.get(session);
     this.sessionWaiters.delete(session);
@@ -354,6 +357,8 @@ export class LockTable {
     if (entry === undefined || typeof entry === 'number' || !entry.queue.includes(queued)) return false;
     this.unqueue(queued);
     deleteFromSet(this.sessionWaiters, queued.session, queued);
+    // Sweep before letting waiters in (after unqueueing: the cancelled waiter is never granted).
+    this.expireDue(now);
     this.promote(queued.key, now);
     return true;
   }

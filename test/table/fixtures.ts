@@ -1,31 +1,105 @@
-/** A LockTable on a ManualClock with a recording observer. */
+/** A LockTable on a ManualClock with a recording observer, plus small helpers the table tests share. */
 import { LockTable, TableLimits } from '../../src/table/lock-table';
 import { AcquireRequest, LeaseView, ManualClock, TableChange, Waiter } from '../../src/table/types';
 
 export const LIMITS: TableLimits = { defaultTtlMs: 1_000, minTtlMs: 10, maxTtlMs: 60_000, maxWaitMs: 30_000, defaultListLimit: 3, maxListLimit: 10 };
 
-export function setup(limits: TableLimits = LIMITS) {
+export type Request = Partial<AcquireRequest> & { key: string };
+
+export function setup(limits: TableLimits = LIMITS, options: { recordsChanges?: boolean } = {}) {
   const clock = new ManualClock();
   const granted: Array<{ waiter: Waiter; lease: LeaseView }> = [];
   const timedOut: Waiter[] = [];
   const changes: TableChange[] = [];
   const table = new LockTable(limits, {
+    recordsChanges: options.recordsChanges,
     waiterGranted: (waiter, lease) => granted.push({ waiter, lease }),
     waiterTimedOut: (waiter) => timedOut.push(waiter),
     changed: (change) => changes.push(change),
   });
-  const acquire = (request: Partial<AcquireRequest> & { key: string }) => table.acquire({ session: 1, ...request }, clock.now());
+  const now = () => clock.now();
+  /** Session 1 unless the request names another. */
+  const acquire = (request: Request) => table.acquire({ session: 1, ...request }, clock.now());
   /** Acquires and expects a grant; returns the lease. */
-  const grant = (request: Partial<AcquireRequest> & { key: string }): LeaseView => {
+  const grant = (request: Request): LeaseView => {
     const outcome = acquire(request);
     if (outcome.kind !== 'granted') throw new Error(`expected a grant of ${request.key}, got ${outcome.kind}`);
     return outcome.lease;
   };
-  /** Acquires and expects to be queued; returns the waiter. */
-  const park = (request: Partial<AcquireRequest> & { key: string }): Waiter => {
+  /** Acquires (waitMs -1 unless given) and expects to be queued; returns the waiter. */
+  const park = (request: Request): Waiter => {
     const outcome = acquire({ waitMs: -1, ...request });
     if (outcome.kind !== 'queued') throw new Error(`expected ${request.key} to queue, got ${outcome.kind}`);
     return outcome.waiter;
   };
-  return { clock, table, granted, timedOut, changes, acquire, grant, park };
+  const release = (key: string, token: string) => table.release(key, token, clock.now());
+  const renew = (key: string, token: string, ttlMs: number | undefined) => table.renew(key, token, ttlMs, clock.now());
+  const inspect = (key: string) => table.inspect(key, clock.now());
+  const checkFence = (key: string, fence: number) => table.checkFence(key, fence, clock.now());
+  /** Moves the clock and lets the table expire what is due, as the server's timer does. */
+  const tick = (ms: number) => {
+    clock.advance(ms);
+    table.expireDue(clock.now());
+  };
+  /** The waiters granted so far, in grant order. */
+  const grantedWaiters = () => granted.map((g) => g.waiter);
+  return { clock, table, granted, timedOut, changes, now, acquire, grant, park, release, renew, inspect, checkFence, tick, grantedWaiters };
+}
+
+export type Fixture = ReturnType<typeof setup>;
+
+/** Runs `fn` and returns what it threw (fails the test when it throws nothing). */
+export function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an error, but the call returned');
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same run. */
+export function prng(seed: number): { next(): number; int(n: number): number; pick<T>(items: readonly T[]): T; chance(p: number): boolean } {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  return { next, int, pick: (items) => items[int(items.length)], chance: (p) => next() < p };
+}
+
+/** Applies a change stream to an empty map (token -> lease), as a journal's recovery would. */
+export function replay(changes: readonly TableChange[]): { leases: Map<string, LeaseView>; fenceCeiling: number } {
+  const leases = new Map<string, LeaseView>();
+  let fenceCeiling = 0;
+  for (const change of changes) {
+    switch (change.kind) {
+      case 'fence-reserve':
+        fenceCeiling = change.ceiling;
+        break;
+      case 'grant':
+        if (leases.has(change.lease.token)) throw new Error(`grant of a live token ${change.lease.token}`);
+        leases.set(change.lease.token, change.lease);
+        break;
+      case 'update': {
+        const lease = leases.get(change.token);
+        if (lease === undefined || lease.key !== change.key) throw new Error(`update of an unknown lease on ${change.key}`);
+        leases.set(change.token, { ...lease, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
+        break;
+      }
+      case 'free':
+        if (!leases.delete(change.token)) throw new Error(`free of an unknown lease on ${change.key}`);
+        break;
+    }
+  }
+  return { leases, fenceCeiling };
+}
+
+/** Leases ordered by fence, for comparing sets of leases. */
+export function byFence<T extends { fence: number }>(leases: Iterable<T>): T[] {
+  return [...leases].sort((a, b) => a.fence - b.fence);
 }
