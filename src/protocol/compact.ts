@@ -1,7 +1,12 @@
 /**
- * TCompactProtocol: zigzag varints, field-id deltas, booleans folded into field headers,
- * little-endian doubles. Reads from a Buffer window like BinaryReader (Underrun when bytes run
- * out, ProtocolError for malformed input or lengths above maxLength).
+ * TCompactProtocol (Apache Thrift's compact protocol spec): zigzag varints, field-id deltas,
+ * booleans folded into field headers, little-endian doubles. Reads from a Buffer window like
+ * BinaryReader: Underrun when the bytes run out, ProtocolError for malformed input (unknown
+ * types, varints over 10 bytes, bad headers) or a declared length above maxLength — thrown as
+ * soon as the length is read, before its bytes arrive.
+ *
+ * i64 is a JS number: exact up to 2^53 in magnitude, computed from two exact halves (no BigInt);
+ * beyond that only precision is lost, never the sign.
  */
 import { ProtocolError } from '../errors';
 import { BufferReader } from './buffer-reader';
@@ -12,8 +17,14 @@ const PROTOCOL_ID = 0x82;
 const VERSION = 1;
 const VERSION_MASK = 0x1f;
 const TYPE_SHIFT = 5;
+const TYPE_MASK = 0xe0;
+/** Longest varint the spec allows (a 64-bit value); anything longer is malformed. */
+const MAX_VARINT_BYTES = 10;
+const MAX_INT32 = 0x7fffffff;
+const TWO_POW_27 = 134217728;
+const TWO_POW_32 = 4294967296;
 
-/** Compact type ids. */
+/** Compact type ids (the low nibble of field headers and container headers). */
 const C = {
   STOP: 0,
   BOOL_TRUE: 1,
@@ -30,128 +41,217 @@ const C = {
   STRUCT: 12,
 } as const;
 
-const FROM_COMPACT: number[] = [
-  TType.STOP,
-  TType.BOOL,
-  TType.BOOL,
-  TType.BYTE,
-  TType.I16,
-  TType.I32,
-  TType.I64,
-  TType.DOUBLE,
-  TType.STRING,
-  TType.LIST,
-  TType.SET,
-  TType.MAP,
-  TType.STRUCT,
-];
+/** Compact type id (one nibble) -> TType; -1 for ids the spec does not define (13 is UUID, unused here). */
+const FROM_COMPACT = new Int8Array([
+  TType.STOP, TType.BOOL, TType.BOOL, TType.BYTE, TType.I16, TType.I32, TType.I64, TType.DOUBLE,
+  TType.STRING, TType.LIST, TType.SET, TType.MAP, TType.STRUCT, -1, -1, -1,
+]);
 
-/** TType -> compact type id (BOOL as BOOL_TRUE: the value travels separately). */
-const TO_COMPACT: number[] = [];
-FROM_COMPACT.forEach((ttype, compactType) => (TO_COMPACT[ttype] ??= compactType));
+/** TType -> compact type id; BOOL maps to BOOL_TRUE (what Java and C++ put in container headers); -1 for none. */
+const TO_COMPACT = new Int8Array(16).fill(-1);
+TO_COMPACT[TType.BOOL] = C.BOOL_TRUE;
+TO_COMPACT[TType.BYTE] = C.BYTE;
+TO_COMPACT[TType.I16] = C.I16;
+TO_COMPACT[TType.I32] = C.I32;
+TO_COMPACT[TType.I64] = C.I64;
+TO_COMPACT[TType.DOUBLE] = C.DOUBLE;
+TO_COMPACT[TType.STRING] = C.BINARY;
+TO_COMPACT[TType.LIST] = C.LIST;
+TO_COMPACT[TType.SET] = C.SET;
+TO_COMPACT[TType.MAP] = C.MAP;
+TO_COMPACT[TType.STRUCT] = C.STRUCT;
 
 function fromCompact(type: number): number {
   const ttype = FROM_COMPACT[type];
-  if (ttype === undefined) throw new ProtocolError(`unknown compact type ${type}`);
+  if (ttype < 0) throw new ProtocolError(`unknown compact type ${type}`);
   return ttype;
 }
 
+function toCompact(ttype: number): number {
+  const type = ttype >= 0 && ttype < 16 ? TO_COMPACT[ttype] : -1;
+  if (type < 0) throw new ProtocolError(`cannot write type ${ttype} in the compact protocol`);
+  return type;
+}
+
+function overlongVarint(): ProtocolError {
+  return new ProtocolError(`varint longer than ${MAX_VARINT_BYTES} bytes`);
+}
+
 export class CompactReader extends BufferReader {
+  /** Field id the next delta is relative to (per struct level). */
   private lastFieldId = 0;
+  /** lastFieldId of each enclosing struct; fieldIdStack[0, depth) is live (grown once, then reused). */
   private readonly fieldIdStack: number[] = [];
-  /** The value of a bool field, carried in its header. */
-  private pendingBool: boolean | undefined;
+  private depth = 0;
+  /** A bool field carries its value in its header; readBool returns it instead of reading a byte. */
+  private boolPending = false;
+  private boolValue = false;
 
   override reset(buf: Buffer, start: number, end: number): void {
     super.reset(buf, start, end);
     this.lastFieldId = 0;
-    this.fieldIdStack.length = 0;
-    this.pendingBool = undefined;
+    this.depth = 0;
+    this.boolPending = false;
   }
 
-  private byte(): number {
-    if (this.pos >= this.end) throw Underrun.instance;
-    return this.buf[this.pos++];
+  /**
+   * An unsigned varint's low 32 bits (as an int32). Up to 10 bytes are accepted, as the npm
+   * runtime's reader does: some writers (Go's) sign-extend 32-bit values with the top bit set.
+   */
+  private varint32(): number {
+    const buf = this.buf;
+    const end = this.end;
+    let pos = this.pos;
+    if (pos >= end) throw Underrun.instance;
+    let b = buf[pos++];
+    if (b < 0x80) {
+      this.pos = pos;
+      return b;
+    }
+    let result = b & 0x7f;
+    let shift = 7;
+    for (let i = 1; i < MAX_VARINT_BYTES; i++) {
+      if (pos >= end) throw Underrun.instance;
+      b = buf[pos++];
+      if (shift < 32) result |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.pos = pos;
+        return result;
+      }
+      shift += 7;
+    }
+    throw overlongVarint();
   }
 
-  /** An unsigned varint of at most `maxBytes` bytes, as an exact number below 2^53. */
-  private varint(maxBytes: number): number {
-    let result = 0;
-    let factor = 1;
-    for (let i = 0; i < maxBytes; i++) {
-      const b = this.byte();
-      result += (b & 0x7f) * factor;
-      if ((b & 0x80) === 0) return result;
+  /**
+   * A string, binary or container length: a varint that must fit a non-negative int32 and not
+   * exceed maxLength. Refused as soon as the bytes read so far already exceed the limit.
+   */
+  protected readLength(what: string): number {
+    const buf = this.buf;
+    const end = this.end;
+    let pos = this.pos;
+    if (pos >= end) throw Underrun.instance;
+    let b = buf[pos++];
+    let length = b & 0x7f;
+    let factor = 128;
+    for (let i = 1; b >= 0x80; i++) {
+      if (length > this.maxLength || length > MAX_INT32) break;
+      if (i === MAX_VARINT_BYTES) throw overlongVarint();
+      if (pos >= end) throw Underrun.instance;
+      b = buf[pos++];
+      length += (b & 0x7f) * factor;
       factor *= 128;
     }
-    throw new ProtocolError(`varint longer than ${maxBytes} bytes`);
-  }
-
-  private zigzag(maxBytes: number): number {
-    const z = this.varint(maxBytes);
-    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-  }
-
-  protected readLength(what: string): number {
-    const length = this.varint(5);
+    if (length > MAX_INT32) throw new ProtocolError(`${what} length ${length} is negative or above 2^31-1`);
     this.checkLength(length, what);
+    this.pos = pos;
     return length;
   }
 
   readMessageBegin(into: MessageHeader): void {
-    const id = this.byte();
+    if (this.pos >= this.end) throw Underrun.instance;
+    const id = this.buf[this.pos];
     if (id !== PROTOCOL_ID) throw new ProtocolError(`bad compact protocol id 0x${id.toString(16)}`);
-    const versionAndType = this.byte();
-    if ((versionAndType & VERSION_MASK) !== VERSION) throw new ProtocolError(`bad compact protocol version ${versionAndType & VERSION_MASK}`);
-    into.type = (versionAndType >> TYPE_SHIFT) & 0x07;
-    into.seqid = this.varint(5) | 0;
+    this.need(2);
+    const versionAndType = this.buf[this.pos + 1];
+    if ((versionAndType & VERSION_MASK) !== VERSION) {
+      throw new ProtocolError(`bad compact protocol version ${versionAndType & VERSION_MASK}`);
+    }
+    this.pos += 2;
+    into.type = versionAndType >>> TYPE_SHIFT;
+    into.seqid = this.varint32();
     into.name = this.readString();
   }
 
   readStructBegin(): void {
-    this.fieldIdStack.push(this.lastFieldId);
+    this.fieldIdStack[this.depth++] = this.lastFieldId;
     this.lastFieldId = 0;
   }
 
   readStructEnd(): void {
-    this.lastFieldId = this.fieldIdStack.pop() ?? 0;
+    this.lastFieldId = this.depth > 0 ? this.fieldIdStack[--this.depth] : 0;
   }
 
   readFieldBegin(): number {
-    const header = this.byte();
+    if (this.pos >= this.end) throw Underrun.instance;
+    const header = this.buf[this.pos++];
     const type = header & 0x0f;
     if (type === C.STOP) return TType.STOP;
-    const delta = header >> 4;
-    this.fieldId = delta === 0 ? this.zigzag(3) : this.lastFieldId + delta;
-    this.lastFieldId = this.fieldId;
-    if (type === C.BOOL_TRUE || type === C.BOOL_FALSE) this.pendingBool = type === C.BOOL_TRUE;
-    return fromCompact(type);
+    const ttype = FROM_COMPACT[type];
+    if (ttype < 0) throw new ProtocolError(`unknown compact type ${type}`);
+    const delta = header >>> 4;
+    // Field ids are i16: like Java, a delta past 32767 wraps.
+    const id = delta === 0 ? this.readI16() : ((this.lastFieldId + delta) << 16) >> 16;
+    this.fieldId = id;
+    this.lastFieldId = id;
+    if (type <= C.BOOL_FALSE) {
+      this.boolPending = true;
+      this.boolValue = type === C.BOOL_TRUE;
+    }
+    return ttype;
   }
 
   readBool(): boolean {
-    const pending = this.pendingBool;
-    if (pending !== undefined) {
-      this.pendingBool = undefined;
-      return pending;
+    if (this.boolPending) {
+      this.boolPending = false;
+      return this.boolValue;
     }
-    return this.byte() === C.BOOL_TRUE;
+    if (this.pos >= this.end) throw Underrun.instance;
+    return this.buf[this.pos++] === C.BOOL_TRUE;
   }
 
   readByte(): number {
-    const b = this.byte();
-    return b > 127 ? b - 256 : b;
+    if (this.pos >= this.end) throw Underrun.instance;
+    return (this.buf[this.pos++] << 24) >> 24;
   }
 
   readI16(): number {
-    return this.zigzag(3);
+    const z = this.varint32();
+    return ((((z >>> 1) ^ -(z & 1)) << 16) >> 16);
   }
 
   readI32(): number {
-    return this.zigzag(5);
+    const z = this.varint32();
+    return (z >>> 1) ^ -(z & 1);
   }
 
   readI64(): number {
-    return this.zigzag(10);
+    const buf = this.buf;
+    const end = this.end;
+    let pos = this.pos;
+    // Bits 0..27 (four bytes) exactly in an int.
+    let low = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      if (pos >= end) throw Underrun.instance;
+      b = buf[pos++];
+      low |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.pos = pos;
+        return (low >>> 1) ^ -(low & 1);
+      }
+      shift += 7;
+    } while (shift < 28);
+    // Bits 28..63 (up to six more bytes) exactly in a double: at most 36 bits.
+    let high = 0;
+    let factor = 1;
+    for (let i = 4; i < MAX_VARINT_BYTES; i++) {
+      if (pos >= end) throw Underrun.instance;
+      b = buf[pos++];
+      // The tenth byte holds bit 63 only; higher bits fall outside 64 (ignored, as Java does).
+      high += (i === MAX_VARINT_BYTES - 1 ? b & 1 : b & 0x7f) * factor;
+      if (b < 0x80) {
+        this.pos = pos;
+        // zigzag: v = z / 2 when z is even, -(z + 1) / 2 when odd; the small part is added first,
+        // so a value beyond 2^53 is rounded once (correctly) and keeps its sign.
+        const magnitude = high * TWO_POW_27 + ((low >>> 1) + (low & 1));
+        return low & 1 ? -magnitude : magnitude;
+      }
+      factor *= 128;
+    }
+    throw overlongVarint();
   }
 
   readDouble(): number {
@@ -162,12 +262,19 @@ export class CompactReader extends BufferReader {
   }
 
   readListBegin(): number {
-    const header = this.byte();
-    const shortSize = header >> 4;
-    const size = shortSize === 15 ? this.readLength('list') : shortSize;
-    if (size > this.maxLength) throw new ProtocolError(`list length ${size} exceeds the maximum message size ${this.maxLength}`);
-    this.containerSize = size;
-    return fromCompact(header & 0x0f);
+    if (this.pos >= this.end) throw Underrun.instance;
+    const header = this.buf[this.pos];
+    const elementType = fromCompact(header & 0x0f);
+    const shortSize = header >>> 4;
+    if (shortSize === 15) {
+      this.pos++;
+      this.containerSize = this.readLength('list');
+    } else {
+      this.checkLength(shortSize, 'list');
+      this.pos++;
+      this.containerSize = shortSize;
+    }
+    return elementType;
   }
 
   readSetBegin(): number {
@@ -176,51 +283,58 @@ export class CompactReader extends BufferReader {
 
   readMapBegin(): number {
     const size = this.readLength('map');
-    this.containerSize = size;
     if (size === 0) {
+      // An empty map is the single byte 0: no key and value types follow.
+      this.containerSize = 0;
       this.mapValueType = TType.STOP;
       return TType.STOP;
     }
-    const types = this.byte();
+    if (this.pos >= this.end) throw Underrun.instance;
+    const types = this.buf[this.pos++];
     this.mapValueType = fromCompact(types & 0x0f);
-    return fromCompact(types >> 4);
+    this.containerSize = size;
+    return fromCompact(types >>> 4);
   }
-
 }
 
 export class CompactWriter implements ProtocolWriter {
   private lastFieldId = 0;
   private readonly fieldIdStack: number[] = [];
-  /** A bool field's id, waiting for writeBool to fold the value into its header. */
-  private pendingBoolField = -1;
+  private depth = 0;
+  /** writeFieldBegin of a BOOL field waits for writeBool to put the value into the header. */
+  private boolFieldPending = false;
+  private boolFieldId = 0;
 
   constructor(readonly out: OutputBuffer) {}
 
   writeMessageBegin(name: string, type: number, seqid: number): void {
     this.lastFieldId = 0;
-    this.fieldIdStack.length = 0;
-    this.pendingBoolField = -1;
-    this.byte(PROTOCOL_ID);
-    this.byte(VERSION | (type << TYPE_SHIFT));
-    this.varint(seqid >>> 0);
+    this.depth = 0;
+    this.boolFieldPending = false;
+    const out = this.out;
+    out.ensure(2);
+    out.buf[out.pos++] = PROTOCOL_ID;
+    out.buf[out.pos++] = VERSION | ((type << TYPE_SHIFT) & TYPE_MASK);
+    this.varint32(seqid >>> 0);
     this.writeString(name);
   }
 
   writeStructBegin(): void {
-    this.fieldIdStack.push(this.lastFieldId);
+    this.fieldIdStack[this.depth++] = this.lastFieldId;
     this.lastFieldId = 0;
   }
 
   writeStructEnd(): void {
-    this.lastFieldId = this.fieldIdStack.pop() ?? 0;
+    this.lastFieldId = this.depth > 0 ? this.fieldIdStack[--this.depth] : 0;
   }
 
   writeFieldBegin(type: number, id: number): void {
     if (type === TType.BOOL) {
-      this.pendingBoolField = id;
+      this.boolFieldPending = true;
+      this.boolFieldId = id;
       return;
     }
-    this.fieldHeader(TO_COMPACT[type], id);
+    this.fieldHeader(toCompact(type), id);
   }
 
   writeFieldStop(): void {
@@ -229,9 +343,9 @@ export class CompactWriter implements ProtocolWriter {
 
   writeBool(value: boolean): void {
     const compactType = value ? C.BOOL_TRUE : C.BOOL_FALSE;
-    if (this.pendingBoolField >= 0) {
-      this.fieldHeader(compactType, this.pendingBoolField);
-      this.pendingBoolField = -1;
+    if (this.boolFieldPending) {
+      this.boolFieldPending = false;
+      this.fieldHeader(compactType, this.boolFieldId);
     } else {
       this.byte(compactType);
     }
@@ -242,15 +356,41 @@ export class CompactWriter implements ProtocolWriter {
   }
 
   writeI16(value: number): void {
-    this.zigzag(value);
+    this.writeI32(value);
   }
 
   writeI32(value: number): void {
-    this.zigzag(value | 0);
+    this.varint32(((value << 1) ^ (value >> 31)) >>> 0);
   }
 
   writeI64(value: number): void {
-    this.zigzag(value);
+    if (value >= -0x80000000 && value <= 0x7fffffff) {
+      this.writeI32(value);
+      return;
+    }
+    // zigzag(v) = 2v for v >= 0, 2|v| - 1 for v < 0, built from the two exact 32-bit halves of
+    // |v| (|v| - 1 would not be exact above 2^53).
+    const negative = value < 0;
+    const magnitude = negative ? -value : value;
+    const high = Math.floor(magnitude / TWO_POW_32);
+    const low = magnitude - high * TWO_POW_32;
+    let zHigh = ((high << 1) | (low >>> 31)) >>> 0;
+    let zLow = (low << 1) >>> 0;
+    if (negative) {
+      if (zLow === 0) zHigh = (zHigh - 1) >>> 0;
+      zLow = (zLow - 1) >>> 0;
+    }
+    const out = this.out;
+    out.ensure(MAX_VARINT_BYTES);
+    const buf = out.buf;
+    let pos = out.pos;
+    while (zHigh !== 0 || zLow >= 0x80) {
+      buf[pos++] = (zLow & 0x7f) | 0x80;
+      zLow = ((zLow >>> 7) | (zHigh << 25)) >>> 0;
+      zHigh >>>= 7;
+    }
+    buf[pos++] = zLow;
+    out.pos = pos;
   }
 
   writeDouble(value: number): void {
@@ -262,19 +402,27 @@ export class CompactWriter implements ProtocolWriter {
 
   writeString(value: string): void {
     const out = this.out;
-    out.ensure(5 + value.length * 3);
+    if (value.length <= 42) {
+      // At most 126 bytes of UTF-8: the length is one varint byte, written after the text.
+      out.ensure(1 + value.length * 3);
+      const written = out.buf.write(value, out.pos + 1, 'utf8');
+      out.buf[out.pos] = written;
+      out.pos += 1 + written;
+      return;
+    }
     const bytes = Buffer.byteLength(value, 'utf8');
-    this.varint(bytes);
+    out.ensure(5 + bytes);
+    this.varint32(bytes);
     out.pos += out.buf.write(value, out.pos, 'utf8');
   }
 
   writeListBegin(elementType: number, size: number): void {
-    const compactType = TO_COMPACT[elementType];
+    const compactType = toCompact(elementType);
     if (size < 15) {
       this.byte((size << 4) | compactType);
     } else {
       this.byte(0xf0 | compactType);
-      this.varint(size);
+      this.varint32(size >>> 0);
     }
   }
 
@@ -284,7 +432,7 @@ export class CompactWriter implements ProtocolWriter {
       this.byte((delta << 4) | compactType);
     } else {
       this.byte(compactType);
-      this.zigzag(id);
+      this.writeI32(id);
     }
     this.lastFieldId = id;
   }
@@ -295,19 +443,18 @@ export class CompactWriter implements ProtocolWriter {
     out.buf[out.pos++] = value;
   }
 
-  /** An unsigned varint of a non-negative integer below 2^53. */
-  private varint(value: number): void {
+  /** An unsigned 32-bit varint (value in [0, 2^32)). */
+  private varint32(value: number): void {
     const out = this.out;
-    out.ensure(10);
-    while (value >= 128) {
-      out.buf[out.pos++] = (value % 128) | 0x80;
-      value = Math.floor(value / 128);
+    out.ensure(5);
+    const buf = out.buf;
+    let pos = out.pos;
+    while (value >= 0x80) {
+      buf[pos++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
     }
-    out.buf[out.pos++] = value;
-  }
-
-  private zigzag(value: number): void {
-    this.varint(value >= 0 ? value * 2 : -value * 2 - 1);
+    buf[pos++] = value;
+    out.pos = pos;
   }
 }
 
