@@ -2,13 +2,24 @@
  * The on-disk record format shared by the log and snapshots:
  *   [u32 payload length][u32 CRC-32 of payload][payload]
  * payload = u8 kind, then the kind's fields (strings as u16 length + UTF-8, tokens as 16 raw bytes).
+ *
+ * In the log every write (a group-commit batch) starts with a BATCH record giving the byte length
+ * of the records that follow it. That is what tells a torn tail from corruption: batch N+1 is
+ * only written once batch N's write returned (durable, with O_DSYNC), so a valid BATCH record
+ * after a bad record proves the bad bytes were once acknowledged: corruption. No BATCH record
+ * after it means the bad bytes belong to the last write, which may have been cut by a crash
+ * (a power loss can keep any subset of its pages): a torn tail, dropped.
  */
 import { crc32 } from 'node:zlib';
 import { OutputBuffer } from '../protocol/output-buffer';
 import { LockMode, type LeaseView, type TableChange } from '../table/types';
 
-export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4 } as const;
+export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4, BATCH: 5 } as const;
 const HEADER_BYTES = 8;
+/** Payload of a BATCH record: kind, u32 byte length of the batch's records. */
+const BATCH_PAYLOAD_BYTES = 5;
+/** Size of a BATCH record on disk. */
+export const BATCH_HEADER_BYTES = HEADER_BYTES + BATCH_PAYLOAD_BYTES;
 const TOKEN_BYTES = 16;
 const NO_OWNER = 0xffff;
 
@@ -80,6 +91,26 @@ export function encodeChange(out: OutputBuffer, change: TableChange): void {
   buf.writeUInt32LE(crc32(buf.subarray(start + HEADER_BYTES, out.pos)), start + 4);
 }
 
+/** A BATCH record announcing `recordBytes` bytes of records after it (0: a clean-close mark). */
+export function encodeBatchHeader(recordBytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
+  buf.writeUInt32LE(BATCH_PAYLOAD_BYTES, 0);
+  buf[HEADER_BYTES] = RecordKind.BATCH;
+  buf.writeUInt32LE(recordBytes, HEADER_BYTES + 1);
+  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
+  return buf;
+}
+
+/** Whether a valid BATCH record starts at `pos`. */
+function isBatchHeaderAt(bytes: Buffer, pos: number): boolean {
+  return (
+    pos + BATCH_HEADER_BYTES <= bytes.length &&
+    bytes.readUInt32LE(pos) === BATCH_PAYLOAD_BYTES &&
+    bytes[pos + HEADER_BYTES] === RecordKind.BATCH &&
+    crc32(bytes.subarray(pos + HEADER_BYTES, pos + BATCH_HEADER_BYTES)) === bytes.readUInt32LE(pos + 4)
+  );
+}
+
 /** Live leases by key and token, rebuilt by applying records in order. */
 export class LeaseImage {
   readonly leases = new Map<string, Map<string, LeaseView>>();
@@ -122,9 +153,14 @@ export class LeaseImage {
 
 /** What reading a file of records found. */
 export interface ReadResult {
-  /** Offset just past the last good record. */
+  /** Offset just past the last good record: where the next write goes. */
   goodEnd: number;
-  /** Set when a bad record was found: where, and whether only the torn tail of a write follows it. */
+  /** Bytes after goodEnd are all zeros (preallocated space, or a size that grew before its data). */
+  zeroTail: boolean;
+  /**
+   * Set when a bad record was found: where, why, and whether it is the torn tail of the last
+   * write (no valid BATCH record anywhere after it) rather than corruption.
+   */
   bad?: { offset: number; tornTail: boolean; reason: string };
 }
 
@@ -132,24 +168,33 @@ export interface ReadResult {
 export function readRecords(bytes: Buffer, start: number, apply: (change: TableChange) => void): ReadResult {
   let pos = start;
   while (pos < bytes.length) {
-    const bad = (reason: string, tornTail: boolean): ReadResult => ({ goodEnd: pos, bad: { offset: pos, tornTail, reason } });
-    if (bytes.length - pos < HEADER_BYTES) return bad('incomplete record header', true);
+    const bad = (reason: string): ReadResult => {
+      let tornTail = true;
+      for (let q = pos + 1; q + BATCH_HEADER_BYTES <= bytes.length; q++) {
+        if (isBatchHeaderAt(bytes, q)) {
+          tornTail = false;
+          break;
+        }
+      }
+      return { goodEnd: pos, zeroTail: false, bad: { offset: pos, tornTail, reason } };
+    };
+    if (bytes.length - pos < HEADER_BYTES) return isZeros(bytes, pos) ? { goodEnd: pos, zeroTail: true } : bad('incomplete record header');
     const length = bytes.readUInt32LE(pos);
     const end = pos + HEADER_BYTES + length;
-    if (length === 0) return bad('zero-length record', isZeros(bytes, pos));
-    if (end > bytes.length) return bad(`record of ${length} bytes runs past the end of the file`, true);
+    if (length === 0) return isZeros(bytes, pos) ? { goodEnd: pos, zeroTail: true } : bad('zero-length record');
+    if (end > bytes.length) return bad(`record of ${length} bytes runs past the end of the file`);
     const payload = bytes.subarray(pos + HEADER_BYTES, end);
-    if (crc32(payload) !== bytes.readUInt32LE(pos + 4)) return bad('checksum mismatch', end === bytes.length);
-    let change: TableChange;
+    if (crc32(payload) !== bytes.readUInt32LE(pos + 4)) return bad('checksum mismatch');
+    let change: TableChange | null;
     try {
       change = decodePayload(payload);
     } catch (error) {
-      return bad(`undecodable record: ${(error as Error).message}`, false);
+      return bad(`undecodable record: ${(error as Error).message}`);
     }
-    apply(change);
+    if (change !== null) apply(change);
     pos = end;
   }
-  return { goodEnd: pos };
+  return { goodEnd: pos, zeroTail: false };
 }
 
 function isZeros(bytes: Buffer, from: number): boolean {
@@ -157,7 +202,8 @@ function isZeros(bytes: Buffer, from: number): boolean {
   return true;
 }
 
-function decodePayload(p: Buffer): TableChange {
+/** One record's change, or null for a BATCH record (framing only). */
+function decodePayload(p: Buffer): TableChange | null {
   let pos = 0;
   const need = (n: number) => {
     if (pos + n > p.length) throw new Error('payload too short');
@@ -200,6 +246,9 @@ function decodePayload(p: Buffer): TableChange {
       return { kind: 'free', key: str(), token: token(), reason: 'released' };
     case RecordKind.FENCE_RESERVE:
       return { kind: 'fence-reserve', ceiling: f64() };
+    case RecordKind.BATCH:
+      u32();
+      return null;
     default:
       throw new Error(`unknown record kind ${kind}`);
   }

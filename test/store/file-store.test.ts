@@ -5,17 +5,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { StoreError } from '../../src/errors';
 import { FileStore, FileStoreOptions } from '../../src/store/file-store';
+import { readRecords } from '../../src/store/records';
 import type { LeaseView, TableChange } from '../../src/table/types';
 
+/** The test's own temp dir, removed after it; `dir` (the data dir) may be moved inside it. */
+let root: string;
 let dir: string;
 const stores: FileStore[] = [];
 
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-store-'));
+  root = dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-store-'));
 });
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close().catch(() => {});
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(root, { recursive: true, force: true });
 });
 
 const lease = (key: string, n: number, extra: Partial<LeaseView> = {}): LeaseView => ({
@@ -78,22 +81,64 @@ test('the directory is 0700 and its files 0600', async () => {
   for (const name of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, name)).mode & 0o777).toBe(0o600);
 });
 
-test('a log cut anywhere inside its last record loses only that record', async () => {
+/** Where the records of a log end (the file goes on with preallocated zeros). */
+function dataEnd(file: string): number {
+  return readRecords(fs.readFileSync(file), 0, () => {}).goodEnd;
+}
+
+/** Writes `changes` as one synced batch and returns the log's bytes as a crash would leave them (no close mark). */
+async function writeAndCrashImage(changes: TableChange[]): Promise<Buffer> {
+  const store = openStore();
+  await store.open();
+  for (const change of changes) store.append(change);
+  expect(await sync(store)).toBeNull();
+  const image = fs.readFileSync(logFile());
+  await store.close();
+  stores.pop();
+  return image.subarray(0, readRecords(image, 0, () => {}).goodEnd);
+}
+
+test('a log cut anywhere inside its last write loses only that write', async () => {
   await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
-  const keptBytes = fs.statSync(logFile()).size;
-  await writeAndClose([{ kind: 'grant', lease: lease('torn', 2) }]);
-  const full = fs.readFileSync(logFile());
-  for (let cut = keptBytes; cut < full.length; cut++) {
-    fs.writeFileSync(logFile(), full.subarray(0, cut));
+  const keptEnd = dataEnd(logFile());
+  const crashed = await writeAndCrashImage([{ kind: 'grant', lease: lease('torn', 2) }, { kind: 'grant', lease: lease('torn2', 3) }]);
+  expect(crashed.length).toBeGreaterThan(keptEnd + 100);
+  // Every cut keeps exactly the records wholly before it (a prefix of the changes, in order) and
+  // says it dropped a torn tail unless the cut falls on a record boundary.
+  let kept = 1;
+  let clean = 0;
+  for (let cut = keptEnd; cut < crashed.length; cut++) {
+    fs.writeFileSync(logFile(), crashed.subarray(0, cut));
     const state = await openStore().open();
-    expect(state.leases.map((l) => l.key)).toEqual(['keep']);
-    expect(state.summary).toMatch(cut === keptBytes ? /1 leases/ : /dropped the torn tail/);
+    const keys = state.leases.map((l) => l.key).sort();
+    if (keys.length < kept || keys.length > 2 || keys.join() !== ['keep', 'torn', 'torn2'].slice(0, keys.length).join()) {
+      throw new Error(`cut at ${cut} (kept end ${keptEnd}, crash image ${crashed.length}) recovered ${keys}`);
+    }
+    kept = keys.length;
+    if (!/dropped the torn tail/.test(state.summary)) clean++;
     await stores.pop()!.close();
-    expect(fs.statSync(logFile()).size).toBe(keptBytes);
   }
+  // The clean cuts: before the write, after its BATCH record, after its first grant.
+  expect(clean).toBe(3);
+  expect(kept).toBe(2);
+  fs.writeFileSync(logFile(), crashed);
+  expect((await openStore().open()).leases.map((l) => l.key).sort()).toEqual(['keep', 'torn', 'torn2']);
 });
 
-test('zeros after the last record (a crash after the size grew) are a torn tail', async () => {
+test('a last write with a hole (a power loss kept some of its pages) is a torn tail, not corruption', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
+  const keptEnd = dataEnd(logFile());
+  const crashed = await writeAndCrashImage(Array.from({ length: 10 }, (_, i) => ({ kind: 'grant' as const, lease: lease(`lost-${i}`, 10 + i) })));
+  // Zeros where the batch's middle should be; its later records are intact.
+  crashed.fill(0, keptEnd + 100, keptEnd + 300);
+  fs.writeFileSync(logFile(), crashed);
+  const state = await openStore().open();
+  // The records before the hole are a prefix of the change sequence, so they are kept.
+  expect(state.leases.map((l) => l.key)).toEqual(['keep', 'lost-0']);
+  expect(state.summary).toMatch(/dropped the torn tail/);
+});
+
+test('zeros after the last record (preallocated space, or a size that grew before its data) end the log cleanly', async () => {
   await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
   fs.appendFileSync(logFile(), Buffer.alloc(4096));
   expect((await openStore().open()).leases).toHaveLength(1);
@@ -101,7 +146,7 @@ test('zeros after the last record (a crash after the size grew) are a torn tail'
 
 test('corruption in the middle refuses to start, naming file and offset; --force-recovery keeps what came before', async () => {
   await writeAndClose([{ kind: 'grant', lease: lease('first', 1) }]);
-  const firstEnd = fs.statSync(logFile()).size;
+  const firstEnd = dataEnd(logFile());
   await writeAndClose([{ kind: 'grant', lease: lease('second', 2) }, { kind: 'grant', lease: lease('third', 3) }]);
   const bytes = fs.readFileSync(logFile());
   bytes[firstEnd + 12] ^= 0xff;
@@ -110,10 +155,22 @@ test('corruption in the middle refuses to start, naming file and offset; --force
   await expect(refused).rejects.toBeInstanceOf(StoreError);
   await expect(refused).rejects.toThrow(new RegExp(`wal-000000000001\\.log at byte ${firstEnd} \\(checksum mismatch\\).*--force-recovery`));
   stores.pop();
-  fs.rmSync(path.join(dir, 'LOCK'));
+  // A refusal leaves no LOCK behind.
+  expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
   const forced = await openStore({ forceRecovery: true }).open();
   expect(forced.leases.map((l) => l.key)).toEqual(['first']);
   expect(forced.summary).toMatch(/FORCED RECOVERY/);
+});
+
+test('a bad record followed by a later write is corruption even when that write ended in a crash', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('first', 1) }]);
+  const firstEnd = dataEnd(logFile());
+  await writeAndClose([{ kind: 'grant', lease: lease('second', 2) }]);
+  const crashed = await writeAndCrashImage([{ kind: 'grant', lease: lease('third', 3) }]);
+  // Flip one byte in the lease record of the second (acknowledged) write.
+  crashed[firstEnd + 30] ^= 0x01;
+  fs.writeFileSync(logFile(), crashed);
+  await expect(openStore().open()).rejects.toThrow(/corrupt in the middle: .*wal-000000000001\.log at byte \d+ \(checksum mismatch\)/);
 });
 
 test('a second lockd on the same directory is refused while the first lives', async () => {
@@ -145,14 +202,19 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
   apply({ kind: 'fence-reserve', ceiling: 1_000_000 });
   for (let i = 1; i <= 20; i++) apply({ kind: 'grant', lease: lease(`held-${i}`, i) });
   let largest = 0;
+  let largestDisk = 0;
+  // 3,000 rounds write ~500 KB of records: without compaction the bound below would not hold.
   for (let round = 0; round < 3_000; round++) {
     const churn = lease('churn', 100 + round);
     apply({ kind: 'grant', lease: churn });
     apply({ kind: 'free', key: 'churn', token: churn.token, reason: 'released' });
     if (round % 50 === 0) {
       expect(await sync(store)).toBeNull();
-      const total = fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
-      largest = Math.max(largest, total);
+      // Records on disk (the logs' zeros written ahead of need are counted apart, below).
+      const records = fs.readdirSync(dir).reduce((sum, name) => sum + (name.endsWith('.log') ? dataEnd(path.join(dir, name)) : fs.statSync(path.join(dir, name)).size), 0);
+      largest = Math.max(largest, records);
+      const disk = fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+      largestDisk = Math.max(largestDisk, disk);
     }
   }
   expect(await sync(store)).toBeNull();
@@ -160,6 +222,8 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
   stores.pop();
   expect(fs.existsSync(path.join(dir, 'snapshot'))).toBe(true);
   expect(largest).toBeLessThan(64 * 1024);
+  // At most two logs (the one being retired and the new one), each preallocated to 1 MiB.
+  expect(largestDisk).toBeLessThan(2 * 1024 * 1024 + 64 * 1024);
   const state = await openStore().open();
   expect(state.fenceCeiling).toBe(1_000_000);
   expect(state.leases.map((l) => l.key).sort()).toEqual([...live.keys()].sort());
@@ -229,4 +293,50 @@ test('changes made while a snapshot is being written (over several event-loop tu
   const recovered = new Map(state.leases.map((l) => [l.key, l]));
   expect(recovered.size).toBe(live.size);
   for (const [key, value] of live) expect(recovered.get(key)).toEqual(value);
+});
+
+test('a write error (EFBIG at a file-size limit) fails sync, keeps the store usable, and a later sync succeeds', async () => {
+  const store = openStore();
+  await store.open();
+  store.append({ kind: 'grant', lease: lease('before', 1) });
+  expect(await sync(store)).toBeNull();
+  // RLIMIT_FSIZE on this very process (Node ignores SIGXFSZ, so writes past it fail with EFBIG):
+  // the log, preallocated to its current size, may not grow. Soft limit only, so it can be lifted.
+  const limit = fs.statSync(logFile()).size;
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--fsize=${limit}:`]);
+  let failure: Error | null;
+  try {
+    for (let i = 0; i < 5_000; i++) store.append({ kind: 'grant', lease: lease(`bulk-${i}`, 10 + i, { owner: 'y'.repeat(200) }) });
+    failure = await sync(store);
+    // Still failing while the limit holds: the changes are kept, not dropped.
+    expect(await sync(store)).not.toBeNull();
+  } finally {
+    execFileSync('prlimit', [`--pid=${process.pid}`, '--fsize=unlimited:']);
+  }
+  expect((failure as NodeJS.ErrnoException | null)?.code).toBe('EFBIG');
+  store.append({ kind: 'grant', lease: lease('after', 9_999) });
+  expect(await sync(store)).toBeNull();
+  expect(store.stats().writeErrors).toBeGreaterThanOrEqual(2);
+  await store.close();
+  stores.pop();
+  // Reopening finds no torn record in the middle: the failed writes were cut off before the retry.
+  const state = await openStore().open();
+  expect(state.leases).toHaveLength(5_002);
+});
+
+test('a LOCK left by a crashed lockd whose pid now belongs to another process is taken over', async () => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The parent of this process is alive, but its start time is not the one recorded.
+  fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid} 1\n`);
+  const state = await openStore().open();
+  expect(state.leases).toEqual([]);
+  expect(fs.readFileSync(path.join(dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\\n$`));
+});
+
+test('close removes the LOCK', async () => {
+  const store = openStore();
+  await store.open();
+  expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(true);
+  await store.close();
+  expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
 });
