@@ -1,262 +1,337 @@
 /**
- * `npm run bench [-- --quick]`: starts every target, runs every workload at each concurrency,
- * measures memory per held lease and idle connections, prints one markdown report with ratios
- * against the baselines measured in the same run, and writes it with raw JSON lines under
- * bench/results/<time>/ (and bench/RESULTS.md for a full run).
+ * `npm run bench [-- flags]`: starts every target, runs every workload at each concurrency,
+ * measures memory per held lease and idle connections, stops everything it started, prints one
+ * markdown report with same-run ratios and issue 6's targets, and writes it (results.md) with
+ * the raw figures (raw.jsonl, one JSON object a line) under bench/results/<time>/. A full run
+ * with no filter flags also refreshes bench/RESULTS.md.
+ *
+ * Flags: see USAGE below (`--help`).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { LockServiceStub } from '../../src/client/service-stub';
-import { ThriftConnection } from '../../src/client/thrift-connection';
-import { redisAvailable, rssOf, startLockdVariant, startNoopThrift, startRawTcp, startRedis, Target } from './targets';
-import { runWorkload, WorkloadName, WorkloadResult } from './workloads';
+import { idleConnections, lockdMemory, MemoryResult, redisMemory } from './capacity';
+import { Driver, lockdDriver, noopThriftDriver, POLL_RETRY, rawTcpDriver, REDLOCK_RETRY, redisDriver } from './clients';
+import { BenchData, HeadToHead, LABELS, renderReport } from './report';
+import { killAllNow, LockdVariant, openFileLimit, redisMissing, ROOT, startLockd, startNoopThrift, startRawTcp, startRedis, Target, TargetSkipped, WANTED_FD_LIMIT } from './targets';
+import { runWorkload, Timing, WorkloadName, WorkloadResult, WORKLOADS } from './workloads';
 
-const root = path.resolve(__dirname, '../../..');
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean' },
-    'warmup-ms': { type: 'string' },
-    'duration-ms': { type: 'string' },
-    only: { type: 'string' },
-    c: { type: 'string' },
-    'no-memory': { type: 'boolean' },
-    'no-connections': { type: 'boolean' },
-    'no-durable': { type: 'boolean' },
-  },
-});
-const quick = values.quick === true;
-const warmupMs = Number(values['warmup-ms'] ?? (quick ? 200 : 1_000));
-const windowMs = Number(values['duration-ms'] ?? (quick ? 1_000 : 5_000));
-const concurrencies = (values.c ?? (quick ? '1,16' : '1,16,64')).split(',').map(Number);
-const workloads = (values.only ?? 'uncontended,contended,mixed').split(',') as WorkloadName[];
-const leaseCount = quick ? 100_000 : 1_000_000;
-const idleConnections = quick ? 1_000 : 10_000;
+const USAGE = `usage: npm run bench -- [flags]
+  --quick              smoke run in under a minute: short windows, 100,000 leases, 1,000 connections
+  --warmup-ms N        warm-up before each measured window (default 1000; quick 100)
+  --duration-ms N      measured window (default 5000; quick 400)
+  --c LIST             concurrencies (default 1,16,64)
+  --only LIST          workloads: uncontended,contended,mixed (default all)
+  --targets LIST       raw,noop,lockd,redis,durable (default all)
+  --leases N           leases held for the memory figure (default 1,000,000; quick 100,000)
+  --connections N      idle connections (default 10,000; quick 1,000)
+  --no-memory          skip the memory figure
+  --no-connections     skip the idle-connection figure
+  --rounds N           head-to-head rounds at C=64, targets interleaved (default 5; quick 2; 0 skips)
+  --round-ms N         measured window of one head-to-head run (default 2000; quick 300)
+  --out DIR            where to write results.md and raw.jsonl (default bench/results/<time>)`;
 
-const lines: string[] = [];
-const raw: unknown[] = [];
-const say = (line = '') => {
-  lines.push(line);
-  console.log(line);
-};
-const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
-const int = (n: number) => n.toLocaleString('en-US');
+const TARGET_KINDS = ['raw', 'noop', 'lockd', 'redis', 'durable'] as const;
+type TargetKind = (typeof TARGET_KINDS)[number];
 
-async function withTarget<T>(start: () => Promise<Target>, use: (target: Target) => Promise<T>): Promise<T> {
-  const target = await start();
-  try {
-    return await use(target);
-  } finally {
-    await target.stop();
-  }
+/** The run's settings, from flags. */
+interface Settings {
+  quick: boolean;
+  timing: Timing;
+  concurrencies: number[];
+  workloads: WorkloadName[];
+  targets: TargetKind[];
+  leases: number;
+  connections: number;
+  memory: boolean;
+  idle: boolean;
+  /** Head-to-head rounds (0: none) and the timing of each run in them. */
+  rounds: number;
+  roundTiming: Timing;
+  settleMs: number;
+  outDir: string;
+  /** Full run with no filters: also write bench/RESULTS.md. */
+  canonical: boolean;
 }
 
-async function measureThroughput(): Promise<WorkloadResult[]> {
-  const starters: Array<[string, () => Promise<Target>, WorkloadName[]]> = [
-    ['raw', startRawTcp, ['uncontended']],
-    ['noop', startNoopThrift, ['uncontended']],
-    ['lockd', () => startLockdVariant('memory'), workloads],
-  ];
-  if (redisAvailable()) starters.push(['redis', startRedis, workloads]);
-  else say('> redis-server is not installed: the Redis rows are skipped (apt-get install redis-server).');
-  if (!values['no-durable']) {
-    for (const fsync of ['batch', 'always', 'off'] as const) starters.push([`durable-${fsync}`, () => startLockdVariant(fsync), ['uncontended']]);
-  }
-  const results: WorkloadResult[] = [];
-  for (const [, start, kinds] of starters) {
-    await withTarget(start, async (target) => {
-      for (const workload of kinds.filter((k) => workloads.includes(k))) {
-        for (const c of concurrencies) {
-          const result = await runWorkload(target, workload, c, warmupMs, windowMs);
-          results.push(result);
-          raw.push({ kind: 'workload', ...result });
-          process.stderr.write(`  ${target.name} ${workload} C=${c}: ${int(result.pairsPerSecond)} pairs/s\n`);
-        }
-      }
-    });
-  }
-  return results;
-}
-
-async function measureMemory(): Promise<Array<{ target: string; bytesPerLease: number }>> {
-  const rows: Array<{ target: string; bytesPerLease: number }> = [];
-  await withTarget(() => startLockdVariant('memory'), async (target) => {
-    const stubs = await Promise.all(
-      Array.from({ length: 16 }, async () =>
-        new LockServiceStub(await ThriftConnection.connect({ host: '127.0.0.1', port: target.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 }), 60_000),
-      ),
-    );
-    // Warm up first (acquire + release, nothing held), so the runtime's own growth under load
-    // (young generation, code) is in `before` and the difference is what held leases cost.
-    await Promise.all(
-      stubs.map(async (stub, i) => {
-        for (let round = 0; round < 200; round++) {
-          const batch = [];
-          for (let j = 0; j < 64; j++) batch.push(stub.acquire({ lockKey: `warm-${i}-${j}`, ttlMs: 60_000 }).reply);
-          const leases = await Promise.all(batch);
-          await Promise.all(leases.map((r, j) => stub.release(`warm-${i}-${j}`, r.lease!.token)));
-        }
-      }),
-    );
-    const before = rssOf(target.pid);
-    let next = 0;
-    await Promise.all(
-      stubs.map(async (stub) => {
-        while (next < leaseCount) {
-          const batch = [];
-          for (let i = 0; i < 256 && next < leaseCount; i++) batch.push(stub.acquire({ lockKey: `lease-${String(next++).padStart(7, '0')}`, ttlMs: 3_600_000, owner: 'bench' }).reply);
-          await Promise.all(batch);
-        }
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    rows.push({ target: 'lockd (in-memory)', bytesPerLease: (rssOf(target.pid) - before) / leaseCount });
-    for (const stub of stubs) stub.connection.close();
+function parseSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      'warmup-ms': { type: 'string' },
+      'duration-ms': { type: 'string' },
+      c: { type: 'string' },
+      only: { type: 'string' },
+      targets: { type: 'string' },
+      leases: { type: 'string' },
+      connections: { type: 'string' },
+      'no-memory': { type: 'boolean' },
+      'no-connections': { type: 'boolean' },
+      rounds: { type: 'string' },
+      'round-ms': { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
-  if (redisAvailable()) {
-    await withTarget(startRedis, async (target) => {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const Redis = require('ioredis');
-      const redis = new Redis({ port: target.port, host: '127.0.0.1' });
-      redis.on('error', () => {});
-      for (let round = 0; round < 20; round++) {
-        const warm = redis.pipeline();
-        for (let i = 0; i < 10_000; i++) warm.set(`warm-${i}`, 'x', 'PX', 60_000);
-        for (let i = 0; i < 10_000; i++) warm.del(`warm-${i}`);
-        await warm.exec();
-      }
-      const before = rssOf(target.pid);
-      for (let start = 0; start < leaseCount; start += 10_000) {
-        const pipeline = redis.pipeline();
-        for (let i = start; i < Math.min(leaseCount, start + 10_000); i++) pipeline.set(`lease-${String(i).padStart(7, '0')}`, `${'0'.repeat(24)}${String(i).padStart(8, '0')}`, 'PX', 3_600_000, 'NX');
-        await pipeline.exec();
-      }
-      rows.push({ target: 'Redis 7', bytesPerLease: (rssOf(target.pid) - before) / leaseCount });
-      redis.disconnect();
-    });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
-  for (const row of rows) raw.push({ kind: 'memory', leases: leaseCount, ...row });
-  return rows;
+  const quick = values.quick === true;
+  const count = (flag: string, raw: string | undefined, fallback: number, min: number) => {
+    const n = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer ≥ ${min}, not ${raw}\n${USAGE}`);
+    return n;
+  };
+  const list = <T extends string>(flag: string, raw: string | undefined, allowed: readonly T[]): T[] => {
+    if (raw === undefined) return [...allowed];
+    const items = raw.split(',').map((s) => s.trim()) as T[];
+    const bad = items.filter((item) => !allowed.includes(item));
+    if (bad.length > 0) throw new Error(`--${flag}: unknown ${bad.join(', ')} (choose from ${allowed.join(', ')})`);
+    return items;
+  };
+  const windowMs = count('duration-ms', values['duration-ms'], quick ? 400 : 5_000, 1);
+  const concurrencies = (values.c ?? '1,16,64').split(',').map((s) => count('c', s, 1, 1));
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return {
+    quick,
+    timing: { warmupMs: count('warmup-ms', values['warmup-ms'], quick ? 100 : 1_000, 0), windowMs, graceMs: quick ? 5_000 : 10_000 },
+    concurrencies,
+    workloads: list('only', values.only, WORKLOADS),
+    targets: list('targets', values.targets, TARGET_KINDS),
+    leases: count('leases', values.leases, quick ? 100_000 : 1_000_000, 1),
+    connections: count('connections', values.connections, quick ? 1_000 : 10_000, 1),
+    memory: values['no-memory'] !== true,
+    idle: values['no-connections'] !== true,
+    rounds: count('rounds', values.rounds, quick ? 2 : 5, 0),
+    roundTiming: { warmupMs: quick ? 100 : 500, windowMs: count('round-ms', values['round-ms'], quick ? 300 : 2_000, 1), graceMs: quick ? 5_000 : 10_000 },
+    settleMs: quick ? 300 : 2_000,
+    outDir: path.resolve(values.out ?? path.join(ROOT, 'bench/results', stamp)),
+    canonical: !quick && argv.length === 0,
+  };
 }
 
-async function measureConnections(): Promise<{ opened: number; rssPerConnection: number; pingMs: number; note: string }> {
-  return withTarget(() => startLockdVariant('memory'), async (target) => {
-    const before = rssOf(target.pid);
-    const stubs: LockServiceStub[] = [];
-    let note = '';
+/**
+ * The load process needs one descriptor per idle connection. When its soft limit is too low and
+ * the hard limit allows more, run this script again under `ulimit -n` (once) and return its exit code.
+ */
+function rerunWithMoreFiles(settings: Settings): number | undefined {
+  const soft = openFileLimit('self') ?? Infinity;
+  const hard = openFileLimit('self', 'hard') ?? soft;
+  if (!settings.idle || soft >= settings.connections + 1_000 || hard <= soft || process.env.LOCKD_BENCH_RERUN === '1') return undefined;
+  const script = `ulimit -n ${WANTED_FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`;
+  const child = spawnSync('bash', ['-c', script, process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, LOCKD_BENCH_RERUN: '1' } });
+  return child.status ?? 1;
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  const redis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout?.match(/v=([\d.]+)/)?.[1];
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Linux ${os.release()} · Node ${process.version}${redis ? ` · redis-server ${redis}` : ''}`;
+}
+
+interface HeadToHeadEntrant {
+  driver: Driver;
+  workload: WorkloadName;
+  results: WorkloadResult[];
+}
+
+/** The run: measurements in order, each target started, used, and stopped before the next. */
+class Bench {
+  readonly results: WorkloadResult[] = [];
+  readonly notes: string[] = [];
+  memory: MemoryResult[] = [];
+  connections: BenchData['connections'];
+  headToHeadResult: HeadToHead | undefined;
+  private readonly rawPath: string;
+
+  constructor(readonly settings: Settings) {
+    fs.mkdirSync(settings.outDir, { recursive: true });
+    this.rawPath = path.join(settings.outDir, 'raw.jsonl');
+    fs.writeFileSync(this.rawPath, '');
+  }
+
+  /** Appends one raw record to raw.jsonl as soon as it is measured. */
+  record(kind: string, value: object): void {
+    fs.appendFileSync(this.rawPath, `${JSON.stringify({ kind, ...value })}\n`);
+  }
+
+  note(line: string): void {
+    this.notes.push(line);
+    this.record('note', { line });
+    process.stderr.write(`  note: ${line}\n`);
+  }
+
+  /** Starts a target, runs `use`, always stops it; a target that cannot start becomes a note. */
+  async with(start: () => Promise<Target>, use: (target: Target) => Promise<void>, what: string): Promise<void> {
+    let target: Target;
     try {
-      for (let i = 0; i < idleConnections; i++) {
-        const connection = await ThriftConnection.connect({ host: '127.0.0.1', port: target.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 });
-        const stub = new LockServiceStub(connection, 60_000);
-        stubs.push(stub);
-        await stub.acquire({ lockKey: `idle-${i}`, ttlMs: 3_600_000 }).reply;
-      }
+      target = await start();
     } catch (error) {
-      note = `stopped at ${stubs.length} connections: ${(error as Error).message}`;
+      if (!(error instanceof TargetSkipped)) throw error;
+      this.note(`${what} skipped: ${error.message}`);
+      return;
     }
-    const pingStart = performance.now();
-    await stubs[0]?.ping();
-    const pingMs = performance.now() - pingStart;
-    const rssPerConnection = (rssOf(target.pid) - before) / Math.max(1, stubs.length);
-    for (const stub of stubs) stub.connection.close();
-    const result = { opened: stubs.length, rssPerConnection, pingMs, note };
-    raw.push({ kind: 'connections', ...result });
-    return result;
-  });
-}
-
-function report(results: WorkloadResult[], memory: Array<{ target: string; bytesPerLease: number }> | undefined, connections: Awaited<ReturnType<typeof measureConnections>> | undefined): void {
-  const find = (target: string, workload: WorkloadName, c: number) => results.find((r) => r.target.startsWith(target) && r.workload === workload && r.concurrency === c);
-  say(`# lockd benchmark`);
-  say();
-  say(`${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version}${quick ? ' · QUICK (smoke) run' : ''}`);
-  say(`Window ${windowMs} ms after ${warmupMs} ms warm-up; one pair = acquire + release; each worker on its own connection. Server and load share the machine: read ratios, not absolutes.`);
-  for (const workload of workloads) {
-    const rows = results.filter((r) => r.workload === workload);
-    if (rows.length === 0) continue;
-    say();
-    say(`## ${workload}`);
-    say();
-    const contended = workload === 'contended';
-    say(`| target | C | pairs/s | p50 ms | p99 ms | max ms |${contended ? ' hand-off p50 / p99 ms | max share | same worker again |' : ''}`);
-    say(`|---|---:|---:|---:|---:|---:|${contended ? '---:|---:|---:|' : ''}`);
-    for (const r of rows) {
-      const extra = contended ? ` ${fmt(r.handoffP50Ms)} / ${fmt(r.handoffP99Ms)} | ${fmt((r.maxShare ?? NaN) * 100, 1)}% | ${fmt((r.sameWorkerAgain ?? NaN) * 100, 1)}% |` : '';
-      say(`| ${r.target} | ${r.concurrency} | ${int(r.pairsPerSecond)} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.maxMs)} |${extra}`);
+    try {
+      await use(target);
+    } finally {
+      await target.stop();
     }
   }
-  say();
-  say('## Ratios (uncontended pairs/s, same run)');
-  say();
-  say('| C | lockd / Redis | lockd / raw TCP floor | lockd / no-op Thrift | durable batch / in-memory |');
-  say('|---:|---:|---:|---:|---:|');
-  for (const c of concurrencies) {
-    const lockd = find('lockd (in-memory)', 'uncontended', c)?.pairsPerSecond ?? NaN;
-    const ratio = (other?: WorkloadResult) => (other ? fmt(lockd / other.pairsPerSecond) : 'n/a');
-    const batch = find('lockd (durable, fsync batch)', 'uncontended', c);
-    say(`| ${c} | ${ratio(find('Redis', 'uncontended', c))} | ${ratio(find('raw TCP', 'uncontended', c))} | ${ratio(find('no-op Thrift', 'uncontended', c))} | ${batch ? fmt(batch.pairsPerSecond / lockd) : 'n/a'} |`);
+
+  async workloads(driver: Driver, workloads: readonly WorkloadName[]): Promise<void> {
+    for (const workload of workloads.filter((w) => this.settings.workloads.includes(w))) {
+      for (const c of this.settings.concurrencies) {
+        const result = await runWorkload(driver, workload, c, this.settings.timing);
+        this.results.push(result);
+        this.record('workload', result);
+        process.stderr.write(`  ${result.target} ${workload} C=${c}: ${result.pairsPerSecond.toLocaleString('en-US')} pairs/s${result.errors ? ` (${result.errors} errors)` : ''}\n`);
+      }
+    }
   }
-  if (memory) {
-    say();
-    say(`## Memory: RSS per held lease, ${int(leaseCount)} leases`);
-    say();
-    say('| target | bytes per lease |');
-    say('|---|---:|');
-    for (const row of memory) say(`| ${row.target} | ${Math.round(row.bytesPerLease)} |`);
+
+  async throughput(): Promise<void> {
+    const wants = (kind: TargetKind) => this.settings.targets.includes(kind);
+    if (wants('raw')) await this.with(startRawTcp, (t) => this.workloads(rawTcpDriver(t), ['uncontended']), LABELS.floor);
+    if (wants('noop')) await this.with(startNoopThrift, (t) => this.workloads(noopThriftDriver(t), ['uncontended']), LABELS.noop);
+    if (wants('lockd')) await this.with(() => startLockd('memory'), (t) => this.workloads(lockdDriver(t), WORKLOADS), LABELS.lockd);
+    if (wants('redis')) {
+      await this.with(
+        startRedis,
+        async (t) => {
+          await this.workloads(redisDriver(t, POLL_RETRY, t.name), ['uncontended']);
+          await this.workloads(redisDriver(t, REDLOCK_RETRY), ['contended']);
+          await this.workloads(redisDriver(t, POLL_RETRY), ['contended', 'mixed']);
+        },
+        'Redis rows',
+      );
+    }
+    if (wants('durable')) {
+      for (const fsync of ['batch', 'always', 'off'] as LockdVariant[]) {
+        await this.with(() => startLockd(fsync), (t) => this.workloads(lockdDriver(t), ['uncontended']), `lockd durable (--fsync ${fsync}) rows`);
+      }
+    }
   }
-  if (connections) {
-    say();
-    say(`## ${int(idleConnections)} idle connections, each holding a lease`);
-    say();
-    say(`Opened ${int(connections.opened)} (fd limit ${fdLimit()}); lockd RSS per connection ${Math.round(connections.rssPerConnection)} bytes; a ping afterwards took ${fmt(connections.pingMs)} ms. ${connections.note}`);
+
+  /**
+   * The figures the speed targets compare, measured with every target up at once and runs
+   * interleaved (floor, Redis, lockd, lockd contended, durable; again and again), so a slow
+   * minute on a shared VM hits every side of a ratio alike. Ratios are medians of per-round ratios.
+   */
+  async headToHead(): Promise<void> {
+    const { rounds, targets: kinds } = this.settings;
+    if (rounds === 0) return;
+    const c = Math.max(...this.settings.concurrencies);
+    const started: Target[] = [];
+    const entrants: HeadToHeadEntrant[] = [];
+    const enter = async (kind: TargetKind, start: () => Promise<Target>, runs: Array<{ driver: (t: Target) => Driver; workload: WorkloadName }>) => {
+      if (!kinds.includes(kind)) return;
+      try {
+        const target = await start();
+        started.push(target);
+        for (const run of runs) entrants.push({ driver: run.driver(target), workload: run.workload, results: [] });
+      } catch (error) {
+        if (!(error instanceof TargetSkipped)) throw error;
+      }
+    };
+    try {
+      await enter('raw', startRawTcp, [{ driver: rawTcpDriver, workload: 'uncontended' }]);
+      await enter('redis', startRedis, [{ driver: (t) => redisDriver(t, POLL_RETRY, t.name), workload: 'uncontended' }]);
+      await enter('lockd', () => startLockd('memory'), [
+        { driver: lockdDriver, workload: 'uncontended' },
+        { driver: lockdDriver, workload: 'contended' },
+      ]);
+      await enter('durable', () => startLockd('batch'), [{ driver: lockdDriver, workload: 'uncontended' }]);
+      for (let round = 1; round <= rounds; round++) {
+        for (const entrant of entrants) {
+          const result = await runWorkload(entrant.driver, entrant.workload, c, this.settings.roundTiming);
+          entrant.results.push(result);
+          this.record('head-to-head', { round, ...result });
+        }
+        process.stderr.write(`  head-to-head round ${round}/${rounds}: ${entrants.map((e) => `${e.driver.label} ${e.workload} ${e.results[round - 1].pairsPerSecond.toLocaleString('en-US')}`).join(' · ')}\n`);
+      }
+      this.headToHeadResult = { concurrency: c, rounds, timing: this.settings.roundTiming, entrants: entrants.map((e) => ({ target: e.driver.label, workload: e.workload, results: e.results })) };
+    } finally {
+      for (const target of started) await target.stop();
+    }
   }
-  say();
-  say('## Targets (issue 6)');
-  say();
-  const top = Math.max(...concurrencies);
-  const lockdTop = find('lockd (in-memory)', 'uncontended', top);
-  const check = (label: string, ok: boolean | undefined) => say(`- ${ok === undefined ? '·' : ok ? 'PASS' : 'MISS'} ${label}`);
-  const redisTop = find('Redis', 'uncontended', top);
-  const rawTop = find('raw TCP', 'uncontended', top);
-  check(`uncontended C=${top} >= 1.0x Redis`, lockdTop && redisTop ? lockdTop.pairsPerSecond >= redisTop.pairsPerSecond : undefined);
-  check(`uncontended C=${top} >= 0.5x raw TCP floor`, lockdTop && rawTop ? lockdTop.pairsPerSecond >= 0.5 * rawTop.pairsPerSecond : undefined);
-  const hot = find('lockd (in-memory)', 'contended', top);
-  check(`contended C=${top}: hand-off p99 <= 1 ms`, hot ? (hot.handoffP99Ms ?? Infinity) <= 1 : undefined);
-  check(`contended C=${top}: no worker above 2/C of the grants`, hot ? (hot.maxShare ?? 1) <= 2 / top : undefined);
-  check(`contended C=${top}: >= 0.5x lockd uncontended`, hot && lockdTop ? hot.pairsPerSecond >= 0.5 * lockdTop.pairsPerSecond : undefined);
-  const lockdMemory = memory?.find((m) => m.target.startsWith('lockd'));
-  check(`<= 150 bytes RSS per held lease at ${int(leaseCount)}`, lockdMemory ? lockdMemory.bytesPerLease <= 150 : undefined);
-  check(`${int(idleConnections)} open connections`, connections ? connections.opened === idleConnections : undefined);
-  const batchTop = find('lockd (durable, fsync batch)', 'uncontended', top);
-  check(`durable (fsync batch) >= 0.7x in-memory at C=${top}`, batchTop && lockdTop ? batchTop.pairsPerSecond >= 0.7 * lockdTop.pairsPerSecond : undefined);
+
+  async capacity(): Promise<void> {
+    const { leases, settleMs } = this.settings;
+    const wants = (kind: TargetKind) => this.settings.targets.includes(kind);
+    if (this.settings.memory) {
+      const keep = (m: MemoryResult) => {
+        this.memory.push(m);
+        this.record('memory', m);
+        process.stderr.write(`  ${m.target}: ${Math.round(m.bytesPerLease)} bytes per lease\n`);
+      };
+      if (wants('lockd')) await this.with(() => startLockd('memory'), async (t) => keep(await lockdMemory(t, leases, settleMs)), 'lockd memory');
+      if (wants('redis')) await this.with(startRedis, async (t) => keep(await redisMemory(t, leases, settleMs)), 'Redis memory');
+    }
+    if (this.settings.idle && wants('lockd')) {
+      await this.with(
+        () => startLockd('memory'),
+        async (t) => {
+          this.connections = await idleConnections(t, this.settings.connections, settleMs);
+          this.record('connections', this.connections);
+          process.stderr.write(`  idle connections: ${this.connections.opened} opened\n`);
+        },
+        'idle connections',
+      );
+    }
+  }
 }
 
-function fdLimit(): string {
+async function main(): Promise<number> {
+  const settings = parseSettings(process.argv.slice(2));
+  const rerun = rerunWithMoreFiles(settings);
+  if (rerun !== undefined) return rerun;
+  const bench = new Bench(settings);
+  const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg()[0];
+  bench.record('meta', { startedAt, machine: machine(), loadAverage: os.loadavg(), settings });
+  const missing = redisMissing();
+  if (missing && settings.targets.includes('redis')) {
+    bench.note(`Redis rows skipped: ${missing}`);
+    settings.targets = settings.targets.filter((t) => t !== 'redis');
+  }
   try {
-    return /Max open files\s+(\d+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
-  } catch {
-    return 'unknown';
+    await bench.throughput();
+    await bench.headToHead();
+    await bench.capacity();
+  } finally {
+    killAllNow();
   }
-}
-
-async function main(): Promise<void> {
-  const results = await measureThroughput();
-  const memory = values['no-memory'] ? undefined : await measureMemory();
-  const connections = values['no-connections'] ? undefined : await measureConnections();
-  report(results, memory, connections);
-  const dir = path.join(root, 'bench/results', new Date().toISOString().replace(/[:.]/g, '-'));
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'results.md'), `${lines.join('\n')}\n`);
-  fs.writeFileSync(path.join(dir, 'raw.jsonl'), raw.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  if (!quick && !values.only && !values.c) fs.writeFileSync(path.join(root, 'bench/RESULTS.md'), `${lines.join('\n')}\n`);
-  process.stderr.write(`written to ${path.relative(root, dir)}\n`);
+  const report = renderReport({
+    startedAt,
+    machine: machine(),
+    quick: settings.quick,
+    load: { start: loadAtStart, end: os.loadavg()[0] },
+    timing: settings.timing,
+    concurrencies: settings.concurrencies,
+    workloads: settings.workloads,
+    results: bench.results,
+    notes: bench.notes,
+    memory: bench.memory,
+    memoryLeases: settings.leases,
+    connections: bench.connections,
+    headToHead: bench.headToHeadResult,
+  });
+  process.stdout.write(report);
+  fs.writeFileSync(path.join(settings.outDir, 'results.md'), report);
+  if (settings.canonical) fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), report);
+  process.stderr.write(`written to ${path.relative(ROOT, settings.outDir) || settings.outDir}\n`);
+  return 0;
 }
 
 main().then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error);
+  (code) => process.exit(code),
+  (error: unknown) => {
+    killAllNow();
+    console.error(error instanceof Error ? error.message : error);
     process.exit(1);
   },
 );

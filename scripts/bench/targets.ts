@@ -1,245 +1,250 @@
 /**
- * What the benchmark measures: servers it starts (and stops by PID) and the client each one is
- * driven with. Every target offers the same LockWorker: acquire a key, release it.
+ * The servers the benchmark measures: each one is started here as its own process, found ready
+ * by a line it prints (or a probe), and stopped by its PID. Nothing here talks lock semantics:
+ * clients.ts drives the servers, workloads.ts loads them.
+ *
+ * Every child is spawned through `bash -c 'ulimit -n …; exec …'` so it may hold more sockets than
+ * the default limit, and `exec` keeps the PID the benchmark stops. Children and temp dirs are
+ * also removed from a process 'exit' handler, so an error or Ctrl-C leaves nothing behind.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { LockClient } from '../../src/client';
 
-const root = path.resolve(__dirname, '../../..');
-const LISTENING = /listening on [\d.]+:(\d+)/;
+/** The repository root (this file runs from dist/scripts/bench/). */
+export const ROOT = path.resolve(__dirname, '../../..');
 
-/** One worker's persistent connection. `acquire` resolves once granted (waiting or retrying). */
-export interface LockWorker {
-  acquire(key: string): Promise<unknown>;
-  release(key: string, handle: unknown): Promise<void>;
-  close(): Promise<void>;
-}
+/** Open-file limit asked for every child; bash falls back to the hard limit when it is lower. */
+export const WANTED_FD_LIMIT = 65_536;
 
-/** A running server and how to make workers for it. */
+/** How long a server may take to say it is ready. */
+const START_TIMEOUT_MS = 15_000;
+/** How long a server may take to exit after SIGTERM before it gets SIGKILL. */
+const STOP_TIMEOUT_MS = 5_000;
+
+/** Which lockd: in memory, or durable in a fresh temp dir with one fsync policy. */
+export type LockdVariant = 'memory' | 'always' | 'batch' | 'off';
+
+/** A running server. */
 export interface Target {
-  name: string;
-  pid: number;
-  port: number;
-  connect(): Promise<LockWorker>;
+  /** Row label, e.g. "lockd (in-memory)". */
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  /** The server's soft open-file limit as /proc shows it (what the machine allowed). */
+  readonly fdLimit: number | undefined;
+  /** SIGTERM, then SIGKILL after 5 s; also removes the target's temp dir. Idempotent. */
   stop(): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
+/** A target that cannot run on this machine or build; the message says why, for the report. */
+export class TargetSkipped extends Error {}
 
-/** Starts `command` and resolves with its port once it prints a listening line (bounded: 15 s). */
-function startProcess(command: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let output = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} did not start within 15 s:\n${output}`));
-    }, 15_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = LISTENING.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+let exitHandlersInstalled = false;
+
+/** Kills every child still running and removes temp dirs; synchronous, for exit paths. */
+export function killAllNow(): void {
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${command} exited with ${code} before it listened:\n${output}`));
+    }
+  }
+  children.clear();
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+function installExitHandlers(): void {
+  if (exitHandlersInstalled) return;
+  exitHandlersInstalled = true;
+  process.on('exit', killAllNow);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAllNow();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
     });
+  }
+}
+
+/** Spawns `command args` with a raised open-file limit; the child keeps bash's PID (exec). */
+function spawnWithFdLimit(command: string, args: string[]): ChildProcess {
+  installExitHandlers();
+  const script = `ulimit -n ${WANTED_FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`;
+  const child = spawn('bash', ['-c', script, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/**
+ * Resolves once the child prints a line matching `ready` (its first group, if any, is the port);
+ * rejects with TargetSkipped when it exits first or stays silent for 15 s.
+ */
+function waitUntilReady(child: ChildProcess, label: string, ready: RegExp): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const finish = (error?: Error, port?: number) => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onErrorOutput);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(port);
+    };
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) finish(undefined, match[1] === undefined ? undefined : Number(match[1]));
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      const why = output.trim().split('\n').filter(Boolean).slice(-3).join(' / ') || 'no output';
+      finish(new TargetSkipped(`${label} exited (${code ?? signal}) before it was ready: ${why}`));
+    };
+    const timer = setTimeout(() => {
+      stopChild(child);
+      finish(new TargetSkipped(`${label} was not ready within ${START_TIMEOUT_MS / 1000} s: ${output.trim().slice(-300) || 'no output'}`));
+    }, START_TIMEOUT_MS);
+    const onErrorOutput = (chunk: Buffer) => (output += chunk.toString());
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onErrorOutput);
+    child.on('exit', onExit);
   });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+/** SIGTERM by PID, SIGKILL after 5 s; resolves once the process has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const pid = child.pid;
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const killer = setTimeout(() => signal('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(killer);
-  children.delete(child);
 }
 
-/** lockd with the given flags, driven by lockd's own LockClient. */
-export async function startLockd(name: string, flags: string[]): Promise<Target> {
-  const { child, port } = await startProcess(process.execPath, [path.join(root, 'dist/src/server/main.js'), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...flags]);
+async function startServer(name: string, command: string, args: string[], ready: RegExp, knownPort?: number, tempDir?: string): Promise<Target> {
+  const child = spawnWithFdLimit(command, args);
+  child.stdout!.resume();
+  child.stderr!.resume();
+  let port: number | undefined;
+  try {
+    port = (await waitUntilReady(child, name, ready)) ?? knownPort;
+    if (port === undefined) throw new Error(`${name} did not say which port it listens on`);
+  } catch (error) {
+    await stopChild(child);
+    if (tempDir) removeTempDir(tempDir);
+    throw error;
+  }
+  const pid = child.pid!;
+  let stopping: Promise<void> | undefined;
   return {
     name,
-    pid: child.pid!,
+    pid,
     port,
-    connect: async () => {
-      const client = new LockClient({ host: '127.0.0.1', port, owner: 'bench' });
-      await client.ping();
-      return {
-        acquire: (key) => client.acquire(key, { ttlMs: 30_000 }),
-        release: async (_key, lease) => {
-          await (lease as Awaited<ReturnType<LockClient['acquire']>>).release();
-        },
-        close: () => client.close(),
-      };
-    },
-    stop: () => stopProcess(child),
+    fdLimit: openFileLimit(pid),
+    stop: () =>
+      (stopping ??= stopChild(child).then(() => {
+        if (tempDir) removeTempDir(tempDir);
+      })),
   };
 }
 
-/** lockd in memory, or durable in a fresh temp dir with the given fsync policy. */
-export function startLockdVariant(fsync: 'memory' | 'always' | 'batch' | 'off'): Promise<Target> {
-  if (fsync === 'memory') return startLockd('lockd (in-memory)', ['--in-memory']);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-'));
-  return startLockd(`lockd (durable, fsync ${fsync})`, ['--data-dir', dir, '--fsync', fsync]).then((target) => ({
-    ...target,
-    stop: async () => {
-      await target.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  }));
+function removeTempDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
 }
 
-/** True when Debian's redis-server is installed. */
-export function redisAvailable(): boolean {
-  return spawnSync('redis-server', ['--version']).status === 0;
+/** The raw TCP ping-pong floor: a Node net server answering every 8-byte message with 8 bytes. */
+export function startRawTcp(): Promise<Target> {
+  return startServer('raw TCP ping-pong (floor)', process.execPath, [path.join(__dirname, 'servers/raw-tcp-server.js')], /listening on [\d.]+:(\d+)/);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
+/** A no-op LockService on the npm thrift runtime (generated processor, callback handlers). */
+export function startNoopThrift(): Promise<Target> {
+  return startServer('no-op Thrift server (npm runtime)', process.execPath, [path.join(__dirname, 'servers/noop-thrift-server.js')], /listening on [\d.]+:(\d+)/);
+}
+
+/** Row label of each lockd variant. */
+export function lockdName(variant: LockdVariant): string {
+  return variant === 'memory' ? 'lockd (in-memory)' : `lockd (durable, fsync ${variant})`;
+}
+
+/**
+ * lockd from dist/ on a port of its choosing. Durable variants get a fresh temp --data-dir,
+ * removed on stop. A server that refuses its flags rejects with TargetSkipped (its reason).
+ */
+export function startLockd(variant: LockdVariant): Promise<Target> {
+  const main = path.join(ROOT, 'dist/src/server/main.js');
+  if (!fs.existsSync(main)) return Promise.reject(new TargetSkipped(`${main} is missing: run npm run build`));
+  const args = [main, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
+  let dir: string | undefined;
+  if (variant === 'memory') args.push('--in-memory');
+  else {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-'));
+    tempDirs.add(dir);
+    args.push('--data-dir', dir, '--fsync', variant);
+  }
+  return startServer(lockdName(variant), process.execPath, args, /lockd listening on [\d.]+:(\d+)/, undefined, dir);
+}
+
+/** Why Redis rows cannot run here, or undefined when Debian's redis-server is installed. */
+export function redisMissing(): string | undefined {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return 'redis-server is not installed (apt-get install redis-server)';
+  return undefined;
+}
+
+/** redis-server on a free 127.0.0.1 port without persistence. */
+export async function startRedis(): Promise<Target> {
+  const missing = redisMissing();
+  if (missing) throw new TargetSkipped(missing);
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice', '--logfile', ''];
+  return startServer('Redis 7', 'redis-server', args, /Ready to accept connections/, port);
+}
+
+/** A TCP port nobody listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
   });
 }
 
-const RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/**
- * redis-server without persistence, driven by ioredis: SET key token NX PX 30000, released by a
- * Lua compare-and-delete. A busy key is retried every 10±5 ms (Redis has no queue).
- */
-export async function startRedis(): Promise<Target> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
-  children.add(child);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Redis = require('ioredis');
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch {
-      if (attempt > 100) throw new Error('redis-server did not answer within 5 s');
-      probe.disconnect();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  probe.disconnect();
-  let counter = 0;
-  return {
-    name: 'Redis 7 (SET NX PX + Lua release)',
-    pid: child.pid!,
-    port,
-    connect: async () => {
-      const redis = new Redis({ port, host: '127.0.0.1', enableAutoPipelining: false });
-      redis.on('error', () => {});
-      await redis.ping();
-      return {
-        acquire: async (key) => {
-          const token = `${process.pid}-${++counter}-${Math.random()}`;
-          for (;;) {
-            if ((await redis.set(key, token, 'PX', 30_000, 'NX')) === 'OK') return token;
-            await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 10));
-          }
-        },
-        release: async (key, token) => {
-          await redis.eval(RELEASE_SCRIPT, 1, key, token as string);
-        },
-        close: async () => {
-          redis.disconnect();
-        },
-      };
-    },
-    stop: () => stopProcess(child),
-  };
-}
-
-/** A no-op LockService on the npm thrift runtime, driven by the generated client (callbacks). */
-export async function startNoopThrift(): Promise<Target> {
-  const { child, port } = await startProcess(process.execPath, [path.join(__dirname, 'servers/noop-thrift-server.js')]);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const thrift = require('thrift');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const LockService = require(path.join(root, 'gen-nodejs/LockService'));
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const types = require(path.join(root, 'gen-nodejs/lock_service_types'));
-  return {
-    name: 'no-op Thrift server (npm runtime)',
-    pid: child.pid!,
-    port,
-    connect: async () => {
-      const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol });
-      connection.on('error', () => {});
-      await new Promise((resolve) => connection.once('connect', resolve));
-      const client = thrift.createClient(LockService, connection);
-      const call = <T>(fn: (cb: (error: unknown, value: T) => void) => void) =>
-        new Promise<T>((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
-      return {
-        acquire: (key) => call((cb) => client.acquire(new types.LockRequest({ lockKey: key, ttlMs: 30_000 }), cb)),
-        release: async (key) => {
-          await call((cb) => client.release(key, '0'.repeat(32), cb));
-        },
-        close: async () => connection.end(),
-      };
-    },
-    stop: () => stopProcess(child),
-  };
-}
-
-/** The raw TCP ping-pong floor: a "pair" is two 8-byte round trips. */
-export async function startRawTcp(): Promise<Target> {
-  const { child, port } = await startProcess(process.execPath, [path.join(__dirname, 'servers/raw-tcp-server.js')]);
-  return {
-    name: 'raw TCP ping-pong (floor)',
-    pid: child.pid!,
-    port,
-    connect: async () => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.setNoDelay(true);
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const waiters: Array<() => void> = [];
-      let buffered = 0;
-      socket.on('data', (chunk) => {
-        buffered += chunk.length;
-        while (buffered >= 8 && waiters.length > 0) {
-          buffered -= 8;
-          waiters.shift()!();
-        }
-      });
-      const message = Buffer.alloc(8);
-      const roundTrip = () =>
-        new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          socket.write(message);
-        });
-      return { acquire: roundTrip, release: roundTrip, close: async () => void socket.destroy() };
-    },
-    stop: () => stopProcess(child),
-  };
-}
-
-/** A process's resident set size in bytes, from /proc. */
+/** A process's resident set size in bytes, from /proc/PID/status. */
 export function rssOf(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)![1]) * 1024;
+  const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** A process's soft open-file limit from /proc/PID/limits ('self' for this one); undefined if unreadable. */
+export function openFileLimit(pid: number | 'self', which: 'soft' | 'hard' = 'soft'): number | undefined {
+  try {
+    const match = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    const value = match?.[which === 'soft' ? 1 : 2];
+    return value === undefined ? undefined : value === 'unlimited' ? Infinity : Number(value);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,41 +1,59 @@
 /**
  * The workloads, as baselines.md defines them: C workers, each on its own persistent connection,
- * loop acquire + release ("a pair"); only pairs completed inside the measured window count.
+ * loop acquire + release ("a pair"); pairs that complete inside the measured window (after the
+ * warm-up) count. Every run is bounded in time (a watchdog) and in iterations.
  */
-import type { LockWorker, Target } from './targets';
+import type { Driver, LockWorker } from './clients';
+import { contention, ContentionSummary, Grant, summarize } from './stats';
 
+/** uncontended: worker i loops on key i; contended: all on one key; mixed: 1,000 keys, Zipf s = 1. */
 export type WorkloadName = 'uncontended' | 'contended' | 'mixed';
 
+/** Every workload, in report order. */
+export const WORKLOADS: readonly WorkloadName[] = ['uncontended', 'contended', 'mixed'];
+
+/** Keys of the mixed workload and the Zipf exponent over them. */
+export const MIXED_KEYS = 1_000;
+export const ZIPF_S = 1.0;
+
+/** How long to run. */
+export interface Timing {
+  warmupMs: number;
+  windowMs: number;
+  /** After the window, how long workers may take to finish their last pair before they are cut off. */
+  graceMs: number;
+}
+
+/** One row of the report. */
 export interface WorkloadResult {
   target: string;
   workload: WorkloadName;
   concurrency: number;
+  windowMs: number;
+  pairs: number;
   pairsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** Contended only: time from one worker sending its release to another worker's grant. */
-  handoffP50Ms?: number;
-  handoffP99Ms?: number;
-  /** Contended only: the largest share of grants any one worker got (fair: 1/C). */
-  maxShare?: number;
-  /** Contended only: how often the worker that released took the lock again next. */
-  sameWorkerAgain?: number;
+  /** Contended only. */
+  contention?: ContentionSummary;
+  /** Failed calls (a worker stops at its first) and the first message. */
+  errors: number;
+  firstError?: string;
+  /** True when the watchdog cut workers off after the grace period. */
+  cutOff: boolean;
 }
 
-/** Value at quantile q of sorted numbers. */
-export function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
+/** Most pairs one worker runs, whatever the window (a bound on the loop, far above any rate seen). */
+const MAX_PAIRS_PER_WORKER = 5_000_000;
 
-/** Keys drawn from a Zipf(s) distribution over `n` keys, by inverse CDF. */
-export function zipfKeys(n: number, s: number): () => string {
-  const cdf: number[] = [];
+/** Samples key indexes 0..n-1 with P(k) ∝ 1/(k+1)^s, by inverse CDF. */
+export function zipfSampler(n: number, s: number, random: () => number = Math.random): () => number {
+  const cdf = new Float64Array(n);
   let total = 0;
-  for (let k = 1; k <= n; k++) cdf.push((total += 1 / k ** s));
+  for (let k = 0; k < n; k++) cdf[k] = total += 1 / (k + 1) ** s;
   return () => {
-    const u = Math.random() * total;
+    const u = random() * total;
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {
@@ -43,68 +61,99 @@ export function zipfKeys(n: number, s: number): () => string {
       if (cdf[mid] < u) lo = mid + 1;
       else hi = mid;
     }
-    return `zipf-${lo}`;
+    return lo;
   };
 }
 
-/** Runs one workload; bounded by warmupMs + windowMs plus one pair per worker. */
-export async function runWorkload(target: Target, workload: WorkloadName, concurrency: number, warmupMs: number, windowMs: number): Promise<WorkloadResult> {
-  const workers: LockWorker[] = [];
-  for (let i = 0; i < concurrency; i++) workers.push(await target.connect());
+function keyChooser(workload: WorkloadName, worker: number): () => string {
+  switch (workload) {
+    case 'uncontended': {
+      const key = `bench-own-${worker}`;
+      return () => key;
+    }
+    case 'contended':
+      return () => 'bench-hot';
+    case 'mixed': {
+      const next = zipfSampler(MIXED_KEYS, ZIPF_S);
+      return () => `bench-zipf-${next()}`;
+    }
+  }
+}
+
+/** Runs one workload at one concurrency and measures it. Workers are connected before the clock starts. */
+export async function runWorkload<H>(driver: Driver<H>, workload: WorkloadName, concurrency: number, timing: Timing): Promise<WorkloadResult> {
+  const workers: Array<LockWorker<H>> = [];
+  try {
+    for (let i = 0; i < concurrency; i++) workers.push(await driver.connect());
+    return await measure(driver.label, workers, workload, timing);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.close().catch(() => undefined)));
+  }
+}
+
+async function measure<H>(label: string, workers: Array<LockWorker<H>>, workload: WorkloadName, timing: Timing): Promise<WorkloadResult> {
+  const concurrency = workers.length;
   const latencies: number[] = [];
-  const handoffs: number[] = [];
-  const grants = new Array<number>(concurrency).fill(0);
-  let sameAgain = 0;
-  let contendedGrants = 0;
-  let lastReleaseSentAt = 0;
-  let lastHolder = -1;
-  const zipf = zipfKeys(1_000, 1.0);
+  const grants: Grant[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
   const start = performance.now();
-  const windowStart = start + warmupMs;
-  const windowEnd = windowStart + windowMs;
-  let pairs = 0;
-  await Promise.all(
-    workers.map(async (worker, index) => {
-      while (performance.now() < windowEnd) {
-        const key = workload === 'uncontended' ? `bench-${index}` : workload === 'contended' ? 'bench-hot' : zipf();
+  const windowStart = start + timing.warmupMs;
+  const windowEnd = windowStart + timing.windowMs;
+  let cutOff = false;
+
+  const loop = async (worker: LockWorker<H>, index: number) => {
+    const chooseKey = keyChooser(workload, index);
+    try {
+      for (let n = 0; n < MAX_PAIRS_PER_WORKER && !cutOff && performance.now() < windowEnd; n++) {
+        const key = chooseKey();
         const began = performance.now();
-        const handle = await worker.acquire(key);
-        const granted = performance.now();
-        const counting = granted >= windowStart && granted < windowEnd;
-        if (workload === 'contended' && counting) {
-          contendedGrants++;
-          grants[index]++;
-          if (lastHolder === index) sameAgain++;
-          else if (lastHolder >= 0) handoffs.push(granted - lastReleaseSentAt);
+        const handle = await worker.acquire(key, windowEnd);
+        if (handle === null) break;
+        const grant: Grant | undefined = workload === 'contended' ? { worker: index, grantedAt: performance.now() } : undefined;
+        if (grant) {
+          grants.push(grant);
+          grant.releaseSentAt = performance.now();
         }
-        lastHolder = index;
-        lastReleaseSentAt = performance.now();
         await worker.release(key, handle);
         const done = performance.now();
-        if (done >= windowStart && done < windowEnd) {
-          pairs++;
-          latencies.push(done - began);
-        }
+        if (grant) grant.releasedAt = done;
+        if (done >= windowStart && done < windowEnd) latencies.push(done - began);
       }
-    }),
-  );
-  await Promise.all(workers.map((worker) => worker.close()));
-  latencies.sort((a, b) => a - b);
-  handoffs.sort((a, b) => a - b);
+    } catch (error) {
+      if (!cutOff) {
+        errors++;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+
+  let watchdog: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    watchdog = setTimeout(() => {
+      cutOff = true;
+      resolve();
+    }, windowEnd + timing.graceMs - performance.now());
+  });
+  await Promise.race([Promise.all(workers.map(loop)), deadline]);
+  clearTimeout(watchdog);
+
+  const pairs = latencies.length;
+  const summary = summarize(latencies);
   const result: WorkloadResult = {
-    target: target.name,
+    target: label,
     workload,
     concurrency,
-    pairsPerSecond: Math.round(pairs / (windowMs / 1000)),
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    maxMs: latencies[latencies.length - 1] ?? NaN,
+    windowMs: timing.windowMs,
+    pairs,
+    pairsPerSecond: Math.round(pairs / (timing.windowMs / 1000)),
+    p50Ms: summary.p50Ms,
+    p99Ms: summary.p99Ms,
+    maxMs: summary.maxMs,
+    errors,
+    cutOff,
   };
-  if (workload === 'contended') {
-    result.handoffP50Ms = percentile(handoffs, 0.5);
-    result.handoffP99Ms = percentile(handoffs, 0.99);
-    result.maxShare = contendedGrants > 0 ? Math.max(...grants) / contendedGrants : NaN;
-    result.sameWorkerAgain = contendedGrants > 0 ? sameAgain / contendedGrants : NaN;
-  }
+  if (firstError !== undefined) result.firstError = firstError;
+  if (workload === 'contended') result.contention = contention(grants, concurrency, windowStart, windowEnd);
   return result;
 }
