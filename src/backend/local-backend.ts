@@ -118,6 +118,11 @@ export class LocalBackend {
     this.store.sync(done);
   }
 
+  /** Has changes no reply waits for (releases, expiries) written soon, without a sync of their own. */
+  writeBehind(): void {
+    this.store.writeBehind();
+  }
+
   private reclaimScheduled = false;
 
   /** Runs a full GC after the current callback, once however many growths it saw. */

@@ -64,6 +64,8 @@ export class Connection {
   /** This connection's parked waits by the seqid of the call that parked them (for cancelWait). */
   private readonly parked = new Map<number, Waiter>();
   private mutations: MutatingReply[] = [];
+  /** Batches taken by takeBatch whose sync has not finished yet. */
+  private batchesAwaitingSync = 0;
   /** Durable store only: replies that need no sync (releases), sent ahead of the batch. */
   private readonly early = new OutputBuffer(1024);
   private readonly earlyWriter: ProtocolWriter;
@@ -111,10 +113,22 @@ export class Connection {
     this.send(this.out.take());
   }
 
-  /** Takes pending output for delivery after a sync (durable store); sends what needs no sync now. */
-  takeBatch(): ReplyBatch {
+  /**
+   * Durable store: sends what needs no sync now and returns the rest, to be delivered after a
+   * sync; undefined when nothing has to wait. Replies that changed nothing wait only behind an
+   * earlier batch of this connection, so replies never overtake one another (releases aside:
+   * they never wait).
+   */
+  takeBatch(): ReplyBatch | undefined {
     if (this.early.pos > 0 && !this.closed) this.send(this.early.take());
     this.dirty = false;
+    if (this.out.pos === 0) return undefined;
+    if (this.mutations.length === 0 && this.batchesAwaitingSync === 0) {
+      if (!this.closed) this.send(this.out.take());
+      else this.out.pos = 0;
+      return undefined;
+    }
+    this.batchesAwaitingSync++;
     const batch = { bytes: this.out.take(), mutations: this.mutations };
     this.mutations = [];
     return batch;
@@ -122,6 +136,7 @@ export class Connection {
 
   /** Sends a batch once its sync finished; on a failed sync, changing calls get UNAVAILABLE. */
   deliver(batch: ReplyBatch, syncError: Error | null): void {
+    this.batchesAwaitingSync--;
     if (this.closed) return;
     if (syncError === null || batch.mutations.length === 0) {
       this.send(batch.bytes);

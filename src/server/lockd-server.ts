@@ -9,7 +9,7 @@ import type { LocalBackend } from '../backend/local-backend';
 import { protocolByName } from '../protocol';
 import type { ProtocolFactory } from '../protocol/types';
 import type { ServerOptions } from '../options';
-import { Connection, ConnectionHost, waitContextOf } from './connection';
+import { Connection, ConnectionHost, ReplyBatch, waitContextOf } from './connection';
 
 /** How long shutdown waits for clients to take their last replies before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
@@ -71,17 +71,27 @@ export class LockdServer implements ConnectionHost {
   /**
    * Sends what this callback produced: straight to the sockets with the memory store, or after
    * one shared sync with a durable store (group commit: every connection's replies wait for the
-   * same fsync, never for one of their own).
+   * same fsync, never for one of their own). Replies that need no sync go at once, and a
+   * callback whose changes no reply waits for (releases, expiries) starts no write of its own.
    */
   flush(): void {
-    if (this.dirty.length === 0) return;
     const dirty = this.dirty;
-    this.dirty = [];
     if (!this.backend.durable) {
+      if (dirty.length === 0) return;
+      this.dirty = [];
       for (const connection of dirty) connection.writeOut();
       return;
     }
-    const batches = dirty.map((connection) => ({ connection, batch: connection.takeBatch() }));
+    this.dirty = [];
+    const batches: Array<{ connection: Connection; batch: ReplyBatch }> = [];
+    for (const connection of dirty) {
+      const batch = connection.takeBatch();
+      if (batch !== undefined) batches.push({ connection, batch });
+    }
+    if (batches.length === 0) {
+      this.backend.writeBehind();
+      return;
+    }
     this.backend.sync((error) => {
       for (const { connection, batch } of batches) connection.deliver(batch, error);
     });

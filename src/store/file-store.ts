@@ -79,6 +79,7 @@ export class FileStore implements LeaseStore {
   /** Set when a failed write may have left part of a batch in the file: cut it off before writing more. */
   private mustTruncate = false;
   private flushing = false;
+  private writeBehindScheduled = false;
   /** The running compaction, if any: close() waits for it. */
   private compaction: Promise<void> | undefined;
   private closed = false;
@@ -188,6 +189,16 @@ export class FileStore implements LeaseStore {
     if (!this.flushing) this.flush();
   }
 
+  writeBehind(): void {
+    if (this.flushing || this.writeBehindScheduled || this.closed || this.pending.pos === 0) return;
+    // After this turn: calls read in the same turn that do need a sync then share the write.
+    this.writeBehindScheduled = true;
+    setImmediate(() => {
+      this.writeBehindScheduled = false;
+      if (!this.flushing && !this.closed && this.pending.pos > 0) this.flush();
+    });
+  }
+
   /** Write and sync counters since open: batches written, bytes, failed writes, compactions. */
   stats(): Readonly<{ batches: number; bytes: number; writeErrors: number; compactions: number }> {
     return { ...this.counters };
@@ -243,6 +254,7 @@ export class FileStore implements LeaseStore {
       if (error === null && this.compaction === undefined && this.logBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes)) this.compact();
       // Start the next batch before answering this one, so the disk works while replies go out.
       if (this.waiting.length > 0 && !this.closed) this.flush();
+      else this.writeBehind();
       for (const callback of callbacks) callback(error);
     };
     if (this.mustTruncate) {
