@@ -14,6 +14,9 @@ import { parseDurationMs } from '../util/duration';
 /** lockctl's exit codes. */
 export const EXIT = { OK: 0, NOT_ACQUIRED: 1, USAGE: 2, UNREACHABLE: 3, REFUSED: 4 } as const;
 
+/** How long a command may outlive SIGTERM after its lease was lost before it gets SIGKILL. */
+const KILL_GRACE_MS = 10_000;
+
 class UsageError extends Error {}
 
 const GLOBAL_HELP = `usage: lockctl [--addr host:port] [--json] <command> [args]
@@ -34,6 +37,10 @@ global flags:
   --help             this text; "lockctl <command> --help" explains a command
 
 durations: 500ms, 30s, 5m, 1h.
+examples:
+  lockctl --addr lockd.internal:9090 ping
+  lockctl run nightly-backup --ttl 1m -- ./backup.sh
+  LOCKD_ADDR=localhost:9090 lockctl --json status nightly-backup
 exit codes: 0 done, 1 not acquired in time, 2 usage error, 3 cannot reach lockd, 4 refused (NOT_HOLDER, INVALID_ARGUMENT, ...; also a lease lost during run).`;
 
 const COMMAND_HELP: Record<string, string> = {
@@ -54,7 +61,8 @@ example:
   lockctl release backups/nightly --token "$token"`,
   renew: `usage: lockctl renew <key> --token T [--ttl 30s]
 
-Extends a live lease to now + ttl (default: lockd's default TTL); keeps token and fence.
+Extends a live lease to now + ttl (default 30s); keeps token and fence. Exit 4 when the token
+names no live lease.
 example:
   lockctl renew backups/nightly --token "$token" --ttl 5m`,
   status: `usage: lockctl status <key>
@@ -71,8 +79,14 @@ example:
 
 Holds the lock while the command runs (like flock(1) or etcdctl lock): renews it every third of
 the TTL, sets LOCK_KEY and LOCK_FENCE in the command's environment, forwards SIGINT and SIGTERM,
-releases afterwards and exits with the command's exit code. If the lease is lost while the
-command runs, the command gets SIGTERM and lockctl exits 4 with a message.
+releases afterwards and exits with the command's exit code (128 + N when signal N ended it). If
+the lease is lost while the command runs (lockd refused a renewal, or stayed unreachable past the
+TTL), the command gets SIGTERM (SIGKILL 10s later if it is still running) and lockctl exits 4
+with a message on stderr.
+  --ttl D     lease length (default: lockd's default, 30s); renewed every third of it
+  --wait D    how long to wait for the lock (default: until granted; exit 1 when it runs out)
+  --shared    hold a shared lease (several shared runs at once; none while an exclusive one runs)
+  --owner N   label shown by status (default: host:pid)
 example:
   lockctl run db-migrations --ttl 30s --wait 2m -- npm run migrate`,
   ping: `usage: lockctl ping
@@ -165,13 +179,14 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.OK;
       }
       case 'renew': {
-        const wire = await client.renew(key(), token(), duration('ttl'));
-        out.print(`renewed ${key()} until ${new Date(wire.expiresAtMs).toISOString()} (fence ${wire.fence})`, {
-          key: wire.lockKey,
-          fence: wire.fence,
-          ttlMs: wire.ttlMs,
-          expiresAtMs: wire.expiresAtMs,
-          expiresAt: new Date(wire.expiresAtMs).toISOString(),
+        const state = await client.renew(key(), token(), duration('ttl'));
+        out.print(`renewed ${key()} until ${new Date(state.expiresAt).toISOString()} (fence ${state.fence})`, {
+          key: state.key,
+          fence: state.fence,
+          mode: state.mode,
+          ttlMs: state.ttlMs,
+          expiresAtMs: state.expiresAt,
+          expiresAt: new Date(state.expiresAt).toISOString(),
         });
         return EXIT.OK;
       }
@@ -213,6 +228,7 @@ async function runHolding(
 ): Promise<number> {
   let lost: LockdError | undefined;
   let childExit: Promise<number> | undefined;
+  client.on('disconnect', (error) => process.stderr.write(`lockctl: ${error.message}; reconnecting to renew the lease\n`));
   const result = await client.withLock(
     key,
     async (lease) => {
@@ -227,6 +243,11 @@ async function runHolding(
         lost = lease.signal.reason as LockdError;
         process.stderr.write(`lockctl: lost the lock on ${JSON.stringify(key)} while the command ran (${lost?.message}); sending it SIGTERM\n`);
         child.kill('SIGTERM');
+        const killer = setTimeout(() => {
+          process.stderr.write(`lockctl: the command outlived SIGTERM by ${KILL_GRACE_MS / 1000}s; sending it SIGKILL\n`);
+          child.kill('SIGKILL');
+        }, KILL_GRACE_MS);
+        child.once('exit', () => clearTimeout(killer));
       };
       lease.signal.addEventListener('abort', onLost, { once: true });
       childExit = new Promise<number>((resolve) => {

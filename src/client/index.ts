@@ -1,4 +1,7 @@
-/** The Node client of lockd. */
-export { LockClient, AcquireOptions, WithLockOptions, LockInfo, HolderInfo } from './lock-client';
-export { Lease, LockModeName } from './lease';
-export { ClientOptions, DEFAULT_CLIENT_OPTIONS, parseAddress } from './options';
+/** The Node client of lockd: LockClient, the Lease it hands out, and their options and types. */
+export { LockClient } from './lock-client';
+export type { AcquireOptions, WithLockOptions, LockInfo, HolderInfo, LockClientEvents } from './lock-client';
+export { Lease } from './lease';
+export type { LeaseState, LockModeName } from './lease';
+export { DEFAULT_CLIENT_OPTIONS, parseAddress, resolveClientOptions } from './options';
+export type { ClientOptions } from './options';

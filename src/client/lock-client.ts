@@ -4,133 +4,178 @@
  * reports each lost connection through the 'disconnect' event.
  */
 import { EventEmitter } from 'node:events';
-import { AbortedError, ConnectionError, LockdError, LockTimeoutError, NotHolderError } from '../errors';
-import type { WireLease, WireLockInfo } from '../protocol/lock-service-codec';
-import { Lease, LeaseOwner, LockModeName } from './lease';
+import { performance } from 'node:perf_hooks';
+import { AbortedError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError } from '../errors';
+import { LockRequestFields, WireLease, WireLockInfo, writeRequestCall } from '../protocol/lock-service-codec';
+import { MessageType, ProtocolWriter, TType } from '../protocol/types';
+import { Lease, LeaseOwner, LeaseState, LockModeName, modeName } from './lease';
 import { ClientOptions, resolveClientOptions } from './options';
-import { LockServiceStub } from './service-stub';
+import { LockServiceStub, WireAcquireResult } from './service-stub';
 import { ThriftConnection } from './thrift-connection';
 
-/** Per-call acquire options. */
+/** Per-call acquire options; every field is optional. */
 export interface AcquireOptions {
-  /** Lease length. Default: the client's ttlMs (30 s). */
+  /** Lease length, ms. Default: the client's ttlMs, else lockd's --default-ttl (30 s). Must lie in lockd's [--min-ttl, --max-ttl]. */
   ttlMs?: number;
-  /** How long to wait in lockd's queue: -1 until granted (acquire's default), 0 not at all (tryAcquire's default). */
+  /**
+   * How long to wait in lockd's FIFO queue, ms: -1 until granted (acquire's default), 0 not at
+   * all (tryAcquire's default). At most lockd's --max-wait (1 h).
+   */
   waitMs?: number;
-  /** Default "exclusive". */
+  /** "exclusive" (default) or "shared". */
   mode?: LockModeName;
   /** Release as soon as this client's connection closes, whatever the TTL. Default false. */
   ephemeral?: boolean;
   /** Owner label for this lease. Default: the client's owner. */
   owner?: string;
-  /** Cancels the wait: the call rejects with AbortedError and lockd drops the waiter. */
+  /** The token of a live lease on this key in the same mode: re-enters it (holdCount + 1, same token and fence). */
+  token?: string;
+  /** Cancels the wait: the call rejects with AbortedError and lockd drops the waiter at once. */
   signal?: AbortSignal;
+  /**
+   * Renew the lease in the background until it is released: true = every third of its TTL
+   * (jittered ±10%), a number = every that many ms. Default false (withLock: true). While it
+   * renews, the lease's timer keeps the process alive.
+   */
+  autoRenew?: boolean | number;
 }
 
-/** withLock options: acquire options plus how often to renew. */
+/** withLock options: acquire options (autoRenew defaults to true) plus how often to renew. */
 export interface WithLockOptions extends AcquireOptions {
-  /** Renew this often. Default: a third of the TTL, jittered ±10% so many holders do not renew in step. */
+  /** Renew every this many ms. Default: a third of the TTL, jittered ±10% so holders do not renew in step. */
   renewEveryMs?: number;
 }
 
-/** Holder as inspect shows it. */
+/** One holder as inspect and list show it (tokens are never shown). */
 export interface HolderInfo {
   owner: string | undefined;
   mode: LockModeName;
   fence: number;
+  /** Unix epoch ms on lockd's clock. */
   expiresAt: number;
   holdCount: number;
 }
 
-/** One key's state as inspect and list show it. */
+/** One key's state as inspect and list show it: no holders when it is free. */
 export interface LockInfo {
   key: string;
   holders: HolderInfo[];
   waiters: number;
 }
 
-export class LockClient extends EventEmitter implements LeaseOwner {
-  readonly options: ClientOptions;
+/** LockClient's events. */
+export interface LockClientEvents {
+  /** A connection was made (the first, or a reconnect); the argument is "host:port". */
+  connect: [address: string];
+  /**
+   * The connection was lost; calls in flight rejected with `error`. The next call reconnects.
+   * When nobody listens, the loss is reported with process.emitWarning instead.
+   */
+  disconnect: [error: LockdError];
+}
+
+const NO_OPTIONS: AcquireOptions = Object.freeze({});
+
+/**
+ * lockd's Node client. Every call travels over one multiplexed connection, opened on first use
+ * and reopened (capped exponential backoff with jitter) after it is lost; each loss is reported
+ * through the 'disconnect' event. Network failures reject with ConnectionError or
+ * CallTimeoutError; refusals with the LockdError subclass of their code (NotHolderError, ...).
+ *
+ * Defaults: localhost:9090 (or LOCKD_ADDR=host:port), buffered transport, binary protocol, as
+ * lockd's; see ClientOptions. `await using client = new LockClient()` closes it at scope end.
+ */
+export class LockClient extends EventEmitter<LockClientEvents> implements LeaseOwner, AsyncDisposable {
+  /** The resolved options (defaults, LOCKD_ADDR, then what the constructor got). */
+  readonly options: Readonly<ClientOptions>;
   private current: LockServiceStub | undefined;
   private connecting: Promise<LockServiceStub> | undefined;
-  private closed = false;
+  private _closed = false;
+  /** Failed connection attempts since the last success: the backoff grows with it. */
+  private connectFailures = 0;
   /** Ephemeral leases die with their connection: how each one hears of it. */
   private readonly ephemeralWatches = new Map<Lease, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
 
-  /** @param options defaults: localhost:9090 (or LOCKD_ADDR), buffered, binary; see ClientOptions. */
+  /** @param options any ClientOptions fields; throws ConfigError when one is invalid. */
   constructor(options: Partial<ClientOptions> = {}) {
     super();
-    this.options = resolveClientOptions(options);
+    this.options = Object.freeze(resolveClientOptions(options));
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this._closed;
   }
 
   /**
    * Waits for the lock (by default until granted) and resolves to its Lease. Rejects with
-   * LockTimeoutError when `waitMs` ran out, AbortedError when `signal` aborted.
+   * LockTimeoutError when `waitMs` ran out, AbortedError when `signal` aborted (lockd drops the
+   * waiter), a refusal's LockdError (InvalidArgumentError for a TTL out of range...), or
+   * ConnectionError. Release the lease, or let `await using` do it.
    *
    * @example
-   * const client = new LockClient({ host: 'localhost', port: 9090 });
-   * await using lease = await client.acquire('reports/daily', { ttlMs: 30_000, waitMs: 10_000 });
-   * await writeReport({ fence: lease.fence });
+   * import { LockClient } from 'lockd';
+   * const client = new LockClient({ host: '127.0.0.1', port: 9090 });
+   * {
+   *   await using lease = await client.acquire('reports/daily', { ttlMs: 30_000, waitMs: 10_000 });
+   *   console.log(`holding ${lease.key} with fence ${lease.fence}`);
+   * } // released here
+   * await client.close();
    */
-  async acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    const waitMs = options.waitMs ?? -1;
-    const lease = await this.request(key, options, waitMs);
-    if (lease === null) {
-      throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms`);
-    }
-    return lease;
+  acquire(key: string, options: AcquireOptions = NO_OPTIONS): Promise<Lease> {
+    return this.request(key, options, options.waitMs ?? -1, true) as Promise<Lease>;
   }
 
-  /** Like acquire, but resolves to null when the lock is busy (after `waitMs`, default 0). */
-  tryAcquire(key: string, options: AcquireOptions = {}): Promise<Lease | null> {
-    return this.request(key, options, options.waitMs ?? 0);
+  /** Like acquire, but resolves to null when the lock is still busy after `waitMs` (default 0: try once). */
+  tryAcquire(key: string, options: AcquireOptions = NO_OPTIONS): Promise<Lease | null> {
+    return this.request(key, options, options.waitMs ?? 0, false);
   }
 
   /**
-   * Runs `fn` while holding the lock: acquires, renews in the background, passes the lease (watch
-   * `lease.signal`: it aborts if the lock is lost), always releases, and rethrows what `fn` threw.
+   * Runs `fn` while holding the lock: acquires (waiting per `waitMs`, default until granted),
+   * renews in the background every third of the TTL (one jittered timer per lease), passes the
+   * lease to `fn`, always releases (after any renewal in flight), and resolves to what `fn`
+   * returned or rejects with what it threw. If the lease is lost meanwhile, `lease.signal`
+   * aborts: stop the work then, as nothing guarantees exclusivity any longer.
    *
    * @example
-   * await client.withLock('migrations', async (lease) => {
-   *   await runMigrations({ fence: lease.fence, signal: lease.signal });
-   * }, { ttlMs: 15_000 });
+   * import { LockClient } from 'lockd';
+   * import { writeFile } from 'node:fs/promises';
+   * const client = new LockClient(); // LOCKD_ADDR or localhost:9090
+   * await client.withLock('reports/daily', async (lease) => {
+   *   // lease.fence orders writers; lease.signal aborts if the lock is lost.
+   *   await writeFile('/tmp/daily-report.txt', `written under fence ${lease.fence}\n`, { signal: lease.signal });
+   * }, { ttlMs: 15_000, waitMs: 60_000 });
+   * await client.close();
    */
-  async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options: WithLockOptions = {}): Promise<T> {
-    const lease = await this.acquire(key, options);
-    const renewer = new Renewer(lease, options.renewEveryMs);
+  async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options: WithLockOptions = NO_OPTIONS): Promise<T> {
+    const lease = await this.acquire(key, { ...options, autoRenew: options.renewEveryMs ?? options.autoRenew ?? true });
     try {
       return await fn(lease);
     } finally {
-      await renewer.stop();
+      // A release lockd cannot receive is not fn's failure: the lease then ends at its TTL.
       await lease.release().catch(() => false);
     }
   }
 
-  /** Holders (owner, mode, fence, expiry) and waiter count of one key. */
+  /** Holders (owner, mode, fence, expiry; never tokens) and the waiter count of one key. */
   async inspect(key: string): Promise<LockInfo> {
     return toLockInfo(await (await this.stub()).inspect(key));
   }
 
-  /** Held keys starting with `prefix`, in key order; limit <= 0 is the server's default. */
+  /** Held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's default page (100). */
   async list(prefix = '', limit = 0): Promise<LockInfo[]> {
     return (await (await this.stub()).listLocks(prefix, limit)).map(toLockInfo);
   }
 
-  /** True while a live lease on `key` carries `fence`. */
+  /** True while a live lease on `key` carries `fence`: ask right before acting on a fence. */
   async checkFence(key: string, fence: number): Promise<boolean> {
     return (await this.stub()).checkFence(key, fence);
   }
 
-  /** Resolves to "pong" when lockd answers. */
+  /** Resolves to "pong" when lockd answers; rejects with ConnectionError when it cannot be reached. */
   async ping(): Promise<string> {
     return (await this.stub()).ping();
-  }
-
-  /** Closes the connection. Leases that are not ephemeral stay held until released or expired. */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.current?.connection.close();
-    this.current = undefined;
   }
 
   /**
@@ -141,77 +186,123 @@ export class LockClient extends EventEmitter implements LeaseOwner {
     return (await this.stub()).release(key, token);
   }
 
-  /** Extends the lease `token` names to now + ttlMs; rejects with NotHolderError when it is gone. */
-  async renew(key: string, token: string, ttlMs: number = this.options.ttlMs): Promise<WireLease> {
-    return (await this.stub()).renew(key, token, ttlMs);
+  /**
+   * Extends the lease `token` names to now + ttlMs (default: the client's ttlMs, else 30 s, as
+   * the wire needs a length). Rejects with NotHolderError when it is gone. Prefer `lease.renew()`.
+   */
+  async renew(key: string, token: string, ttlMs: number = this.options.ttlMs ?? 30_000): Promise<LeaseState> {
+    const wire = await (await this.stub()).renew(key, token, ttlMs);
+    return { key: wire.lockKey, fence: wire.fence, mode: modeName(wire.mode), ttlMs: wire.ttlMs, expiresAt: wire.expiresAtMs, holdCount: wire.holdCount };
+  }
+
+  /**
+   * Closes the connection; pending calls reject with ConnectionError and later calls fail.
+   * Leases that are not ephemeral stay held on lockd until released or expired. Idempotent.
+   */
+  async close(): Promise<void> {
+    this._closed = true;
+    const stub = this.current;
+    this.current = undefined;
+    stub?.connection.close();
+  }
+
+  /** close(), for `await using client = new LockClient()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Releases one hold of a Lease; the hot path sends straight on the open connection. @internal */
+  releaseLease(lease: Lease): Promise<boolean> {
+    if (lease.ephemeral) return this.releaseEphemeral(lease);
+    const stub = this.current;
+    if (stub === undefined) return this.stub().then((s) => sendRelease(s, lease));
+    return sendRelease(stub, lease);
   }
 
   /** @internal Used by Lease. */
-  async releaseLease(lease: Lease): Promise<boolean> {
+  async renewLease(lease: Lease, ttlMs: number): Promise<WireLease> {
+    return (await this.stub()).renew(lease.key, lease.token, ttlMs);
+  }
+
+  private async releaseEphemeral(lease: Lease): Promise<boolean> {
     const watch = this.ephemeralWatches.get(lease);
-    if (watch !== undefined) {
-      this.ephemeralWatches.delete(lease);
-      watch.connection.offClose(watch.onClose);
-      if (!watch.connection.isOpen) return false;
-    }
-    return this.release(lease.key, lease.token);
+    // No watch: its connection closed, and lockd freed the lease with it.
+    if (watch === undefined || !watch.connection.isOpen) return false;
+    this.ephemeralWatches.delete(lease);
+    watch.connection.offClose(watch.onClose);
+    return sendRelease(this.current?.connection === watch.connection ? this.current : new LockServiceStub(watch.connection, this.options.callTimeoutMs), lease);
   }
 
   private watchConnection(lease: Lease, connection: ThriftConnection): void {
     const onClose = (error: LockdError) => {
       this.ephemeralWatches.delete(lease);
-      lease.markLost(new ConnectionError(`the ephemeral lease on ${JSON.stringify(lease.key)} ended with its connection: ${error.message}`, { cause: error }));
+      lease.markLost(new ConnectionError(`lost the ephemeral lease on ${JSON.stringify(lease.key)}: lockd frees it with its connection (${error.message})`, { cause: error }), true);
     };
     this.ephemeralWatches.set(lease, { connection, onClose });
     connection.onClose(onClose);
   }
 
-  /** @internal Used by Lease. */
-  renewLease(lease: Lease, ttlMs: number): Promise<WireLease> {
-    return this.renew(lease.key, lease.token, ttlMs);
-  }
-
-  private async request(key: string, options: AcquireOptions, waitMs: number): Promise<Lease | null> {
+  /** acquire and tryAcquire; `busyIsError`: a lock still busy after the wait rejects with LockTimeoutError instead of resolving to null. */
+  private async request(key: string, options: AcquireOptions, waitMs: number, busyIsError: boolean): Promise<Lease | null> {
     const signal = options.signal;
-    if (signal?.aborted) throw new AbortedError(`acquire of ${JSON.stringify(key)} aborted before it started`, { cause: signal.reason });
-    const stub = this.current ?? (await this.stub());
+    if (signal?.aborted) throw aborted(key, signal);
+    let stub = this.current;
+    if (stub === undefined) {
+      stub = signal === undefined ? await this.stub() : await untilAborted(this.stub(), signal, key);
+    }
+    const mode = options.mode;
+    if (mode !== undefined && mode !== 'exclusive' && mode !== 'shared') {
+      throw new InvalidArgumentError(`mode must be "exclusive" or "shared", got ${JSON.stringify(mode)}`);
+    }
     const ephemeral = options.ephemeral === true;
-    const call = stub.acquire({
+    const request: LockRequestFields = {
       lockKey: key,
       owner: options.owner ?? this.options.owner,
       ttlMs: options.ttlMs ?? this.options.ttlMs,
       waitMs,
-      mode: options.mode === 'shared' ? 2 : undefined,
+      mode: mode === 'shared' ? 2 : undefined,
+      token: options.token,
       ephemeral: ephemeral || undefined,
-    });
-    let onAbort: (() => void) | undefined;
-    if (signal !== undefined) {
-      onAbort = () => void stub.cancelWait(call.seqid).catch(() => false);
+    };
+    const sentAt = performance.now();
+    const call = stub.connection.callWith<LockRequestFields, WireAcquireResult>('acquire', writeAcquire, request, stub.timeoutFor(waitMs));
+    let result: WireAcquireResult;
+    if (signal === undefined) {
+      result = await call.reply;
+    } else {
+      const onAbort = () => void stub.cancelWait(call.seqid).catch(() => false);
       signal.addEventListener('abort', onAbort, { once: true });
-    }
-    try {
-      const result = await call.reply;
-      if (result.acquired) {
-        const lease = new Lease(this, result.lease!, ephemeral);
-        if (signal?.aborted) {
-          // The grant crossed the cancel on the wire: the caller gave up, so hand the lock back.
-          void lease.release().catch(() => false);
-          throw new AbortedError(`acquire of ${JSON.stringify(key)} aborted`, { cause: signal.reason });
-        }
-        if (ephemeral) this.watchConnection(lease, stub.connection);
-        return lease;
+      try {
+        result = await call.reply;
+      } catch (error) {
+        if (signal.aborted) throw aborted(key, signal, error);
+        throw error;
+      } finally {
+        signal.removeEventListener('abort', onAbort);
       }
-      if (signal?.aborted) throw new AbortedError(`acquire of ${JSON.stringify(key)} aborted`, { cause: signal.reason });
-      return null;
-    } finally {
-      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
     }
+    if (!result.acquired) {
+      if (signal?.aborted) throw aborted(key, signal);
+      if (busyIsError) throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms: another holder kept it`);
+      return null;
+    }
+    // A grant after a wait counts from its arrival; one without a wait from the send (conservative).
+    const lease = new Lease(this, result.lease!, ephemeral, waitMs === 0 ? sentAt : performance.now());
+    if (ephemeral) this.watchConnection(lease, stub.connection);
+    if (signal?.aborted) {
+      // The grant crossed the cancel on the wire: the caller gave up, so hand the lock back.
+      void lease.release().catch(() => false);
+      throw aborted(key, signal);
+    }
+    const autoRenew = options.autoRenew;
+    if (autoRenew !== undefined && autoRenew !== false) lease.startAutoRenew(autoRenew === true ? undefined : autoRenew);
+    return lease;
   }
 
   /** The connected stub, connecting (with backoff between failed attempts) when there is none. */
   private stub(): Promise<LockServiceStub> {
     if (this.current !== undefined) return Promise.resolve(this.current);
-    if (this.closed) return Promise.reject(new ConnectionError('the client is closed'));
+    if (this._closed) return Promise.reject(new ConnectionError('the LockClient is closed'));
     this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
@@ -219,79 +310,87 @@ export class LockClient extends EventEmitter implements LeaseOwner {
   private async connect(): Promise<LockServiceStub> {
     const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts, reconnectBaseMs, reconnectMaxMs } = this.options;
     let lastError: LockdError | undefined;
-    for (let attempt = 0; attempt < connectAttempts; attempt++) {
-      if (attempt > 0) {
-        const backoff = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** (attempt - 1));
+    for (let attempt = 0; attempt < connectAttempts && !this._closed; attempt++) {
+      if (this.connectFailures > 0) {
+        const backoff = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.connectFailures - 1, 30));
         await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
+        if (this._closed) break;
       }
-      if (this.closed) break;
+      let connection: ThriftConnection;
       try {
-        const connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes });
-        if (this.closed) {
-          connection.close();
-          break;
-        }
-        const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
-        connection.onClose((error) => {
-          if (this.current === stub) this.current = undefined;
-          if (!this.closed) this.emit('disconnect', error);
-        });
-        this.current = stub;
-        this.emit('connect', `${host}:${port}`);
-        return stub;
+        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes });
       } catch (error) {
+        this.connectFailures++;
         lastError = error as LockdError;
+        continue;
       }
+      this.connectFailures = 0;
+      if (this._closed) {
+        connection.close();
+        break;
+      }
+      const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
+      connection.onClose((error) => {
+        if (this.current === stub) this.current = undefined;
+        if (this._closed) return;
+        if (this.listenerCount('disconnect') > 0) this.emit('disconnect', error);
+        else process.emitWarning(`lockd client: ${error.message}; the next call reconnects`, { code: 'LOCKD_DISCONNECT' });
+      });
+      this.current = stub;
+      this.emit('connect', `${host}:${port}`);
+      return stub;
     }
-    throw lastError ?? new ConnectionError('the client is closed');
+    throw lastError ?? new ConnectionError('the LockClient is closed');
   }
 }
 
-/** Renews a lease every third of its TTL until stopped; a refusal or expiry marks it lost. */
-class Renewer {
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private stopped = false;
+function sendRelease(stub: LockServiceStub, lease: Lease): Promise<boolean> {
+  return stub.connection.callWith<Lease, boolean>('release', writeRelease, lease, stub.callTimeoutMs).reply;
+}
 
-  constructor(
-    private readonly lease: Lease,
-    private readonly everyMs?: number,
-  ) {
-    this.schedule();
-  }
+function writeAcquire(w: ProtocolWriter, seqid: number, request: LockRequestFields): void {
+  writeRequestCall(w, 'acquire', seqid, request);
+}
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.inFlight;
-  }
+/** release(lockKey, token), written without the argument array writeArgsCall takes. */
+function writeRelease(w: ProtocolWriter, seqid: number, lease: Lease): void {
+  w.writeMessageBegin('release', MessageType.CALL, seqid);
+  w.writeStructBegin();
+  w.writeFieldBegin(TType.STRING, 1);
+  w.writeString(lease.key);
+  w.writeFieldBegin(TType.STRING, 2);
+  w.writeString(lease.token);
+  w.writeFieldStop();
+  w.writeStructEnd();
+}
 
-  private schedule(): void {
-    const base = this.everyMs ?? this.lease.ttlMs / 3;
-    this.timer = setTimeout(() => this.tick(), base * (0.9 + 0.2 * Math.random()));
-  }
+function aborted(key: string, signal: AbortSignal, cause: unknown = signal.reason): AbortedError {
+  return new AbortedError(`acquire of ${JSON.stringify(key)} was aborted`, { cause });
+}
 
-  private tick(): void {
-    if (this.stopped) return;
-    this.inFlight = this.lease.renew().then(
-      () => undefined,
-      (error: unknown) => {
-        // A refusal already marked the lease lost; a network failure is retried until it expires.
-        if (!(error instanceof NotHolderError) && Date.now() >= this.lease.expiresAt) {
-          this.lease.markLost(new NotHolderError(`the lease on ${JSON.stringify(this.lease.key)} expired while lockd was unreachable`));
-        }
+/** `promise`, or AbortedError as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, key: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(aborted(key, signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) reject(aborted(key, signal));
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
       },
     );
-    void this.inFlight.then(() => {
-      if (!this.stopped && !this.lease.signal.aborted) this.schedule();
-    });
-  }
+  });
 }
 
 function toLockInfo(info: WireLockInfo): LockInfo {
   return {
     key: info.lockKey,
     waiters: info.waiters,
-    holders: info.holders.map((h) => ({ owner: h.owner, mode: h.mode === 2 ? 'shared' : 'exclusive', fence: h.fence, expiresAt: h.expiresAtMs, holdCount: h.holdCount })),
+    holders: info.holders.map((h) => ({ owner: h.owner, mode: modeName(h.mode), fence: h.fence, expiresAt: h.expiresAtMs, holdCount: h.holdCount })),
   };
 }

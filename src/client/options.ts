@@ -1,60 +1,122 @@
-/** LockClient options, their defaults and why, in one place. */
+/**
+ * LockClient options, their defaults and why, in one place. `resolveClientOptions` merges
+ * defaults, then LOCKD_ADDR, then what the caller passed, and validates the result.
+ */
 import os from 'node:os';
 import { ConfigError } from '../errors';
 
+/** Everything a LockClient can be told. Each field is optional in `new LockClient({...})`. */
 export interface ClientOptions {
-  /** lockd's host. Default "localhost", or the host part of LOCKD_ADDR. */
+  // --- Connection -------------------------------------------------------------------------
+  /** lockd's host. Default "localhost" (or the host part of LOCKD_ADDR): lockd's own default address. */
   host: string;
-  /** lockd's port. Default 9090 (lockd's default), or the port part of LOCKD_ADDR. */
+  /** lockd's port. Default 9090 (or the port part of LOCKD_ADDR): lockd's default port. */
   port: number;
-  /** Must match the server. Default "buffered" (lockd's default). */
+  /** Thrift transport; must match the server. Default "buffered": lockd's and most Thrift clients' default. */
   transport: 'buffered' | 'framed';
-  /** Must match the server. Default "binary" (lockd's default). */
+  /** Thrift protocol; must match the server. Default "binary": lockd's default. */
   protocol: 'binary' | 'compact';
-  /** Label shown by inspect and in lockd's logs. Default "<hostname>:<pid>". */
-  owner: string;
-  /** Give up one connection attempt after this long. Default 5 s. */
+  /** Give up one connection attempt after this long. Default 5 s: longer than any healthy LAN connect, short enough to report a dead host. */
   connectTimeoutMs: number;
-  /** How long a call may take beyond the wait it asks for. Default 10 s: a stuck server is reported, not waited on forever. */
+  /**
+   * How long a call may take beyond the wait it asks for (a parked acquire may take waitMs +
+   * callTimeoutMs; one waiting until granted has no bound). Default 10 s: a stuck server is
+   * reported as CallTimeoutError instead of hanging the caller forever.
+   */
   callTimeoutMs: number;
-  /** Lease length when acquire names none. Default 30 s, lockd's default: outlives a GC pause. */
-  ttlMs: number;
-  /** Attempts to (re)connect before a call fails with ConnectionError. Default 5. */
-  connectAttempts: number;
-  /** First pause between attempts; doubles each time, with ±50% jitter so clients do not retry in step. Default 100 ms. */
-  reconnectBaseMs: number;
-  /** Longest pause between attempts. Default 2 s. */
-  reconnectMaxMs: number;
-  /** Largest reply accepted. Default 16 MiB (a long listLocks page). */
+  /** Largest reply accepted. Default 16 MiB: room for the longest listLocks page. */
   maxMessageBytes: number;
+
+  // --- Reconnecting -----------------------------------------------------------------------
+  /**
+   * Connection attempts one call makes before it fails with ConnectionError. Default 5: with the
+   * backoff below a call rides out a lockd restart of about 3 s, and still fails in bounded time
+   * when lockd is down.
+   */
+  connectAttempts: number;
+  /**
+   * Pause after the first failed attempt; it doubles after each further failure (also across
+   * calls, until a connect succeeds) and is jittered ±50% so many clients do not retry in step.
+   * Default 100 ms: a quick restart costs little.
+   */
+  reconnectBaseMs: number;
+  /** Longest pause between attempts. Default 2 s: a client notices a recovered lockd within 2 s. */
+  reconnectMaxMs: number;
+
+  // --- Leases -----------------------------------------------------------------------------
+  /** Label shown by inspect, lockctl status and lockd's logs; never used for ownership. Default "<hostname>:<pid>", which finds the process. */
+  owner: string;
+  /**
+   * Lease length when acquire names none. Default undefined: lockd's --default-ttl (30 s unless
+   * configured), so one server setting governs every client.
+   */
+  ttlMs: number | undefined;
 }
 
-/** The defaults; host and port yield to LOCKD_ADDR=host:port when it is set. */
+/** The defaults, frozen; host and port yield to LOCKD_ADDR=host:port when it is set. */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
+  /** lockd's default address. */
   host: 'localhost',
+  /** lockd's default port. */
   port: 9090,
+  /** lockd's default transport. */
   transport: 'buffered',
+  /** lockd's default protocol. */
   protocol: 'binary',
-  owner: `${os.hostname()}:${process.pid}`,
+  /** A dead host is reported in 5 s. */
   connectTimeoutMs: 5_000,
+  /** A stuck server is reported in 10 s. */
   callTimeoutMs: 10_000,
-  ttlMs: 30_000,
-  connectAttempts: 5,
-  reconnectBaseMs: 100,
-  reconnectMaxMs: 2_000,
+  /** The longest listLocks page fits. */
   maxMessageBytes: 16 * 1024 * 1024,
-});
+  /** Rides out a quick restart, fails in bounded time. */
+  connectAttempts: 5,
+  /** A quick restart costs little. */
+  reconnectBaseMs: 100,
+  /** A recovered lockd is noticed within 2 s. */
+  reconnectMaxMs: 2_000,
+  /** Finds the process that holds a lock. */
+  owner: `${os.hostname()}:${process.pid}`,
+  /** lockd decides (--default-ttl). */
+  ttlMs: undefined,
+} satisfies ClientOptions);
 
-/** Parses "host:port" (as in LOCKD_ADDR or lockctl --addr). */
+/** Parses "host:port" (as in LOCKD_ADDR or lockctl --addr); "[::1]:9090" for IPv6. Throws ConfigError. */
 export function parseAddress(address: string): { host: string; port: number } {
   const match = /^(.+):(\d{1,5})$/.exec(address.trim());
   const port = match ? Number(match[2]) : NaN;
-  if (!match || port < 1 || port > 65535) throw new ConfigError(`address ${JSON.stringify(address)} is not host:port`);
+  if (!match || port < 1 || port > 65535) throw new ConfigError(`address ${JSON.stringify(address)} is not host:port (for example localhost:9090)`);
   return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port };
 }
 
-/** Defaults, then LOCKD_ADDR, then what the caller passed. */
-export function resolveClientOptions(options: Partial<ClientOptions>, env: NodeJS.ProcessEnv = process.env): ClientOptions {
+/**
+ * Defaults, then LOCKD_ADDR from `env`, then `options` (fields set to undefined are ignored);
+ * throws ConfigError naming the first invalid field.
+ */
+export function resolveClientOptions(options: Partial<ClientOptions> = {}, env: NodeJS.ProcessEnv = process.env): ClientOptions {
   const fromEnv = env.LOCKD_ADDR ? parseAddress(env.LOCKD_ADDR) : {};
-  return { ...DEFAULT_CLIENT_OPTIONS, ...fromEnv, ...options };
+  const resolved: ClientOptions = { ...DEFAULT_CLIENT_OPTIONS, ...fromEnv };
+  for (const [name, value] of Object.entries(options) as [keyof ClientOptions, unknown][]) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[name] = value;
+  }
+  validate(resolved);
+  return resolved;
+}
+
+function validate(o: ClientOptions): void {
+  const fail = (message: string): never => {
+    throw new ConfigError(`invalid LockClient option: ${message}`);
+  };
+  if (typeof o.host !== 'string' || o.host === '') fail(`host must be a non-empty string, got ${JSON.stringify(o.host)}`);
+  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) fail(`port must be an integer in 1..65535, got ${o.port}`);
+  if (o.transport !== 'buffered' && o.transport !== 'framed') fail(`transport must be "buffered" or "framed", got ${JSON.stringify(o.transport)}`);
+  if (o.protocol !== 'binary' && o.protocol !== 'compact') fail(`protocol must be "binary" or "compact", got ${JSON.stringify(o.protocol)}`);
+  if (typeof o.owner !== 'string') fail('owner must be a string');
+  const positive: (keyof ClientOptions)[] = ['connectTimeoutMs', 'callTimeoutMs', 'maxMessageBytes', 'connectAttempts', 'reconnectBaseMs', 'reconnectMaxMs'];
+  for (const name of positive) {
+    const value = o[name];
+    if (typeof value !== 'number' || !(value > 0)) fail(`${name} must be a positive number, got ${String(value)}`);
+  }
+  if (!Number.isInteger(o.connectAttempts)) fail(`connectAttempts must be a whole number, got ${o.connectAttempts}`);
+  if (o.ttlMs !== undefined && !(Number.isInteger(o.ttlMs) && o.ttlMs > 0)) fail(`ttlMs must be a positive whole number of ms, got ${o.ttlMs}`);
 }

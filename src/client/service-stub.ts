@@ -19,6 +19,7 @@ export interface PendingCall<T> {
   reply: Promise<T>;
 }
 
+/** The IDL's methods, one typed call each, over one ThriftConnection (no reconnect, no leases). */
 export class LockServiceStub {
   /** @param callTimeoutMs how long a call may take beyond the wait it asks for. */
   constructor(
@@ -26,38 +27,47 @@ export class LockServiceStub {
     readonly callTimeoutMs: number,
   ) {}
 
+  /** acquire: the reply and the seqid (for cancelWait). */
   acquire(request: codec.LockRequestFields): PendingCall<WireAcquireResult> {
     return this.connection.call('acquire', (w, seqid) => codec.writeRequestCall(w, 'acquire', seqid, request), this.timeoutFor(request.waitMs));
   }
 
+  /** The seed-compatible try-lock, bound to this connection. */
   acquireLock(request: codec.LockRequestFields): PendingCall<boolean> {
     return this.connection.call('acquireLock', (w, seqid) => codec.writeRequestCall(w, 'acquireLock', seqid, request), this.timeoutFor(request.waitMs));
   }
 
+  /** The seed-compatible release. */
   releaseLock(request: codec.LockRequestFields): Promise<boolean> {
     return this.connection.call<boolean>('releaseLock', (w, seqid) => codec.writeRequestCall(w, 'releaseLock', seqid, request), this.callTimeoutMs).reply;
   }
 
+  /** Leaves a lease once; false for a wrong or stale token. */
   release(lockKey: string, token: string): Promise<boolean> {
     return this.args('release', [[1, TType.STRING, lockKey], [2, TType.STRING, token]]);
   }
 
+  /** Extends a live lease to now + ttlMs. */
   renew(lockKey: string, token: string, ttlMs: number): Promise<codec.WireLease> {
     return this.args('renew', [[1, TType.STRING, lockKey], [2, TType.STRING, token], [3, TType.I64, ttlMs]]);
   }
 
+  /** True while a live lease on lockKey carries fence. */
   checkFence(lockKey: string, fence: number): Promise<boolean> {
     return this.args('checkFence', [[1, TType.STRING, lockKey], [2, TType.I64, fence]]);
   }
 
+  /** Holders and waiter count of one key. */
   inspect(lockKey: string): Promise<codec.WireLockInfo> {
     return this.args('inspect', [[1, TType.STRING, lockKey]]);
   }
 
+  /** Held keys starting with prefix. */
   listLocks(prefix: string, limit: number): Promise<codec.WireLockInfo[]> {
     return this.args('listLocks', [[1, TType.STRING, prefix], [2, TType.I32, limit]]);
   }
 
+  /** Liveness: "pong". */
   ping(): Promise<string> {
     return this.args('ping', []);
   }
@@ -71,7 +81,8 @@ export class LockServiceStub {
     return this.connection.call<T>(method, (w, seqid) => codec.writeArgsCall(w, method, seqid, args), this.callTimeoutMs).reply;
   }
 
-  private timeoutFor(waitMs: number | undefined): number {
+  /** The call timeout of an acquire that waits `waitMs`: no bound for -1, else waitMs + callTimeoutMs. */
+  timeoutFor(waitMs: number | undefined): number {
     if (waitMs === undefined || waitMs === 0) return this.callTimeoutMs;
     return waitMs < 0 ? Infinity : waitMs + this.callTimeoutMs;
   }

@@ -32,9 +32,15 @@ interface PendingCall {
   method: MethodName;
 }
 
+/** call()'s encoder adapter for callWith: the closure the caller passed is the argument. */
+function invokeWrite(writer: ProtocolWriter, seqid: number, write: (writer: ProtocolWriter, seqid: number) => void): void {
+  write(writer, seqid);
+}
+
 /** How often pending calls are checked against their deadlines. */
 const SWEEP_INTERVAL_MS = 50;
 
+/** One multiplexed connection to lockd; see the file comment. `ThriftConnection.connect(options)` opens one. */
 export class ThriftConnection {
   private readonly out = new OutputBuffer(4096);
   private readonly writer: ProtocolWriter;
@@ -112,11 +118,19 @@ export class ThriftConnection {
    * can be cancelled) and the reply: the success value, or a typed LockdError.
    */
   call<T>(method: MethodName, write: (writer: ProtocolWriter, seqid: number) => void, timeoutMs: number): { seqid: number; reply: Promise<T> } {
+    return this.callWith<(writer: ProtocolWriter, seqid: number) => void, T>(method, invokeWrite, write, timeoutMs);
+  }
+
+  /**
+   * Like call, but `write` receives `arg` as its third argument, so a caller on a hot path can
+   * pass a module-level encoder and its data instead of allocating a closure per call.
+   */
+  callWith<A, T>(method: MethodName, write: (writer: ProtocolWriter, seqid: number, arg: A) => void, arg: A, timeoutMs: number): { seqid: number; reply: Promise<T> } {
     const seqid = this.nextSeqid;
     this.nextSeqid = seqid >= 0x7fffffff ? 1 : seqid + 1;
     if (this.closedError !== undefined) return { seqid, reply: Promise.reject(this.closedError) };
     const frame = this.framed ? this.out.beginFrame() : -1;
-    write(this.writer, seqid);
+    write(this.writer, seqid, arg);
     if (frame >= 0) this.out.endFrame(frame);
     const reply = new Promise<T>((resolve, reject) => {
       this.pending.set(seqid, { resolve: resolve as (value: unknown) => void, reject, deadline: Date.now() + timeoutMs, method });

@@ -98,7 +98,7 @@ test('run signals a child that outlives a lost lease and exits 4 with a message'
   const run = lockctl(['run', 'fragile', '--ttl', '300ms', '--', process.execPath, '-e', script], (child) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       // Once the child runs, kill lockd: renewals fail and the lease runs out.
-      if (chunk.toString().includes('started')) lockd.process.kill('SIGKILL');
+      if (chunk.toString().includes('started')) lockd.kill('SIGKILL');
     });
   });
   const result = await run;
@@ -126,4 +126,50 @@ test("seed 003's demonstration: concurrent `lockctl run` blocks never interleave
     ),
   );
   expect(lines.join('')).toBe('abcd'.repeat(5));
+});
+
+test('--json shapes of ping, release, renew refusals and run', async () => {
+  expect(json(await lockctl(['--json', 'ping']))).toEqual({ pong: true });
+  const lease = json(await lockctl(['--json', 'acquire', 'j']));
+  expect(json(await lockctl(['--json', 'release', 'j', '--token', lease.token]))).toEqual({ key: 'j', released: true });
+  const again = await lockctl(['--json', 'release', 'j', '--token', lease.token]);
+  expect(again.code).toBe(4);
+  expect(json(again)).toEqual({ key: 'j', released: false });
+  const renew = await lockctl(['--json', 'renew', 'j', '--token', lease.token]);
+  expect(renew.code).toBe(4);
+  expect(renew.stderr).toMatch(/refused/);
+  const run = await lockctl(['--json', 'run', 'j', '--', process.execPath, '-e', 'process.exit(5)']);
+  expect(run.code).toBe(5);
+  expect(json(run)).toEqual({ key: 'j', exitCode: 5, lost: false });
+  expect((await lockctl(['--json', 'list'])).stdout).toBe('');
+  expect((await lockctl(['list'])).stdout).toBe('no locks held\n');
+});
+
+test('--addr wins over LOCKD_ADDR; status counts waiters', async () => {
+  const viaFlag = await runProcess(process.execPath, [LOCKCTL, '--addr', `127.0.0.1:${lockd.port}`, 'ping'], { env: { LOCKD_ADDR: '127.0.0.1:1' }, timeoutMs: 20_000 });
+  expect(viaFlag).toMatchObject({ code: 0, stdout: 'pong\n' });
+  await lockctl(['acquire', 'queue', '--owner', 'first']);
+  let waiter: ChildProcessWithoutNullStreams | undefined;
+  const waiting = lockctl(['acquire', 'queue', '--wait', '1m'], (child) => (waiter = child));
+  await until(async () => (await lockctl(['status', 'queue'])).stdout.includes('1 waiting'), 'the waiter to show', 10_000);
+  waiter!.kill('SIGTERM');
+  await waiting;
+  await until(async () => (await lockctl(['status', 'queue'])).stdout.includes('0 waiting'), 'the waiter to leave', 10_000);
+});
+
+test('run exits 1 when the lock is not granted within --wait, without running the command', async () => {
+  await lockctl(['acquire', 'taken']);
+  const run = await lockctl(['run', 'taken', '--wait', '100ms', '--', process.execPath, '-e', 'console.log("ran")']);
+  expect(run.code).toBe(1);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toMatch(/not acquired/);
+});
+
+test('run passes on a child killed by a signal as 128 + N, and 127 for a command that cannot start', async () => {
+  const killed = await lockctl(['run', 'k', '--', process.execPath, '-e', 'process.kill(process.pid, "SIGKILL")']);
+  expect(killed.code).toBe(128 + 9);
+  const missing = await lockctl(['run', 'k', '--', '/nonexistent/command']);
+  expect(missing.code).toBe(127);
+  expect(missing.stderr).toMatch(/cannot run \/nonexistent\/command/);
+  expect((await lockctl(['status', 'k'])).stdout).toBe('k: free\n');
 });

@@ -7,20 +7,30 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_pro
 /** Debian's interpreter: python3-thrift is installed for it, not for other pythons on PATH. */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
 
-/** Throws with an install hint unless `thrift --version` runs. */
+/**
+ * Throws with an install hint unless `thrift --version` runs. Tests call it instead of skipping:
+ * a missing tool fails the suite, with or without CI=true.
+ */
 export function requireThriftCompiler(): void {
   const result = spawnSync('thrift', ['--version'], { encoding: 'utf8' });
   if (result.status !== 0) {
-    throw new Error('the Apache Thrift compiler is missing: apt-get install -y thrift-compiler (.ci/run does this)');
+    throw new Error(`the Apache Thrift compiler (thrift) is missing${ciNote()}: apt-get install -y thrift-compiler (.ci/run does this)`);
   }
 }
 
-/** Throws with an install hint unless Debian's python3 can import thrift. */
+/** Throws with an install hint unless Debian's python3 exists and can import thrift. */
 export function requirePythonThrift(): void {
   const result = spawnSync(DEBIAN_PYTHON, ['-c', 'import thrift'], { encoding: 'utf8' });
-  if (result.status !== 0) {
-    throw new Error(`${DEBIAN_PYTHON} cannot import thrift: apt-get install -y python3-thrift (.ci/run does this)\n${result.stderr ?? ''}`);
+  if (result.error) {
+    throw new Error(`${DEBIAN_PYTHON} is missing${ciNote()} (${result.error.message}): apt-get install -y python3 python3-thrift (.ci/run does this)`);
   }
+  if (result.status !== 0) {
+    throw new Error(`${DEBIAN_PYTHON} cannot import thrift${ciNote()}: apt-get install -y python3-thrift (.ci/run does this)\n${result.stderr}`);
+  }
+}
+
+function ciNote(): string {
+  return process.env.CI === 'true' ? ' on this CI machine' : '';
 }
 
 /** Runs a command to completion, throwing with its output when it fails. */

@@ -19,10 +19,10 @@ test.each([
 });
 
 test('LOCKD_* variables configure it, and flags win over them', async () => {
-  const bad = await runLockd([], { LOCKD_DEFAULT_TTL: 'soon' });
+  const bad = await runLockd([], { env: { LOCKD_DEFAULT_TTL: 'soon' } });
   expect(bad.code).toBe(2);
   expect(bad.output).toMatch(/LOCKD_DEFAULT_TTL: "soon"/);
-  const lockd = await startLockd(['--default-ttl', '7s'], { LOCKD_DEFAULT_TTL: '9s' });
+  const lockd = await startLockd(['--default-ttl', '7s'], { env: { LOCKD_DEFAULT_TTL: '9s' } });
   const stub = await connectStub(lockd.port);
   expect((await stub.acquire({ lockKey: 'env' }).reply).lease!.ttlMs).toBe(7_000);
 });
@@ -37,12 +37,14 @@ test('--help lists every flag with its default and variable', async () => {
 });
 
 test('SIGTERM answers parked waiters with UNAVAILABLE, closes connections and exits 0', async () => {
-  const lockd = await startLockd();
+  // Debug logs say when the waiter is parked, so the test waits for that line instead of polling.
+  const lockd = await startLockd(['--log-level', 'debug']);
   const holder = await connectStub(lockd.port);
   await holder.acquire({ lockKey: 'busy' }).reply;
   const waiter = await connectStub(lockd.port);
   const parked = waiter.acquire({ lockKey: 'busy', waitMs: -1 }).reply.catch((error: Error) => error);
-  for (let i = 0; i < 200 && (await holder.inspect('busy')).waiters === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await lockd.waitForOutput(/debug queued .*"key":"busy"/);
+  expect((await holder.inspect('busy')).waiters).toBe(1);
   expect(await lockd.stop()).toBe(0);
   const answer = await parked;
   expect(answer).toBeInstanceOf(UnavailableError);

@@ -301,7 +301,7 @@ test('writeBehind writes queued changes with no one waiting for them', async () 
   store.append({ kind: 'grant', lease: lease('kept', 1) });
   expect(await sync(store)).toBeNull();
   const before = store.stats();
-  store.append({ kind: 'free', key: 'kept', token: lease('kept', 1).token });
+  store.append({ kind: 'free', key: 'kept', token: lease('kept', 1).token, reason: 'released' });
   store.writeBehind();
   store.writeBehind(); // a second call in the same turn schedules nothing more
   for (let turn = 0; turn < 1_000 && store.stats().batches === before.batches; turn++) await new Promise((resolve) => setTimeout(resolve, 5));

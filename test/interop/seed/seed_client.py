@@ -1,5 +1,3 @@
-# The client of seed 000 ("Implementing distributed locking with ThriftPy"), kept as the seed
-# wrote it: the interop test runs it unchanged against lockd.
 from thrift.transport import TSocket
 from thrift.transport import TTransport
 from thrift.protocol import TBinaryProtocol
