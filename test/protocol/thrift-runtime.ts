@@ -387,3 +387,23 @@ export function everyTypeStruct(): StructValue {
 export function everyTypeStructOursCanWrite(): StructValue {
   return { fields: everyTypeStruct().fields.filter((f) => writableByOurs(f.type, f.value)) };
 }
+
+/**
+ * Checks that lockd's reader can skip a struct of every type the runtime writes (with
+ * `Protocol`), and lands exactly on the fields after it.
+ */
+export function expectSkipPassesOverEveryType(Protocol: RuntimeProtocolClass, reader: (bytes: Buffer) => ProtocolReader): void {
+  const bytes = runtimeWrite(Protocol, (p) =>
+    runtimeWriteValue(p, TType.STRUCT, struct(field(1, TType.STRUCT, everyTypeStruct()), field(2, TType.BOOL, true), field(3, TType.STRING, 'after'))),
+  );
+  const r = reader(bytes);
+  r.readStructBegin();
+  expect(r.readFieldBegin()).toBe(TType.STRUCT);
+  r.skip(TType.STRUCT);
+  expect(r.readFieldBegin()).toBe(TType.BOOL);
+  r.skip(TType.BOOL);
+  expect([r.readFieldBegin(), r.fieldId, r.readString()]).toEqual([TType.STRING, 3, 'after']);
+  expect(r.readFieldBegin()).toBe(TType.STOP);
+  r.readStructEnd();
+  expect(consumed(r)).toBe(bytes.length);
+}
