@@ -111,21 +111,15 @@ export function renderReport(data: BenchData): string {
     say(`## ${workload}`);
     say();
     if (workload === 'uncontended') say('Worker i loops on its own key.');
-    if (workload === 'contended') say('All workers on one key. lockd: waiting in its FIFO queue. Redis: SET NX fails fast and the client retries per its policy. Hand-off = from one worker\'s release reply to the next grant when it goes to a different worker; share = each worker\'s fraction of the grants (fair = 1/C).');
+    if (workload === 'contended') say('All workers on one key. lockd: waiting in its FIFO queue. Redis: SET NX fails fast and the client retries per its policy. Hand-off = from the moment one worker sends its release to the moment the next grant reaches a different worker (what a waiter sees: one trip to the server and one back); share = each worker\'s fraction of the grants (fair = 1/C).');
     if (workload === 'mixed') say('1,000 keys drawn from a Zipf distribution (s = 1.0). lockd waits in its queue; Redis polls every 10±5 ms.');
     say();
-    say(`| target | C | pairs/s | p50 ms | p99 ms | max ms |${contended ? ' hand-off p50 / p99 ms | share max / min | same worker again |' : ''} same-run ratios |`);
+    say(`| target | C | pairs/s | p50 ms | p99 ms | max ms |${contended ? ' hand-off p50 / p99 ms (release sent → next grant) | share max / min | same worker again |' : ''} same-run ratios |`);
     say(`|---|---:|---:|---:|---:|---:|${contended ? '---:|---:|---:|' : ''}---|`);
     for (const r of rows) {
       const c = r.contention;
       const extra = contended && c ? ` ${ms(c.handoff.p50Ms)} / ${ms(c.handoff.p99Ms)} | ${pct(c.maxShare)} / ${pct(c.minShare)} | ${pct(c.sameWorkerAgain)} |` : contended ? ' | | |' : '';
       say(`| ${r.target} | ${r.concurrency} | ${int(r.pairsPerSecond)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} |${extra} ${ratiosBeside(r, data.results)} |`);
-    }
-    const early = rows.filter((r) => r.contention && r.contention.grantBeforeReleaseReply > 0.01 * r.contention.handoff.count);
-    if (early.length > 0) {
-      const shares = early.map((r) => `${r.target} C=${r.concurrency} ${pct(r.contention!.grantBeforeReleaseReply / r.contention!.handoff.count)}`);
-      say();
-      say(`> Hand-offs whose grant reached the load process before the releasing worker saw its own release reply (both leave the server in one turn) count as 0 ms: ${shares.join(', ')}.`);
     }
     for (const r of rows) {
       if (r.errors > 0) say(`> ${r.target} C=${r.concurrency}: ${r.errors} worker(s) stopped on an error; first: ${r.firstError}`);

@@ -28,23 +28,17 @@ export interface Grant {
   grantedAt: number;
   /** performance.now() when the worker sent its release. */
   releaseSentAt?: number;
-  /** performance.now() when the worker's release was answered; undefined until then (or if it failed). */
-  releasedAt?: number;
 }
 
 /** Hand-off and fairness of one contended run. */
 export interface ContentionSummary {
   /** Grants inside the window. */
   grants: number;
-  /** From one worker's release reply to the next grant, when that grant went to a different worker. */
-  handoff: LatencySummary;
   /**
-   * Hand-offs whose grant reached the load process before the releasing worker saw its own
-   * release reply (both leave the server in the same turn); counted as 0 ms in `handoff`.
+   * From one worker sending its release to the next grant reaching another worker: what a
+   * waiter sees (one trip to the server and one back).
    */
-  grantBeforeReleaseReply: number;
-  /** The same hand-offs timed from the moment the release was sent (raw figures only; not in the table). */
-  handoffFromReleaseSent: LatencySummary;
+  handoff: LatencySummary;
   /** Each worker's share of the window's grants (fair: 1/C each). */
   shares: number[];
   maxShare: number;
@@ -56,11 +50,9 @@ export interface ContentionSummary {
 /** Computes hand-off and fairness from the grants in order; counts those granted in [from, to). */
 export function contention(grants: readonly Grant[], workers: number, from: number, to: number): ContentionSummary {
   const handoffs: number[] = [];
-  const fromSent: number[] = [];
   const perWorker = new Array<number>(workers).fill(0);
   let counted = 0;
   let same = 0;
-  let early = 0;
   for (let i = 0; i < grants.length; i++) {
     const grant = grants[i];
     if (grant.grantedAt < from || grant.grantedAt >= to) continue;
@@ -70,19 +62,14 @@ export function contention(grants: readonly Grant[], workers: number, from: numb
     if (previous === undefined) continue;
     if (previous.worker === grant.worker) {
       same++;
-    } else if (previous.releasedAt !== undefined) {
-      const gap = grant.grantedAt - previous.releasedAt;
-      if (gap < 0) early++;
-      handoffs.push(Math.max(0, gap));
-      if (previous.releaseSentAt !== undefined) fromSent.push(grant.grantedAt - previous.releaseSentAt);
+    } else if (previous.releaseSentAt !== undefined) {
+      handoffs.push(grant.grantedAt - previous.releaseSentAt);
     }
   }
   const shares = perWorker.map((n) => (counted > 0 ? n / counted : NaN));
   return {
     grants: counted,
     handoff: summarize(handoffs),
-    grantBeforeReleaseReply: early,
-    handoffFromReleaseSent: summarize(fromSent),
     shares,
     maxShare: counted > 0 ? Math.max(...shares) : NaN,
     minShare: counted > 0 ? Math.min(...shares) : NaN,

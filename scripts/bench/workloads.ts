@@ -117,7 +117,6 @@ async function measure<H>(label: string, workers: Array<LockWorker<H>>, workload
         }
         await worker.release(key, handle);
         const done = performance.now();
-        if (grant) grant.releasedAt = done;
         if (done >= windowStart && done < windowEnd) latencies.push(done - began);
       }
     } catch (error) {
