@@ -1,8 +1,9 @@
 /**
  * Storage of live leases as parallel typed arrays indexed by slot number, with each key's UTF-8
  * bytes in one arena Buffer. One object (and one key string) per lease would cost ~300 bytes and
- * make every major GC walk a million objects; here a lease costs about 80 bytes of typed arrays
- * plus its key bytes, and the GC sees a dozen objects.
+ * make every major GC walk a million objects; here a slot costs 63 bytes of typed arrays (free
+ * slots are linked through their key offsets, owners are ids into one table of labels) plus its
+ * key bytes, and the GC sees a dozen objects.
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { hashBytes } from './key-index';
@@ -13,12 +14,23 @@ export const TOKEN_BYTES = 16;
 const TOKEN_HEX_LENGTH = TOKEN_BYTES * 2;
 const RANDOM_POOL_BYTES = 4096;
 
+/** End of the free-slot list. */
+const NO_SLOT = 0xffffffff;
+
 export class LeaseSlots {
   private capacity = 0;
-  private freeSlots: number[] = [];
+  /**
+   * First free slot; each free slot's keyOffset holds the next (a free slot has no key, so the
+   * list costs no memory of its own).
+   */
+  private firstFree = NO_SLOT;
   private used = 0;
-  owners: (string | undefined)[] = [];
-  /** Where each slot's key bytes start in the arena; their length (0 for a free slot); their hash. */
+  /** Owner label id of each slot (0: none); labels in `ownerLabels`. */
+  private ownerId = new Uint32Array(0);
+  /**
+   * Where each slot's key bytes start in the arena (the next free slot, for a free slot); their
+   * length (0 for a free slot); their hash.
+   */
   keyOffset = new Uint32Array(0);
   keyLength = new Uint16Array(0);
   keyHash = new Int32Array(0);
@@ -37,8 +49,14 @@ export class LeaseSlots {
   /** Position in the expiry heap. */
   heapIndex = new Int32Array(0);
 
-  /** One shared copy of each owner label in use: clients send the same label with every call. */
-  private readonly ownerCopies = new Map<string, { label: string; uses: number }>();
+  /**
+   * Owner labels in use, by id, with how many leases use each: clients send the same label with
+   * every call, so one copy serves them all. Id 0 is "no owner"; freed ids are reused.
+   */
+  private readonly ownerLabels: Array<string | undefined> = [undefined];
+  private readonly ownerUses: number[] = [0];
+  private readonly ownerIds = new Map<string, number>();
+  private readonly freeOwnerIds: number[] = [];
   private readonly randomPool = Buffer.alloc(RANDOM_POOL_BYTES);
   private randomOffset = RANDOM_POOL_BYTES;
   private readonly probe = Buffer.alloc(TOKEN_BYTES);
@@ -72,14 +90,15 @@ export class LeaseSlots {
     mode: LockMode,
     session: number,
   ): number {
-    if (this.freeSlots.length === 0) {
+    if (this.firstFree === NO_SLOT) {
       this.grow(Math.ceil(this.capacity * 1.5));
       this.onGrow();
     }
-    const slot = this.freeSlots.pop() as number;
+    const slot = this.firstFree;
+    this.firstFree = this.keyOffset[slot];
     this.used++;
     this.storeKey(slot, key);
-    this.owners[slot] = owner === undefined ? undefined : this.shareOwner(owner);
+    this.ownerId[slot] = owner === undefined ? 0 : this.shareOwner(owner);
     if (token === undefined) this.drawToken(slot);
     else this.tokens.write(token, slot * TOKEN_BYTES, TOKEN_BYTES, 'hex');
     this.fence[slot] = fence;
@@ -94,14 +113,20 @@ export class LeaseSlots {
 
   /** Returns the slot to the free list and drops its string references. */
   release(slot: number): void {
-    const owner = this.owners[slot];
-    if (owner !== undefined) this.unshareOwner(owner);
+    const owner = this.ownerId[slot];
+    if (owner !== 0) this.unshareOwner(owner);
     this.arenaGarbage += this.keyLength[slot];
     this.keyLength[slot] = 0;
-    this.owners[slot] = undefined;
+    this.ownerId[slot] = 0;
     this.tokens.fill(0, slot * TOKEN_BYTES, (slot + 1) * TOKEN_BYTES);
-    this.freeSlots.push(slot);
+    this.keyOffset[slot] = this.firstFree;
+    this.firstFree = slot;
     this.used--;
+  }
+
+  /** The slot's owner label, if its holder gave one. */
+  ownerOf(slot: number): string | undefined {
+    return this.ownerLabels[this.ownerId[slot]];
   }
 
   /** The slot's key, decoded (allocates: keep it off the hot path). */
@@ -147,23 +172,28 @@ export class LeaseSlots {
       expiresAtMs: this.expiresAt[slot],
       mode: this.mode[slot] as LockMode,
       holdCount: this.holdCount[slot],
-      owner: this.owners[slot],
+      owner: this.ownerOf(slot),
     };
   }
 
-  private shareOwner(owner: string): string {
-    const copy = this.ownerCopies.get(owner);
-    if (copy !== undefined) {
-      copy.uses++;
-      return copy.label;
+  private shareOwner(owner: string): number {
+    const known = this.ownerIds.get(owner);
+    if (known !== undefined) {
+      this.ownerUses[known]++;
+      return known;
     }
-    this.ownerCopies.set(owner, { label: owner, uses: 1 });
-    return owner;
+    const id = this.freeOwnerIds.pop() ?? this.ownerLabels.length;
+    this.ownerLabels[id] = owner;
+    this.ownerUses[id] = 1;
+    this.ownerIds.set(owner, id);
+    return id;
   }
 
-  private unshareOwner(owner: string): void {
-    const copy = this.ownerCopies.get(owner);
-    if (copy !== undefined && --copy.uses === 0) this.ownerCopies.delete(owner);
+  private unshareOwner(id: number): void {
+    if (--this.ownerUses[id] > 0) return;
+    this.ownerIds.delete(this.ownerLabels[id] as string);
+    this.ownerLabels[id] = undefined;
+    this.freeOwnerIds.push(id);
   }
 
   private storeKey(slot: number, key: string): void {
@@ -225,13 +255,14 @@ export class LeaseSlots {
     this.keyOffset = copy(this.keyOffset, (n) => new Uint32Array(n));
     this.keyLength = copy(this.keyLength, (n) => new Uint16Array(n));
     this.keyHash = copy(this.keyHash, (n) => new Int32Array(n));
+    this.ownerId = copy(this.ownerId, (n) => new Uint32Array(n));
     const tokens = Buffer.alloc(capacity * TOKEN_BYTES);
     this.tokens.copy(tokens);
     this.tokens = tokens;
-    // push, not `length =`, keeps the array packed instead of holey or dictionary-backed.
-    for (let slot = old; slot < capacity; slot++) this.owners.push(undefined);
     // Free slots are handed out lowest first, which keeps the arrays dense.
-    for (let slot = capacity - 1; slot >= old; slot--) this.freeSlots.push(slot);
+    for (let slot = old; slot < capacity - 1; slot++) this.keyOffset[slot] = slot + 1;
+    this.keyOffset[capacity - 1] = this.firstFree;
+    this.firstFree = old;
     this.capacity = capacity;
   }
 }

@@ -578,7 +578,7 @@ export class LockTable {
     if (entry === undefined) return { key, holders: [], waiters: 0 };
     const slots = typeof entry === 'number' ? [entry] : entry.holders;
     const holders: HolderView[] = slots.map((slot) => ({
-      owner: this.slots.owners[slot],
+      owner: this.slots.ownerOf(slot),
       mode: this.slots.mode[slot] as LockMode,
       fence: this.slots.fence[slot],
       expiresAtMs: this.slots.expiresAt[slot],

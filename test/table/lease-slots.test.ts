@@ -1,0 +1,48 @@
+/** LeaseSlots: slot storage survives growth, slot reuse and owner-label reuse. */
+import { LeaseSlots } from '../../src/table/lease-slots';
+import { LockMode } from '../../src/table/types';
+
+function fill(slots: LeaseSlots, count: number, owner: (i: number) => string | undefined): number[] {
+  return Array.from({ length: count }, (_, i) => slots.allocate(`key-${i}`, owner(i), undefined, i + 1, 1_000 + i, 500, LockMode.EXCLUSIVE, 0));
+}
+
+test('every slot keeps its key, owner and fields across growth', () => {
+  let growths = 0;
+  const slots = new LeaseSlots(16, () => growths++);
+  const allocated = fill(slots, 1_000, (i) => (i % 3 === 0 ? undefined : `owner-${i % 7}`));
+  expect(growths).toBeGreaterThan(5);
+  expect(new Set(allocated).size).toBe(1_000);
+  expect(slots.count).toBe(1_000);
+  allocated.forEach((slot, i) => {
+    expect(slots.view(slot)).toMatchObject({ key: `key-${i}`, fence: i + 1, expiresAtMs: 1_000 + i, ttlMs: 500, holdCount: 1, owner: i % 3 === 0 ? undefined : `owner-${i % 7}` });
+  });
+});
+
+test('released slots are reused, and a reused slot carries nothing of its last lease', () => {
+  const slots = new LeaseSlots(16);
+  const first = fill(slots, 10, () => 'first');
+  const token = slots.tokenOf(first[4]);
+  slots.release(first[4]);
+  slots.release(first[7]);
+  expect(slots.count).toBe(8);
+  const again = [slots.allocate('new-a', undefined, undefined, 100, 0, 1, LockMode.SHARED, 9), slots.allocate('new-b', 'second', undefined, 101, 0, 1, LockMode.EXCLUSIVE, 0)];
+  expect(new Set(again)).toEqual(new Set([first[4], first[7]]));
+  const a = slots.view(again[0]);
+  expect(a).toMatchObject({ key: 'new-a', owner: undefined, mode: LockMode.SHARED, holdCount: 1 });
+  expect(a.token).not.toBe(token);
+  expect(slots.session[again[0]]).toBe(9);
+  expect(slots.view(again[1])).toMatchObject({ key: 'new-b', owner: 'second' });
+  // The slots never released are untouched.
+  expect(slots.view(first[5])).toMatchObject({ key: 'key-5', owner: 'first' });
+  expect(slots.slotCapacity).toBe(16);
+});
+
+test('an owner label no lease uses any more is forgotten, and its id serves another label', () => {
+  const slots = new LeaseSlots(16);
+  const [alice] = fill(slots, 1, () => 'alice');
+  const [bob] = fill(slots, 1, () => 'bob');
+  slots.release(alice);
+  const carol = slots.allocate('c', 'carol', undefined, 3, 0, 1, LockMode.EXCLUSIVE, 0);
+  const alice2 = slots.allocate('a2', 'alice', undefined, 4, 0, 1, LockMode.EXCLUSIVE, 0);
+  expect([slots.ownerOf(bob), slots.ownerOf(carol), slots.ownerOf(alice2)]).toEqual(['bob', 'carol', 'alice']);
+});
