@@ -6,8 +6,9 @@
  *   snapshot        every live lease and the fence ceiling, covering logs up to its sequence
  *   wal-<seq>.log   changes after that, framed and checksummed (src/store/records.ts)
  *
- * Group commit: changes are encoded as they happen; a sync() with no write running starts one for
- * everything appended so far, and every sync() made while it runs shares the next write. Each
+ * Group commit: changes are encoded as they happen; the sync() calls of one event-loop turn share
+ * one write at its end (inline, see writesInline), and calls made while a write runs share the
+ * next one. Each
  * write is framed by a BATCH record (how recovery tells a torn tail from corruption) and lands on
  * zeros written ahead of it (a synced overwrite is cheaper than a synced append). DESIGN.md has
  * the reasons and the measurements.
@@ -43,6 +44,12 @@ export interface FileStoreOptions {
   logger?: winston.Logger;
   /** Compact once the current log exceeds this and twice the last snapshot. Default 64 MiB. */
   compactAfterBytes?: number;
+  /**
+   * A synchronous (inline) batch write slower than this moves writes to the thread pool for
+   * INLINE_BACKOFF_MS. Default 20 ms (a healthy disk syncs a batch in well under 1 ms; under
+   * heavy load here writes of 4-10 ms are common). See `writesInline`.
+   */
+  inlineSlowMs?: number;
 }
 
 const SNAPSHOT = 'snapshot';
@@ -57,6 +64,9 @@ const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
  */
 const PREALLOCATE_BYTES = 1024 * 1024;
 const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
+const DEFAULT_INLINE_SLOW_MS = 20;
+/** How long writes stay on the thread pool after a slow inline write, before inline is tried again. */
+const INLINE_BACKOFF_MS = 2_000;
 /** Leases encoded per event-loop turn while writing a snapshot (~25 ms of work). */
 const SNAPSHOT_CHUNK = 20_000;
 
@@ -83,12 +93,18 @@ export class FileStore implements LeaseStore {
   /** The running compaction, if any: close() waits for it. */
   private compaction: Promise<void> | undefined;
   private closed = false;
-  private readonly counters = { batches: 0, bytes: 0, writeErrors: 0, compactions: 0 };
+  private readonly counters = { batches: 0, bytes: 0, writeErrors: 0, compactions: 0, inlineWrites: 0, threadedWrites: 0 };
+  /** A flush is scheduled for the end of this event-loop turn (inline writes). */
+  private flushScheduled = false;
+  /** performance.now() before which batches go to the thread pool (after a slow inline write). */
+  private threadedUntil = 0;
+  private readonly inlineSlowMs: number;
   private dirLock: DirLock | undefined;
   private readonly compactAfterBytes: number;
 
   constructor(private readonly options: FileStoreOptions) {
     this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    this.inlineSlowMs = options.inlineSlowMs ?? DEFAULT_INLINE_SLOW_MS;
   }
 
   async open(): Promise<RecoveredState> {
@@ -184,9 +200,33 @@ export class FileStore implements LeaseStore {
       return;
     }
     this.waiting.push(done);
-    // A write starts as soon as one is asked for and none is running; everything asked for while
-    // it runs shares the next one (group commit without a timer: an idle disk is never kept waiting).
-    if (!this.flushing) this.flush();
+    if (this.flushing) return;
+    if (this.writesInline()) {
+      // At the end of this turn: every call read in it shares the one write.
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        if (!this.flushing && !this.closed && this.waiting.length > 0) this.flush();
+      });
+      return;
+    }
+    // On the thread pool a write starts as soon as one is asked for; everything asked for while it
+    // runs shares the next one (group commit without a timer: an idle disk is never kept waiting).
+    this.flush();
+  }
+
+  /**
+   * Whether batches are written inline: a synchronous write on the event loop at the end of the
+   * turn, replies right after it. On a busy machine the thread pool's hand-off to another thread
+   * and back costs more than the write itself (measured here under load: ~1.2 ms per batch
+   * through the pool against ~0.3 ms inline; durable throughput +12%, interleaved runs). The loop
+   * waits for the disk meanwhile, so one inline write slower than inlineSlowMs moves writes to the
+   * pool for a while: a slow disk must not stall reads and releases. `always` (one write per
+   * caller) stays on the pool.
+   */
+  private writesInline(): boolean {
+    return this.options.fsync !== 'always' && performance.now() >= this.threadedUntil;
   }
 
   writeBehind(): void {
@@ -199,8 +239,13 @@ export class FileStore implements LeaseStore {
     });
   }
 
+  /** Resolves once no compaction is running (a compaction starts after a write passes the threshold). */
+  async compactionSettled(): Promise<void> {
+    while (this.compaction !== undefined) await this.compaction;
+  }
+
   /** Write and sync counters since open: batches written, bytes, failed writes, compactions. */
-  stats(): Readonly<{ batches: number; bytes: number; writeErrors: number; compactions: number }> {
+  stats(): Readonly<{ batches: number; bytes: number; writeErrors: number; compactions: number; inlineWrites: number; threadedWrites: number }> {
     return { ...this.counters };
   }
 
@@ -275,14 +320,36 @@ export class FileStore implements LeaseStore {
       else finish(null);
       return;
     }
-    // With O_DSYNC (always, batch) the write returns once the bytes are on disk: one syscall
-    // and one thread-pool round trip per batch instead of a write and then an fdatasync.
-    const write = () => writeAll(this.fd, bytes, this.logBytes, finish);
+    // With O_DSYNC (always, batch) the write returns once the bytes are on disk: one syscall per
+    // batch instead of a write and then an fdatasync.
+    const write = this.writesInline() ? () => this.writeInline(bytes, finish) : () => this.writeThreaded(bytes, finish);
     const needed = this.logBytes + bytes.length;
     // After a failed preallocation (a nearly full disk) append without it for the next megabyte,
     // rather than fill and free the disk again on every batch.
     if (needed <= this.allocatedBytes || needed < this.noPreallocateBelow) write();
     else this.preallocate(needed, write);
+  }
+
+  private writeInline(bytes: Buffer, finish: (error: Error | null) => void): void {
+    this.counters.inlineWrites++;
+    const started = performance.now();
+    let failure: Error | null = null;
+    try {
+      writeAllSync(this.fd, bytes, this.logBytes);
+    } catch (error) {
+      failure = error as Error;
+    }
+    const took = performance.now() - started;
+    if (took > this.inlineSlowMs) {
+      this.threadedUntil = performance.now() + INLINE_BACKOFF_MS;
+      this.options.logger?.debug('slow synced write: writing on the thread pool for a while', { ms: Math.round(took) });
+    }
+    finish(failure);
+  }
+
+  private writeThreaded(bytes: Buffer, finish: (error: Error | null) => void): void {
+    this.counters.threadedWrites++;
+    writeAll(this.fd, bytes, this.logBytes, finish);
   }
 
   /** The pending records behind the BATCH record that frames them. */

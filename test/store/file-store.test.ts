@@ -210,6 +210,9 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
     apply({ kind: 'free', key: 'churn', token: churn.token, reason: 'released' });
     if (round % 50 === 0) {
       expect(await sync(store)).toBeNull();
+      // Measure once a compaction this write started is over: how much the test writes while one
+      // runs depends only on how busy the machine is.
+      await store.compactionSettled();
       // Records on disk (the logs' zeros written ahead of need are counted apart, below).
       const records = fs.readdirSync(dir).reduce((sum, name) => sum + (name.endsWith('.log') ? dataEnd(path.join(dir, name)) : fs.statSync(path.join(dir, name)).size), 0);
       largest = Math.max(largest, records);
@@ -316,6 +319,37 @@ test('writeBehind writes queued changes with no one waiting for them', async () 
   await recovered.close();
   expect(state.leases).toEqual([]);
   fs.rmSync(copy, { recursive: true, force: true });
+});
+
+test('batches are written inline until one inline write is slow, then on the thread pool; always stays on the pool', async () => {
+  const grantAndSync = async (store: FileStore, n: number) => {
+    store.append({ kind: 'grant', lease: lease(`k-${n}`, n) });
+    expect(await sync(store)).toBeNull();
+  };
+  const fast = openStore();
+  await fast.open();
+  for (let n = 1; n <= 3; n++) await grantAndSync(fast, n);
+  expect(fast.stats()).toMatchObject({ inlineWrites: 3, threadedWrites: 0 });
+  await fast.close();
+  stores.pop();
+
+  // Every inline write counts as slow here: the first one moves the next ones to the pool.
+  const slow = openStore({ inlineSlowMs: -1 });
+  await slow.open();
+  for (let n = 4; n <= 6; n++) await grantAndSync(slow, n);
+  expect(slow.stats()).toMatchObject({ inlineWrites: 1, threadedWrites: 2 });
+  await slow.close();
+  stores.pop();
+
+  const always = openStore({ fsync: 'always' });
+  await always.open();
+  for (let n = 7; n <= 8; n++) await grantAndSync(always, n);
+  expect(always.stats()).toMatchObject({ inlineWrites: 0, threadedWrites: 2 });
+  await always.close();
+  stores.pop();
+  // Whichever way they were written, every batch is there.
+  const state = await openStore().open();
+  expect(state.leases.map((l) => l.key).sort()).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8']);
 });
 
 test('a LOCK left by a crashed lockd whose pid now belongs to another process is taken over', async () => {
