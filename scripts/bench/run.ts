@@ -29,7 +29,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --connections N      idle connections (default 10,000; quick 1,000)
   --no-memory          skip the memory figure
   --no-connections     skip the idle-connection figure
-  --rounds N           head-to-head rounds at C=64, targets interleaved (default 5; quick 2; 0 skips)
+  --rounds N           head-to-head rounds at C=64, targets interleaved (default 7; quick 2; 0 skips)
   --round-ms N         measured window of one head-to-head run (default 2000; quick 300)
   --out DIR            where to write results.md and raw.jsonl (default bench/results/<time>)`;
 
@@ -106,7 +106,7 @@ function parseSettings(argv: string[]): Settings {
     connections: count('connections', values.connections, quick ? 1_000 : 10_000, 1),
     memory: values['no-memory'] !== true,
     idle: values['no-connections'] !== true,
-    rounds: count('rounds', values.rounds, quick ? 2 : 5, 0),
+    rounds: count('rounds', values.rounds, quick ? 2 : 7, 0),
     roundTiming: { warmupMs: quick ? 100 : 500, windowMs: count('round-ms', values['round-ms'], quick ? 300 : 2_000, 1), graceMs: quick ? 5_000 : 10_000 },
     settleMs: quick ? 300 : 2_000,
     outDir: path.resolve(values.out ?? path.join(ROOT, 'bench/results', stamp)),
