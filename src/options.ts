@@ -34,6 +34,12 @@ export interface ServerOptions {
   defaultListLimit: number;
   /** Largest listLocks limit. Default 10,000: bounds one reply's size. */
   maxListLimit: number;
+  /**
+   * Live leases allowed at once; a grant beyond it gets RESOURCE_EXHAUSTED. Default 10,000,000
+   * (~1.4 GB of RSS when all are held). Room for this many leases plus --max-waiters is reserved
+   * as address space at start and takes memory only as leases use it.
+   */
+  maxLeases: number;
   /** Parked waiters allowed at once, over all keys; more get RESOURCE_EXHAUSTED. Default 100,000 (~20 MiB): no client can exhaust memory by queueing. */
   maxWaiters: number;
   /** Where durable state lives. Default ./lockd-data (mode 0700). */
@@ -63,6 +69,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxMessageBytes: 1024 * 1024,
   defaultListLimit: 100,
   maxListLimit: 10_000,
+  maxLeases: 10_000_000,
   maxWaiters: 100_000,
   dataDir: './lockd-data',
   inMemory: false,
@@ -94,6 +101,7 @@ export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxMessageBytes', flag: 'max-message-size', kind: 'bytes', help: 'largest Thrift message accepted' },
   { key: 'defaultListLimit', flag: 'default-list-limit', kind: 'count', help: 'listLocks limit when none is given' },
   { key: 'maxListLimit', flag: 'max-list-limit', kind: 'count', help: 'largest listLocks limit' },
+  { key: 'maxLeases', flag: 'max-leases', kind: 'count', help: 'live leases allowed at once (more: RESOURCE_EXHAUSTED)' },
   { key: 'maxWaiters', flag: 'max-waiters', kind: 'count', help: 'parked waiters allowed at once (more: RESOURCE_EXHAUSTED)' },
   { key: 'dataDir', flag: 'data-dir', kind: 'string', help: 'directory of the durable store' },
   { key: 'inMemory', flag: 'in-memory', kind: 'bool', help: 'keep no state on disk (a restart forgets every lock)' },

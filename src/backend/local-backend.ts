@@ -4,7 +4,6 @@
  * talks to lock state only through this class (a replicated backend will stand beside it).
  */
 import type { LeaseStore } from '../store/store';
-import { fullGc } from '../util/reclaim';
 import { LockTable, TableLimits } from '../table/lock-table';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
 
@@ -37,7 +36,6 @@ export class LocalBackend {
       waiterGranted: (waiter, lease) => this.events?.waiterGranted(waiter, lease),
       waiterTimedOut: (waiter) => this.events?.waiterTimedOut(waiter),
       changed: (change) => store.append(change),
-      storageGrew: () => this.reclaimSoon(),
     };
     this.table = new LockTable(limits, observer);
   }
@@ -121,19 +119,6 @@ export class LocalBackend {
   /** Has changes no reply waits for (releases, expiries) written soon, without a sync of their own. */
   writeBehind(): void {
     this.store.writeBehind();
-  }
-
-  private reclaimScheduled = false;
-
-  /** Runs a full GC after the current callback, once however many growths it saw. */
-  private reclaimSoon(): void {
-    const gc = fullGc();
-    if (gc === undefined || this.reclaimScheduled) return;
-    this.reclaimScheduled = true;
-    setImmediate(() => {
-      this.reclaimScheduled = false;
-      gc();
-    });
   }
 
   /** Stops the timer and closes the store. */

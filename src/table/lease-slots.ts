@@ -4,6 +4,11 @@
  * make every major GC walk a million objects; here a slot costs 63 bytes of typed arrays (free
  * slots are linked through their key offsets, owners are ids into one table of labels) plus its
  * key bytes, and the GC sees a dozen objects.
+ *
+ * Every array is a view into one ArrayBuffer sized for the table's capacity at start. Its pages
+ * are zero and untouched until used (the allocator maps them lazily), slots are handed out from
+ * the bottom, so memory follows the leases actually held: no growth by copying, no slack of a
+ * growth factor, no freed generations of arrays left to the allocator.
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { hashBytes } from './key-index';
@@ -18,7 +23,8 @@ const RANDOM_POOL_BYTES = 4096;
 const NO_SLOT = 0xffffffff;
 
 export class LeaseSlots {
-  private capacity = 0;
+  /** Slots below this have been used at least once; those above are untouched. */
+  private highWater = 0;
   /**
    * First free slot; each free slot's keyOffset holds the next (a free slot has no key, so the
    * list costs no memory of its own).
@@ -26,28 +32,28 @@ export class LeaseSlots {
   private firstFree = NO_SLOT;
   private used = 0;
   /** Owner label id of each slot (0: none); labels in `ownerLabels`. */
-  private ownerId = new Uint32Array(0);
+  private readonly ownerId: Uint32Array;
   /**
    * Where each slot's key bytes start in the arena (the next free slot, for a free slot); their
    * length (0 for a free slot); their hash.
    */
-  keyOffset = new Uint32Array(0);
-  keyLength = new Uint16Array(0);
-  keyHash = new Int32Array(0);
+  readonly keyOffset: Uint32Array;
+  readonly keyLength: Uint16Array;
+  readonly keyHash: Int32Array;
   private arena = Buffer.alloc(64 * 1024);
   private arenaEnd = 0;
   /** Arena bytes of released keys, reclaimed by compaction. */
   private arenaGarbage = 0;
-  tokens = Buffer.alloc(0);
-  fence = new Float64Array(0);
-  expiresAt = new Float64Array(0);
-  ttl = new Uint32Array(0);
-  holdCount = new Int32Array(0);
-  mode = new Uint8Array(0);
+  readonly tokens: Buffer;
+  readonly fence: Float64Array;
+  readonly expiresAt: Float64Array;
+  readonly ttl: Uint32Array;
+  readonly holdCount: Int32Array;
+  readonly mode: Uint8Array;
   /** Session of an ephemeral lease; 0 for a lease that outlives its connection. */
-  session = new Int32Array(0);
+  readonly session: Int32Array;
   /** Position in the expiry heap. */
-  heapIndex = new Int32Array(0);
+  readonly heapIndex: Int32Array;
 
   /**
    * Owner labels in use, by id, with how many leases use each: clients send the same label with
@@ -61,17 +67,37 @@ export class LeaseSlots {
   private randomOffset = RANDOM_POOL_BYTES;
   private readonly probe = Buffer.alloc(TOKEN_BYTES);
 
-  /** @param onGrow told after the arrays were replaced by larger ones. */
-  constructor(
-    initialCapacity = 1024,
-    private readonly onGrow: () => void = () => {},
-  ) {
-    this.grow(initialCapacity);
+  /** @param capacity the most leases that can ever be live at once. */
+  constructor(readonly capacity: number) {
+    let bytes = 0;
+    // Widest elements first, so every view starts aligned to its element size.
+    const take = (bytesPerSlot: number) => {
+      const at = bytes;
+      bytes += bytesPerSlot * capacity;
+      return at;
+    };
+    const at = {
+      fence: take(8), expiresAt: take(8), keyOffset: take(4), keyHash: take(4), ttl: take(4), holdCount: take(4),
+      session: take(4), heapIndex: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
+    };
+    const memory = new ArrayBuffer(bytes);
+    this.fence = new Float64Array(memory, at.fence, capacity);
+    this.expiresAt = new Float64Array(memory, at.expiresAt, capacity);
+    this.keyOffset = new Uint32Array(memory, at.keyOffset, capacity);
+    this.keyHash = new Int32Array(memory, at.keyHash, capacity);
+    this.ttl = new Uint32Array(memory, at.ttl, capacity);
+    this.holdCount = new Int32Array(memory, at.holdCount, capacity);
+    this.session = new Int32Array(memory, at.session, capacity);
+    this.heapIndex = new Int32Array(memory, at.heapIndex, capacity);
+    this.ownerId = new Uint32Array(memory, at.ownerId, capacity);
+    this.keyLength = new Uint16Array(memory, at.keyLength, capacity);
+    this.mode = new Uint8Array(memory, at.mode, capacity);
+    this.tokens = Buffer.from(memory, at.tokens, capacity * TOKEN_BYTES);
   }
 
-  /** Slots allocated so far (live or free). */
-  get slotCapacity(): number {
-    return this.capacity;
+  /** Slots used at least once: every live slot is below this. */
+  get usedSlotBound(): number {
+    return this.highWater;
   }
 
   /** Number of live leases. */
@@ -79,7 +105,10 @@ export class LeaseSlots {
     return this.used;
   }
 
-  /** Takes a free slot and fills it; `token` undefined draws a fresh random one. */
+  /**
+   * Takes a free slot and fills it; `token` undefined draws a fresh random one. The caller keeps
+   * the count of live leases within `capacity` (LockTable's admission checks).
+   */
   allocate(
     key: string,
     owner: string | undefined,
@@ -90,12 +119,13 @@ export class LeaseSlots {
     mode: LockMode,
     session: number,
   ): number {
-    if (this.firstFree === NO_SLOT) {
-      this.grow(Math.ceil(this.capacity * 1.5));
-      this.onGrow();
+    let slot = this.firstFree;
+    if (slot !== NO_SLOT) {
+      this.firstFree = this.keyOffset[slot];
+    } else {
+      if (this.highWater >= this.capacity) throw new Error(`all ${this.capacity} lease slots are in use`);
+      slot = this.highWater++;
     }
-    const slot = this.firstFree;
-    this.firstFree = this.keyOffset[slot];
     this.used++;
     this.storeKey(slot, key);
     this.ownerId[slot] = owner === undefined ? 0 : this.shareOwner(owner);
@@ -215,7 +245,7 @@ export class LeaseSlots {
     while (liveBytes + bytes > size) size *= 2;
     const next = Buffer.allocUnsafe(size);
     let end = 0;
-    for (let slot = 0; slot < this.capacity; slot++) {
+    for (let slot = 0; slot < this.highWater; slot++) {
       const length = this.keyLength[slot];
       if (length === 0) continue;
       this.arena.copy(next, end, this.keyOffset[slot], this.keyOffset[slot] + length);
@@ -236,33 +266,5 @@ export class LeaseSlots {
     // Wipe what was handed out so no later reader of the pool sees a live token.
     this.randomPool.fill(0, this.randomOffset, this.randomOffset + TOKEN_BYTES);
     this.randomOffset += TOKEN_BYTES;
-  }
-
-  private grow(capacity: number): void {
-    const old = this.capacity;
-    const copy = <A extends Float64Array | Uint32Array | Int32Array | Uint16Array | Uint8Array>(from: A, make: (n: number) => A): A => {
-      const to = make(capacity);
-      to.set(from);
-      return to;
-    };
-    this.fence = copy(this.fence, (n) => new Float64Array(n));
-    this.expiresAt = copy(this.expiresAt, (n) => new Float64Array(n));
-    this.ttl = copy(this.ttl, (n) => new Uint32Array(n));
-    this.holdCount = copy(this.holdCount, (n) => new Int32Array(n));
-    this.mode = copy(this.mode, (n) => new Uint8Array(n));
-    this.session = copy(this.session, (n) => new Int32Array(n));
-    this.heapIndex = copy(this.heapIndex, (n) => new Int32Array(n));
-    this.keyOffset = copy(this.keyOffset, (n) => new Uint32Array(n));
-    this.keyLength = copy(this.keyLength, (n) => new Uint16Array(n));
-    this.keyHash = copy(this.keyHash, (n) => new Int32Array(n));
-    this.ownerId = copy(this.ownerId, (n) => new Uint32Array(n));
-    const tokens = Buffer.alloc(capacity * TOKEN_BYTES);
-    this.tokens.copy(tokens);
-    this.tokens = tokens;
-    // Free slots are handed out lowest first, which keeps the arrays dense.
-    for (let slot = old; slot < capacity - 1; slot++) this.keyOffset[slot] = slot + 1;
-    this.keyOffset[capacity - 1] = this.firstFree;
-    this.firstFree = old;
-    this.capacity = capacity;
   }
 }

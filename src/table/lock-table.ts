@@ -38,8 +38,10 @@ export interface TableLimits {
   maxWaitMs: number;
   defaultListLimit: number;
   maxListLimit: number;
-  /** Parked waiters allowed at once; absent: no limit. */
-  maxWaiters?: number;
+  /** Live leases allowed at once: a direct grant beyond it is refused (RESOURCE_EXHAUSTED). */
+  maxLeases: number;
+  /** Parked waiters allowed at once. */
+  maxWaiters: number;
 }
 
 /** Longest key, in UTF-8 bytes. */
@@ -158,7 +160,9 @@ export class LockTable {
     readonly limits: TableLimits,
     private readonly observer: TableObserver = NO_OBSERVER,
   ) {
-    const slots = (this.slots = new LeaseSlots(1024, () => observer.storageGrew?.()));
+    // Leases plus parked waiters never exceed maxLeases + maxWaiters (see admitGrant and park), and
+    // a promotion turns a waiter into a lease: so a waiter's grant always finds a slot.
+    const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters));
     this.entries = new KeyTable(slots);
     this.recording = observer.recordsChanges !== false;
     this.leaseExpiry = new BinaryHeap<number>(
@@ -199,25 +203,31 @@ export class LockTable {
 
     const entry = this.entries.get(key);
     if (entry === undefined) {
+      this.admitGrant();
       const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
       this.entries.setSingle(key, slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
     if (typeof entry === 'number') {
       if (mode === LockMode.SHARED && this.slots.mode[entry] === LockMode.SHARED) {
+        this.admitGrant();
         const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
         this.entries.setComplex(key, { holders: [entry, slot], queue: [] }, entry);
         return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
       }
     } else if (entry.queue.length === 0 && this.compatible(entry.holders, mode)) {
+      this.admitGrant();
       const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
       entry.holders.push(slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
 
     if (waitMs === 0) return { kind: 'busy' };
-    if (this.limits.maxWaiters !== undefined && this.waiterCount >= this.limits.maxWaiters) {
+    if (this.waiterCount >= this.limits.maxWaiters) {
       throw new ResourceExhaustedError(`${this.waiterCount} callers already wait (the limit, --max-waiters); retry later`);
+    }
+    if (this.slots.count + this.waiterCount >= this.slots.capacity) {
+      throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases and ${this.waiterCount} waiters, all it has room for (--max-leases plus --max-waiters); retry later`);
     }
     const waiter = new QueuedWaiter(
       this.nextWaiterId++,
@@ -407,12 +417,19 @@ export class LockTable {
     }
   }
 
+  /** Refuses a grant that would take the live leases past maxLeases. */
+  private admitGrant(): void {
+    if (this.slots.count >= this.limits.maxLeases) {
+      throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases, the limit (--max-leases); retry once some are released`);
+    }
+  }
+
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
   *durableLeases(): IterableIterator<LeaseView> {
     // By slot number, checking each slot as it is reached: safe to interleave with changes (a
     // compaction pauses between chunks), each lease is seen as it is at that moment.
     const slots = this.slots;
-    for (let slot = 0; slot < slots.slotCapacity; slot++) {
+    for (let slot = 0; slot < slots.usedSlotBound; slot++) {
       if (slots.keyLength[slot] > 0 && slots.session[slot] === 0) yield slots.view(slot);
     }
   }
@@ -432,6 +449,9 @@ export class LockTable {
     for (const lease of leases) {
       if (lease.fence > highest) highest = lease.fence;
       if (lease.expiresAtMs <= now) continue;
+      if (this.slots.count >= this.slots.capacity) {
+        throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${this.slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+      }
       const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, lease.expiresAtMs, lease.ttlMs, lease.mode, 0);
       this.slots.holdCount[slot] = lease.holdCount;
       this.leaseExpiry.push(slot);

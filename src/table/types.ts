@@ -121,6 +121,4 @@ export interface TableObserver {
   waiterTimedOut(waiter: Waiter): void;
   /** Durable state changed. Only leases that are not ephemeral are reported, plus fence reservations. */
   changed(change: TableChange): void;
-  /** The lease storage grew, leaving its old arrays as garbage (a good moment to collect it). */
-  storageGrew?(): void;
 }

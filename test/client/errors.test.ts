@@ -90,6 +90,19 @@ describe('refusals from lockd', () => {
     expect(await parked).toBeInstanceOf(ConnectionError);
   });
 
+  test('a grant beyond --max-leases is ResourceExhaustedError naming the flag, and a release makes room', async () => {
+    const lockd = await startLockd(['--max-leases', '2', '--in-memory']);
+    const c = client(lockd.port);
+    const a = await c.acquire('a');
+    await c.acquire('b');
+    const refused = await c.acquire('c').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ResourceExhaustedError);
+    expect((refused as Error).message).toContain('--max-leases');
+    await a.release();
+    expect((await c.acquire('c')).key).toBe('c');
+    await c.close();
+  });
+
   test('a waiter parked while lockd shuts down gets UnavailableError, not a network error', async () => {
     const lockd = await startLockd();
     const c = client(lockd.port);

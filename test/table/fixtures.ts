@@ -2,7 +2,7 @@
 import { LockTable, TableLimits } from '../../src/table/lock-table';
 import { AcquireRequest, LeaseView, ManualClock, TableChange, Waiter } from '../../src/table/types';
 
-export const LIMITS: TableLimits = { defaultTtlMs: 1_000, minTtlMs: 10, maxTtlMs: 60_000, maxWaitMs: 30_000, defaultListLimit: 3, maxListLimit: 10 };
+export const LIMITS: TableLimits = { defaultTtlMs: 1_000, minTtlMs: 10, maxTtlMs: 60_000, maxWaitMs: 30_000, defaultListLimit: 3, maxListLimit: 10, maxLeases: 100_000, maxWaiters: 100_000 };
 
 export type Request = Partial<AcquireRequest> & { key: string };
 

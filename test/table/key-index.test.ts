@@ -3,7 +3,7 @@ import { KeyIndex } from '../../src/table/key-index';
 import { LeaseSlots } from '../../src/table/lease-slots';
 
 test('given heavy insert/remove churn, every key is found at its slot and removed keys are gone', () => {
-  const slots = new LeaseSlots(16);
+  const slots = new LeaseSlots(5_000);
   const index = new KeyIndex(slots);
   const model = new Map<string, number>();
   let seed = 7;

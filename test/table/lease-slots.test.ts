@@ -1,4 +1,4 @@
-/** LeaseSlots: slot storage survives growth, slot reuse and owner-label reuse. */
+/** LeaseSlots: fixed-capacity slot storage, slot reuse and owner-label reuse. */
 import { LeaseSlots } from '../../src/table/lease-slots';
 import { LockMode } from '../../src/table/types';
 
@@ -6,13 +6,13 @@ function fill(slots: LeaseSlots, count: number, owner: (i: number) => string | u
   return Array.from({ length: count }, (_, i) => slots.allocate(`key-${i}`, owner(i), undefined, i + 1, 1_000 + i, 500, LockMode.EXCLUSIVE, 0));
 }
 
-test('every slot keeps its key, owner and fields across growth', () => {
-  let growths = 0;
-  const slots = new LeaseSlots(16, () => growths++);
+test('every slot up to the capacity keeps its key, owner and fields; one more is refused', () => {
+  const slots = new LeaseSlots(1_000);
   const allocated = fill(slots, 1_000, (i) => (i % 3 === 0 ? undefined : `owner-${i % 7}`));
-  expect(growths).toBeGreaterThan(5);
   expect(new Set(allocated).size).toBe(1_000);
   expect(slots.count).toBe(1_000);
+  expect(slots.usedSlotBound).toBe(1_000);
+  expect(() => fill(slots, 1, () => undefined)).toThrow('all 1000 lease slots are in use');
   allocated.forEach((slot, i) => {
     expect(slots.view(slot)).toMatchObject({ key: `key-${i}`, fence: i + 1, expiresAtMs: 1_000 + i, ttlMs: 500, holdCount: 1, owner: i % 3 === 0 ? undefined : `owner-${i % 7}` });
   });
@@ -34,7 +34,8 @@ test('released slots are reused, and a reused slot carries nothing of its last l
   expect(slots.view(again[1])).toMatchObject({ key: 'new-b', owner: 'second' });
   // The slots never released are untouched.
   expect(slots.view(first[5])).toMatchObject({ key: 'key-5', owner: 'first' });
-  expect(slots.slotCapacity).toBe(16);
+  // Reuse comes first: no slot above the ten ever used was touched.
+  expect(slots.usedSlotBound).toBe(10);
 });
 
 test('an owner label no lease uses any more is forgotten, and its id serves another label', () => {

@@ -187,6 +187,39 @@ describe('waiter limit and cancel', () => {
     expect(t.table.waiterTotal).toBe(2);
   });
 
+  test('given the lease limit is reached, then a new grant is RESOURCE_EXHAUSTED, re-entry and waiting still work, and a release makes room', () => {
+    const t = setup({ ...LIMITS, maxLeases: 2, maxWaiters: 2 });
+    const a = t.grant({ key: 'a' });
+    const b = t.grant({ key: 'b' });
+    const error = thrown(() => t.acquire({ key: 'c' }));
+    expect(error).toBeInstanceOf(ResourceExhaustedError);
+    expect(error.message).toMatch(/holds 2 leases, the limit \(--max-leases\)/);
+    expect(t.acquire({ key: 'a', token: a.token }).kind).toBe('granted');
+    const waiter = t.park({ key: 'a' });
+    t.release('a', a.token);
+    t.release('a', a.token);
+    expect(t.grantedWaiters()).toEqual([waiter]);
+    t.release('b', b.token);
+    expect(t.grant({ key: 'c' }).key).toBe('c');
+  });
+
+  test('given shared waiters promoted past the lease limit, then leases plus waiters never exceed the room reserved, and every promotion finds a slot', () => {
+    const t = setup({ ...LIMITS, maxLeases: 2, maxWaiters: 3 });
+    const writer = t.grant({ key: 'k', mode: LockMode.EXCLUSIVE });
+    t.grant({ key: 'other' });
+    const readers = [t.park({ key: 'k', mode: LockMode.SHARED }), t.park({ key: 'k', mode: LockMode.SHARED }), t.park({ key: 'k', mode: LockMode.SHARED })];
+    t.release('k', writer.token);
+    // Three shared grants at once: four leases, over maxLeases (2) but within the 5 slots.
+    expect(t.grantedWaiters()).toEqual(readers);
+    expect(t.table.leaseCount).toBe(4);
+    // Room for one more waiter only (4 leases + 1 waiter = 5), and no direct grant.
+    expect(thrown(() => t.acquire({ key: 'fresh' }))).toBeInstanceOf(ResourceExhaustedError);
+    t.park({ key: 'other' });
+    const full = thrown(() => t.acquire({ key: 'k', waitMs: -1 }));
+    expect(full).toBeInstanceOf(ResourceExhaustedError);
+    expect(full.message).toMatch(/4 leases and 1 waiters, all it has room for/);
+  });
+
   test('given a waiter cancelled, then it leaves the queue, is never granted, and cancelling again is false', () => {
     const t = setup();
     const holder = t.grant({ key: 'k' });
