@@ -5,6 +5,7 @@
  */
 import type { LeaseStore } from '../store/store';
 import { LockTable, TableLimits } from '../table/lock-table';
+import { fullGc } from '../util/reclaim';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
 
 /** What the server hears from the backend outside the call that caused it. */
@@ -42,10 +43,14 @@ export class LocalBackend {
 
   /** Loads the store's state into the table. Call once before serving. */
   async open(): Promise<{ restored: number; summary: string }> {
-    const state = await this.store.open();
-    const restored = this.table.restore(state.leases, state.fenceCeiling, this.clock.now());
+    const { leases, fenceCeiling, summary } = await this.store.open();
+    const restored = this.table.restore(leases, fenceCeiling, this.clock.now());
+    leases.length = 0;
     this.armTimer();
-    return { restored, summary: state.summary };
+    // The recovered image (an object per lease) is garbage now: collect it before serving, or a
+    // restart with a million leases keeps ~600 MB of RSS until V8 next runs a full collection.
+    if (restored > 0) fullGc()?.();
+    return { restored, summary };
   }
 
   /** Routes waiter outcomes to the server. */
