@@ -152,7 +152,7 @@ function parseValue(spec: OptionSpec, raw: string, source: string): string | num
     }
     case 'count': {
       const n = Number(raw);
-      if (!/^\d+$/.test(raw) || n < 1 || n > 1_000_000) throw bad('a whole number from 1 to 1000000');
+      if (!/^\d+$/.test(raw) || n < 1 || n > 1_000_000_000) throw bad('a whole number from 1 to 1000000000');
       return n;
     }
     case 'bool':

@@ -11,6 +11,7 @@
  * growth factor, no freed generations of arrays left to the allocator.
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { ResourceExhaustedError } from '../errors';
 import { hashBytes } from './key-index';
 import type { LeaseView, LockMode } from './types';
 
@@ -80,7 +81,13 @@ export class LeaseSlots {
       fence: take(8), expiresAt: take(8), keyOffset: take(4), keyHash: take(4), ttl: take(4), holdCount: take(4),
       session: take(4), heapIndex: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
     };
-    const memory = new ArrayBuffer(bytes);
+    let memory: ArrayBuffer;
+    try {
+      memory = new ArrayBuffer(bytes);
+    } catch (error) {
+      // Only address space is asked for, but a strict overcommit policy or `ulimit -v` may refuse it.
+      throw new ResourceExhaustedError(`cannot reserve room for ${capacity} leases (${Math.ceil(bytes / 2 ** 20)} MiB of address space): lower --max-leases (${(error as Error).message})`);
+    }
     this.fence = new Float64Array(memory, at.fence, capacity);
     this.expiresAt = new Float64Array(memory, at.expiresAt, capacity);
     this.keyOffset = new Uint32Array(memory, at.keyOffset, capacity);
