@@ -4,6 +4,7 @@
  * report of one run, not a test).
  */
 import type { ConnectionsResult, MemoryResult } from './capacity';
+import type { DiskSyncFloor } from './disk';
 import { lockdName, WANTED_FD_LIMIT } from './targets';
 import type { Timing, WorkloadName, WorkloadResult } from './workloads';
 
@@ -43,6 +44,8 @@ export interface HeadToHead {
   timing: Timing;
   /** One per target and workload, with one result per round (in round order). */
   entrants: Array<{ target: string; workload: WorkloadName; results: WorkloadResult[] }>;
+  /** The disk's synced-write latency after each round (when durable lockd ran). */
+  diskSync: DiskSyncFloor[];
 }
 
 /** A ratio the speed targets use: its per-round values and their median. */
@@ -205,6 +208,14 @@ function renderHeadToHead(h: HeadToHead, say: (line?: string) => void): void {
   row('lockd / raw TCP floor', ratios.floor);
   row('lockd contended / uncontended', ratios.contended);
   row('durable batch / in-memory', ratios.durable);
+  if (h.diskSync.length > 0) {
+    say();
+    say('The disk right after each round: one synced 4 KiB overwrite (what a durable batch waits for), p50 / p90 µs. Durable throughput depends on it.');
+    say();
+    say(`| disk | median p50 | each round |`);
+    say('|---|---:|---|');
+    say(`| synced write µs | ${int(median(h.diskSync.map((d) => d.p50Us)))} | ${h.diskSync.map((d) => `${int(d.p50Us)} / ${int(d.p90Us)}`).join(' · ')} |`);
+  }
 }
 
 function renderTargets(data: BenchData, say: (line?: string) => void): void {

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { idleConnections, lockdMemory, MemoryResult, redisMemory } from './capacity';
+import { DiskSyncFloor, measureSyncedWrites } from './disk';
 import { Driver, lockdDriver, noopThriftDriver, POLL_RETRY, rawTcpDriver, REDLOCK_RETRY, redisDriver } from './clients';
 import { BenchData, HeadToHead, LABELS, renderReport } from './report';
 import { killAllNow, LockdVariant, openFileLimit, redisMissing, ROOT, startLockd, startNoopThrift, startRawTcp, startRedis, Target, TargetSkipped, WANTED_FD_LIMIT } from './targets';
@@ -245,15 +246,26 @@ class Bench {
         { driver: lockdDriver, workload: 'contended' },
       ]);
       await enter('durable', () => startLockd('batch'), [{ driver: lockdDriver, workload: 'uncontended' }]);
+      const diskSync: DiskSyncFloor[] = [];
       for (let round = 1; round <= rounds; round++) {
         for (const entrant of entrants) {
           const result = await runWorkload(entrant.driver, entrant.workload, c, this.settings.roundTiming);
           entrant.results.push(result);
           this.record('head-to-head', { round, ...result });
         }
+        if (kinds.includes('durable')) {
+          diskSync.push(measureSyncedWrites());
+          this.record('disk-sync', { round, ...diskSync[round - 1] });
+        }
         process.stderr.write(`  head-to-head round ${round}/${rounds}: ${entrants.map((e) => `${e.driver.label} ${e.workload} ${e.results[round - 1].pairsPerSecond.toLocaleString('en-US')}`).join(' · ')}\n`);
       }
-      this.headToHeadResult = { concurrency: c, rounds, timing: this.settings.roundTiming, entrants: entrants.map((e) => ({ target: e.driver.label, workload: e.workload, results: e.results })) };
+      this.headToHeadResult = {
+        concurrency: c,
+        rounds,
+        timing: this.settings.roundTiming,
+        entrants: entrants.map((e) => ({ target: e.driver.label, workload: e.workload, results: e.results })),
+        diskSync,
+      };
     } finally {
       for (const target of started) await target.stop();
     }
