@@ -6,6 +6,7 @@ import { ProtocolError } from '../../src/errors';
 import { binaryProtocol } from '../../src/protocol/binary';
 import { MessageHeader, MessageType, ProtocolReader, TType } from '../../src/protocol/types';
 import {
+  expectGeneratedLockRequestReadsOurs,
   expectSkipPassesOverEveryType,
   consumed,
   everyTypeStruct,
@@ -171,33 +172,7 @@ describe('lockd writes: the same bytes as the runtime, and the runtime reads the
     }
   });
 
-  test('the generated LockRequest reads what lockd writes', () => {
-    const ours = oursWrite(binaryProtocol, (w) => {
-      w.writeStructBegin();
-      w.writeFieldBegin(TType.STRING, 1);
-      w.writeString('orders/42');
-      w.writeFieldBegin(TType.I64, 3);
-      w.writeI64(86_400_000);
-      w.writeFieldBegin(TType.I64, 4);
-      w.writeI64(-1);
-      w.writeFieldBegin(TType.I32, 5);
-      w.writeI32(1);
-      w.writeFieldBegin(TType.BOOL, 7);
-      w.writeBool(true);
-      w.writeFieldBegin(TType.STRING, 99);
-      w.writeString('extra');
-      w.writeFieldStop();
-      w.writeStructEnd();
-    });
-    const request = new genTypes.LockRequest();
-    request.read(runtimeReader(TBinaryProtocol, ours));
-    expect(request.lockKey).toBe('orders/42');
-    expect(request.owner).toBeNull();
-    expect(Number(thrift.toBigInt(request.ttlMs))).toBe(86_400_000);
-    expect(Number(thrift.toBigInt(request.waitMs))).toBe(-1);
-    expect(request.mode).toBe(1);
-    expect(request.ephemeral).toBe(true);
-  });
+  test('the generated LockRequest reads what lockd writes', () => expectGeneratedLockRequestReadsOurs(binaryProtocol, TBinaryProtocol));
 });
 
 describe('malformed input', () => {

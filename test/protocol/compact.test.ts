@@ -7,6 +7,7 @@ import { ProtocolError } from '../../src/errors';
 import { compactProtocol } from '../../src/protocol/compact';
 import { MessageHeader, MessageType, ProtocolReader, TType } from '../../src/protocol/types';
 import {
+  expectGeneratedLockRequestReadsOurs,
   expectSkipPassesOverEveryType,
   consumed,
   everyTypeStruct,
@@ -229,33 +230,7 @@ describe('lockd writes: the same bytes as the runtime, and the runtime reads the
     }
   });
 
-  test('the generated LockRequest reads what lockd writes', () => {
-    const ours = oursWrite(compactProtocol, (w) => {
-      w.writeStructBegin();
-      w.writeFieldBegin(TType.STRING, 1);
-      w.writeString('orders/42');
-      w.writeFieldBegin(TType.I64, 3);
-      w.writeI64(86_400_000);
-      w.writeFieldBegin(TType.I64, 4);
-      w.writeI64(-1);
-      w.writeFieldBegin(TType.I32, 5);
-      w.writeI32(1);
-      w.writeFieldBegin(TType.BOOL, 7);
-      w.writeBool(true);
-      w.writeFieldBegin(TType.STRING, 99); // unknown to LockRequest: skipped by the generated reader
-      w.writeString('extra');
-      w.writeFieldStop();
-      w.writeStructEnd();
-    });
-    const request = new genTypes.LockRequest();
-    request.read(runtimeReader(TCompactProtocol, ours));
-    expect(request.lockKey).toBe('orders/42');
-    expect(request.owner).toBeNull();
-    expect(Number(thrift.toBigInt(request.ttlMs))).toBe(86_400_000);
-    expect(Number(thrift.toBigInt(request.waitMs))).toBe(-1);
-    expect(request.mode).toBe(1);
-    expect(request.ephemeral).toBe(true);
-  });
+  test('the generated LockRequest reads what lockd writes', () => expectGeneratedLockRequestReadsOurs(compactProtocol, TCompactProtocol));
 });
 
 describe('the byte layout of the spec', () => {

@@ -407,3 +407,35 @@ export function expectSkipPassesOverEveryType(Protocol: RuntimeProtocolClass, re
   r.readStructEnd();
   expect(consumed(r)).toBe(bytes.length);
 }
+
+/**
+ * Checks that the generated LockRequest (read with the runtime's `Protocol`) reads a request
+ * lockd's writer of `protocol` produces, skipping a field it does not know.
+ */
+export function expectGeneratedLockRequestReadsOurs(protocol: ProtocolFactory, Protocol: RuntimeProtocolClass): void {
+  const ours = oursWrite(protocol, (w) => {
+    w.writeStructBegin();
+    w.writeFieldBegin(TType.STRING, 1);
+    w.writeString('orders/42');
+    w.writeFieldBegin(TType.I64, 3);
+    w.writeI64(86_400_000);
+    w.writeFieldBegin(TType.I64, 4);
+    w.writeI64(-1);
+    w.writeFieldBegin(TType.I32, 5);
+    w.writeI32(1);
+    w.writeFieldBegin(TType.BOOL, 7);
+    w.writeBool(true);
+    w.writeFieldBegin(TType.STRING, 99); // unknown to LockRequest: skipped by the generated reader
+    w.writeString('extra');
+    w.writeFieldStop();
+    w.writeStructEnd();
+  });
+  const request = new genTypes.LockRequest();
+  request.read(runtimeReader(Protocol, ours));
+  expect(request.lockKey).toBe('orders/42');
+  expect(request.owner).toBeNull();
+  expect(Number(thrift.toBigInt(request.ttlMs))).toBe(86_400_000);
+  expect(Number(thrift.toBigInt(request.waitMs))).toBe(-1);
+  expect(request.mode).toBe(1);
+  expect(request.ephemeral).toBe(true);
+}
