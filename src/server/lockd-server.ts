@@ -76,13 +76,16 @@ export class LockdServer implements ConnectionHost {
    */
   flush(): void {
     const dirty = this.dirty;
-    if (!this.backend.durable) {
-      if (dirty.length === 0) return;
-      this.dirty = [];
-      for (const connection of dirty) connection.writeOut();
+    if (dirty.length === 0) {
+      // Nothing to answer, but a closed session or an expiry may have left records to write.
+      if (this.backend.durable) this.backend.writeBehind();
       return;
     }
     this.dirty = [];
+    if (!this.backend.durable) {
+      for (const connection of dirty) connection.writeOut();
+      return;
+    }
     const batches: Array<{ connection: Connection; batch: ReplyBatch }> = [];
     for (const connection of dirty) {
       const batch = connection.takeBatch();

@@ -8,10 +8,9 @@
  *
  * Group commit: changes are encoded as they happen; the sync() calls of one event-loop turn share
  * one write at its end (inline, see writesInline), and calls made while a write runs share the
- * next one. Each
- * write is framed by a BATCH record (how recovery tells a torn tail from corruption) and lands on
- * zeros written ahead of it (a synced overwrite is cheaper than a synced append). DESIGN.md has
- * the reasons and the measurements.
+ * next one. Each write is framed by a BATCH record (how recovery tells a torn tail from
+ * corruption) and lands on zeros written ahead of it (a synced overwrite is cheaper than a synced
+ * append). DESIGN.md has the reasons and the measurements.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -89,12 +88,11 @@ export class FileStore implements LeaseStore {
   /** Set when a failed write may have left part of a batch in the file: cut it off before writing more. */
   private mustTruncate = false;
   private flushing = false;
-  private writeBehindScheduled = false;
   /** The running compaction, if any: close() waits for it. */
   private compaction: Promise<void> | undefined;
   private closed = false;
   private readonly counters = { batches: 0, bytes: 0, writeErrors: 0, compactions: 0, inlineWrites: 0, threadedWrites: 0 };
-  /** A flush is scheduled for the end of this event-loop turn (inline writes). */
+  /** A flush is scheduled for the end of this event-loop turn. */
   private flushScheduled = false;
   /** performance.now() before which batches go to the thread pool (after a slow inline write). */
   private threadedUntil = 0;
@@ -201,19 +199,21 @@ export class FileStore implements LeaseStore {
     }
     this.waiting.push(done);
     if (this.flushing) return;
-    if (this.writesInline()) {
-      // At the end of this turn: every call read in it shares the one write.
-      if (this.flushScheduled) return;
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        if (!this.flushing && !this.closed && this.waiting.length > 0) this.flush();
-      });
-      return;
-    }
-    // On the thread pool a write starts as soon as one is asked for; everything asked for while it
-    // runs shares the next one (group commit without a timer: an idle disk is never kept waiting).
-    this.flush();
+    // Inline, at the end of this turn: every call read in it shares the one write. On the thread
+    // pool a write starts at once; everything asked for while it runs shares the next one (group
+    // commit without a timer: an idle disk is never kept waiting).
+    if (this.writesInline()) this.flushAtEndOfTurn();
+    else this.flush();
+  }
+
+  /** One flush after the callbacks of this event-loop turn, however many ask for it. */
+  private flushAtEndOfTurn(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.flushing && !this.closed && (this.waiting.length > 0 || this.pending.pos > 0)) this.flush();
+    });
   }
 
   /**
@@ -230,13 +230,8 @@ export class FileStore implements LeaseStore {
   }
 
   writeBehind(): void {
-    if (this.flushing || this.writeBehindScheduled || this.closed || this.pending.pos === 0) return;
     // After this turn: calls read in the same turn that do need a sync then share the write.
-    this.writeBehindScheduled = true;
-    setImmediate(() => {
-      this.writeBehindScheduled = false;
-      if (!this.flushing && !this.closed && this.pending.pos > 0) this.flush();
-    });
+    if (!this.flushing && !this.closed && this.pending.pos > 0) this.flushAtEndOfTurn();
   }
 
   /** Resolves once no compaction is running (a compaction starts after a write passes the threshold). */
@@ -339,9 +334,10 @@ export class FileStore implements LeaseStore {
     } catch (error) {
       failure = error as Error;
     }
-    const took = performance.now() - started;
+    const finished = performance.now();
+    const took = finished - started;
     if (took > this.inlineSlowMs) {
-      this.threadedUntil = performance.now() + INLINE_BACKOFF_MS;
+      this.threadedUntil = finished + INLINE_BACKOFF_MS;
       this.options.logger?.debug('slow synced write: writing on the thread pool for a while', { ms: Math.round(took) });
     }
     finish(failure);

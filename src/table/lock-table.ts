@@ -160,7 +160,7 @@ export class LockTable {
     readonly limits: TableLimits,
     private readonly observer: TableObserver = NO_OBSERVER,
   ) {
-    // Leases plus parked waiters never exceed maxLeases + maxWaiters (see admitGrant and park), and
+    // Leases plus parked waiters never exceed maxLeases + maxWaiters (see grantNew and acquire), and
     // a promotion turns a waiter into a lease: so a waiter's grant always finds a slot.
     const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters));
     this.entries = new KeyTable(slots);
@@ -203,21 +203,18 @@ export class LockTable {
 
     const entry = this.entries.get(key);
     if (entry === undefined) {
-      this.admitGrant();
-      const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+      const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
       this.entries.setSingle(key, slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
     if (typeof entry === 'number') {
       if (mode === LockMode.SHARED && this.slots.mode[entry] === LockMode.SHARED) {
-        this.admitGrant();
-        const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+        const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
         this.entries.setComplex(key, { holders: [entry, slot], queue: [] }, entry);
         return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
       }
     } else if (entry.queue.length === 0 && this.compatible(entry.holders, mode)) {
-      this.admitGrant();
-      const slot = this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+      const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
       entry.holders.push(slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
@@ -417,11 +414,12 @@ export class LockTable {
     }
   }
 
-  /** Refuses a grant that would take the live leases past maxLeases. */
-  private admitGrant(): void {
+  /** A grant straight to a caller (not a waiter's): refused when it would pass maxLeases. */
+  private grantNew(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, request: AcquireRequest, now: number): number {
     if (this.slots.count >= this.limits.maxLeases) {
       throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases, the limit (--max-leases); retry once some are released`);
     }
+    return this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
   }
 
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
