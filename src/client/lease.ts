@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import '../util/dispose';
 import { CallTimeoutError, ConnectionError, LockdError, NotHolderError, UnavailableError, ResourceExhaustedError } from '../errors';
-import type { WireLease } from '../protocol/lock-service-codec';
+import type { WireLease } from '../protocol/lock-service/structs';
 
 /** Lock modes by name: "exclusive" (one holder) or "shared" (any number of holders, no exclusive one). */
 export type LockModeName = 'exclusive' | 'shared';

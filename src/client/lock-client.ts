@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { AbortedError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError } from '../errors';
-import { LockRequestFields, WireLease, WireLockInfo, writeRequestCall } from '../protocol/lock-service-codec';
+import { LockRequestFields, writeRequestCall } from '../protocol/lock-service/client';
+import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import { MessageType, ProtocolWriter, TType } from '../protocol/types';
 import { Lease, LeaseOwner, LeaseState, LockModeName, modeName } from './lease';
 import { ClientOptions, resolveClientOptions } from './options';

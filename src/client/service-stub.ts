@@ -3,14 +3,15 @@
  * (acquired = false replies, LockErrors as typed errors). LockClient builds its friendlier API
  * on these; the server's integration tests use them to pin the wire behaviour.
  */
-import * as codec from '../protocol/lock-service-codec';
+import * as codec from '../protocol/lock-service/client';
+import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import { TType } from '../protocol/types';
 import type { ThriftConnection } from './thrift-connection';
 
 /** AcquireResult as decoded. */
 export interface WireAcquireResult {
   acquired: boolean;
-  lease: codec.WireLease | undefined;
+  lease: WireLease | undefined;
 }
 
 /** A call in flight whose seqid can be passed to cancelWait. */
@@ -48,7 +49,7 @@ export class LockServiceStub {
   }
 
   /** Extends a live lease to now + ttlMs. */
-  renew(lockKey: string, token: string, ttlMs: number): Promise<codec.WireLease> {
+  renew(lockKey: string, token: string, ttlMs: number): Promise<WireLease> {
     return this.args('renew', [[1, TType.STRING, lockKey], [2, TType.STRING, token], [3, TType.I64, ttlMs]]);
   }
 
@@ -58,12 +59,12 @@ export class LockServiceStub {
   }
 
   /** Holders and waiter count of one key. */
-  inspect(lockKey: string): Promise<codec.WireLockInfo> {
+  inspect(lockKey: string): Promise<WireLockInfo> {
     return this.args('inspect', [[1, TType.STRING, lockKey]]);
   }
 
   /** Held keys starting with prefix. */
-  listLocks(prefix: string, limit: number): Promise<codec.WireLockInfo[]> {
+  listLocks(prefix: string, limit: number): Promise<WireLockInfo[]> {
     return this.args('listLocks', [[1, TType.STRING, prefix], [2, TType.I32, limit]]);
   }
 

@@ -7,9 +7,9 @@
 import net from 'node:net';
 import { CallTimeoutError, ConnectionError, errorFromWire, LockdError, ProtocolError } from '../errors';
 import { protocolByName } from '../protocol';
-import { MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultKind } from '../protocol/lock-service-codec';
+import { MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultKind } from '../protocol/lock-service/client';
 import { MessageStream, TransportKind } from '../protocol/message-stream';
-import { OutputBuffer } from '../protocol/output-buffer';
+import { OutputBuffer } from '../util/output-buffer';
 import type { ProtocolReader, ProtocolWriter } from '../protocol/types';
 
 /** How to reach lockd and speak to it. */

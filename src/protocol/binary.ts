@@ -1,7 +1,7 @@
 /** TBinaryProtocol: big-endian fixed-width integers, length-prefixed strings, strict message headers. */
 import { ProtocolError } from '../errors';
 import { BufferReader } from './buffer-reader';
-import type { OutputBuffer } from './output-buffer';
+import type { OutputBuffer } from '../util/output-buffer';
 import { MessageHeader, ProtocolFactory, ProtocolWriter, TType } from './types';
 
 const VERSION_1 = 0x80010000 | 0;

@@ -10,7 +10,7 @@
  */
 import { ProtocolError } from '../errors';
 import { BufferReader } from './buffer-reader';
-import type { OutputBuffer } from './output-buffer';
+import type { OutputBuffer } from '../util/output-buffer';
 import { MessageHeader, ProtocolFactory, ProtocolWriter, TType, Underrun } from './types';
 
 const PROTOCOL_ID = 0x82;

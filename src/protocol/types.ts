@@ -3,7 +3,7 @@
  * binary (TBinaryProtocol) and compact (TCompactProtocol); both read from one Buffer window and
  * write into an OutputBuffer, so the service codec is written once for both.
  */
-import type { OutputBuffer } from './output-buffer';
+import type { OutputBuffer } from '../util/output-buffer';
 
 /** Thrift field and element types (the TType enumeration shared by every Thrift language). */
 export const TType = {

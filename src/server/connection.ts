@@ -8,9 +8,10 @@ import type { Socket } from 'node:net';
 import type winston from 'winston';
 import type { LocalBackend } from '../backend/local-backend';
 import { InvalidArgumentError, LockdError, ProtocolError, WireErrorCode } from '../errors';
-import * as codec from '../protocol/lock-service-codec';
+import * as codec from '../protocol/lock-service/server';
+import type { WireLockRequest } from '../protocol/lock-service/structs';
 import { MessageStream, TransportKind } from '../protocol/message-stream';
-import { OutputBuffer } from '../protocol/output-buffer';
+import { OutputBuffer } from '../util/output-buffer';
 import { ApplicationErrorType, MessageType, ProtocolFactory, ProtocolReader, ProtocolWriter } from '../protocol/types';
 import { modeName } from '../table/lock-table';
 import type { LeaseView, SessionId, Waiter } from '../table/types';
@@ -404,7 +405,7 @@ export class Connection {
     this.endFrame(frame);
   }
 
-  private lockRequest(request: codec.WireLockRequest | undefined): LockRequestInput {
+  private lockRequest(request: WireLockRequest | undefined): LockRequestInput {
     if (request === undefined) throw new InvalidArgumentError('request is required');
     const key = this.key(request.lockKey, request.keyValid);
     return {

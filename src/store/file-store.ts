@@ -18,7 +18,7 @@ import path from 'node:path';
 import type winston from 'winston';
 import { StoreError } from '../errors';
 import type { FsyncPolicy } from '../options';
-import { OutputBuffer } from '../protocol/output-buffer';
+import { OutputBuffer } from '../util/output-buffer';
 import type { TableChange } from '../table/types';
 import { DirLock, lockDataDir } from './dir-lock';
 import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, readRecords } from './records';

@@ -11,7 +11,7 @@
  * (a power loss can keep any subset of its pages): a torn tail, dropped.
  */
 import { crc32 } from 'node:zlib';
-import { OutputBuffer } from '../protocol/output-buffer';
+import { OutputBuffer } from '../util/output-buffer';
 import { LockMode, type LeaseView, type TableChange } from '../table/types';
 
 export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4, BATCH: 5 } as const;

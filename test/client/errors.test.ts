@@ -19,7 +19,7 @@ import {
   WireErrorCode,
 } from '../../src/errors';
 import { LockClient } from '../../src';
-import { writeApplicationException, writeBoolReply, writeLockErrorReply, writeStringReply } from '../../src/protocol/lock-service-codec';
+import { writeApplicationException, writeBoolReply, writeLockErrorReply, writeStringReply } from '../../src/protocol/lock-service';
 import { startLockd, stopAllLockd } from '../helpers/lockd-process';
 import { until } from '../helpers/in-process-lockd';
 import { startScripted, stopScripted } from '../helpers/scripted-lockd';

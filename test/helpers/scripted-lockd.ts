@@ -6,9 +6,9 @@
  */
 import net from 'node:net';
 import { binaryProtocol } from '../../src/protocol/binary';
-import { readCall, ServiceCall } from '../../src/protocol/lock-service-codec';
+import { readCall, ServiceCall } from '../../src/protocol/lock-service';
 import { MessageStream } from '../../src/protocol/message-stream';
-import { OutputBuffer } from '../../src/protocol/output-buffer';
+import { OutputBuffer } from '../../src/util/output-buffer';
 import type { ProtocolWriter } from '../../src/protocol/types';
 
 export type Answer = (call: ServiceCall, writer: ProtocolWriter) => void | 'silent';

@@ -7,9 +7,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { binaryProtocol } from '../../src/protocol/binary';
-import * as codec from '../../src/protocol/lock-service-codec';
+import * as codec from '../../src/protocol/lock-service';
 import { MessageStream } from '../../src/protocol/message-stream';
-import { OutputBuffer } from '../../src/protocol/output-buffer';
+import { OutputBuffer } from '../../src/util/output-buffer';
 import { TType } from '../../src/protocol/types';
 import { startLockd } from '../helpers/lockd-process';
 

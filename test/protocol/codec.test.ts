@@ -2,9 +2,9 @@
 import { ProtocolError } from '../../src/errors';
 import { binaryProtocol } from '../../src/protocol/binary';
 import { compactProtocol } from '../../src/protocol/compact';
-import * as codec from '../../src/protocol/lock-service-codec';
+import * as codec from '../../src/protocol/lock-service';
 import { MessageStream } from '../../src/protocol/message-stream';
-import { OutputBuffer } from '../../src/protocol/output-buffer';
+import { OutputBuffer } from '../../src/util/output-buffer';
 import { MessageHeader, MessageType, ProtocolFactory, TType, Underrun } from '../../src/protocol/types';
 
 const protocols: Array<[string, ProtocolFactory]> = [

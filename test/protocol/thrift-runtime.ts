@@ -3,7 +3,7 @@
  * model written and read both by the runtime and by lockd's protocols, so each side can check the
  * other. (Not a test file: shared by binary.test.ts and compact.test.ts.)
  */
-import { OutputBuffer } from '../../src/protocol/output-buffer';
+import { OutputBuffer } from '../../src/util/output-buffer';
 import { MessageHeader, ProtocolFactory, ProtocolReader, ProtocolWriter, TType, Underrun } from '../../src/protocol/types';
 
 // uuid 14 (a dependency of the runtime, used only for the UUID type) is ESM-only, which Jest's

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { BinaryWriter } from '../../src/protocol/binary';
-import { OutputBuffer } from '../../src/protocol/output-buffer';
+import { OutputBuffer } from '../../src/util/output-buffer';
 import { MessageType, TType } from '../../src/protocol/types';
 import { InProcessLockd, startInProcess, stopAll } from '../helpers/in-process-lockd';
 
