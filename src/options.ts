@@ -42,6 +42,20 @@ export interface ServerOptions {
   maxLeases: number;
   /** Parked waiters allowed at once, over all keys; more get RESOURCE_EXHAUSTED. Default 100,000 (~20 MiB): no client can exhaust memory by queueing. */
   maxWaiters: number;
+  /** Open connections allowed at once; more are refused with a warning. Default 50,000 (~13 KB each when idle). */
+  maxConnections: number;
+  /** Reply bytes one connection may hold (encoded, awaiting sync, unread by its client) before lockd stops reading it. Default 8 MiB. */
+  connectionBufferBytes: number;
+  /** Bytes of pending input and replies over all connections; past it the largest holders are closed. Default 512 MiB. */
+  totalBufferBytes: number;
+  /** A message that has begun must arrive whole within this, or the connection is closed (slowloris). Default 30 s. */
+  readTimeoutMs: number;
+  /** A connection that holds nothing (no ephemeral grant, no parked wait) and sends nothing for this long is closed. Default 1 h. */
+  idleTimeoutMs: number;
+  /** listLocks stops a page once its reply would pass this many bytes; callers continue with startAfter. Default 1 MiB. */
+  maxListBytes: number;
+  /** TTL of the seed API's acquireLock grants; 0 (default): held until releaseLock or the connection ends. */
+  seedLockTtlMs: number;
   /** Where durable state lives. Default ./lockd-data (mode 0700). */
   dataDir: string;
   /** Keep state in memory only: a restart forgets every lock. Default false. */
@@ -71,6 +85,13 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxListLimit: 10_000,
   maxLeases: 10_000_000,
   maxWaiters: 100_000,
+  maxConnections: 50_000,
+  connectionBufferBytes: 8 * 1024 * 1024,
+  totalBufferBytes: 512 * 1024 * 1024,
+  readTimeoutMs: 30_000,
+  idleTimeoutMs: 3_600_000,
+  maxListBytes: 1024 * 1024,
+  seedLockTtlMs: 0,
   dataDir: './lockd-data',
   inMemory: false,
   fsync: 'batch',
@@ -79,7 +100,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   logFormat: 'text',
 });
 
-type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'bool' | readonly string[];
+type Kind = 'string' | 'port' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -103,6 +124,13 @@ export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxListLimit', flag: 'max-list-limit', kind: 'count', help: 'largest listLocks limit' },
   { key: 'maxLeases', flag: 'max-leases', kind: 'count', help: 'live leases allowed at once (more: RESOURCE_EXHAUSTED)' },
   { key: 'maxWaiters', flag: 'max-waiters', kind: 'count', help: 'parked waiters allowed at once (more: RESOURCE_EXHAUSTED)' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'count', help: 'open connections allowed at once (more are refused)' },
+  { key: 'connectionBufferBytes', flag: 'connection-buffer-limit', kind: 'bytes', help: 'reply bytes one connection may hold before lockd stops reading it' },
+  { key: 'totalBufferBytes', flag: 'total-buffer-limit', kind: 'bytes', help: 'buffered bytes over all connections (past it the largest holders are closed)' },
+  { key: 'readTimeoutMs', flag: 'read-timeout', kind: 'duration', help: 'time for a begun message to arrive whole' },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout', kind: 'duration', help: 'close connections that hold nothing and send nothing this long' },
+  { key: 'maxListBytes', flag: 'max-list-bytes', kind: 'bytes', help: 'bytes of one listLocks page' },
+  { key: 'seedLockTtlMs', flag: 'seed-lock-ttl', kind: 'duration-or-off', help: 'TTL of acquireLock grants (off: until releaseLock or the connection ends)' },
   { key: 'dataDir', flag: 'data-dir', kind: 'string', help: 'directory of the durable store' },
   { key: 'inMemory', flag: 'in-memory', kind: 'bool', help: 'keep no state on disk (a restart forgets every lock)' },
   { key: 'fsync', flag: 'fsync', kind: ['always', 'batch', 'off'], help: 'when changes reach the disk' },
@@ -143,6 +171,12 @@ function parseValue(spec: OptionSpec, raw: string, source: string): string | num
     case 'duration': {
       const ms = parseDurationMs(raw);
       if (ms === undefined || ms <= 0) throw bad('a positive duration such as 500ms, 30s or 5m');
+      return ms;
+    }
+    case 'duration-or-off': {
+      if (raw === 'off' || raw === '0') return 0;
+      const ms = parseDurationMs(raw);
+      if (ms === undefined || ms <= 0) throw bad('off or a positive duration such as 30s or 5m');
       return ms;
     }
     case 'bytes': {
@@ -215,7 +249,7 @@ export function serverUsage(): string {
   const lines = ['usage: lockd [flags]', ''];
   for (const spec of SERVER_OPTION_SPECS) {
     const value = DEFAULT_SERVER_OPTIONS[spec.key];
-    const shown = spec.kind === 'duration' ? d(value as number) : String(value);
+    const shown = spec.kind === 'duration' ? d(value as number) : spec.kind === 'duration-or-off' ? (value === 0 ? 'off' : d(value as number)) : String(value);
     lines.push(`  --${spec.flag.padEnd(20)} ${spec.help} (default ${shown}; env ${envNameOf(spec.flag)})`);
   }
   return lines.join('\n');

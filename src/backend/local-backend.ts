@@ -1,41 +1,38 @@
 /**
- * The lock table on this machine: the pure LockTable plus what it needs to run for real — the
- * wall clock, the one expiry timer, and a LeaseStore that makes changes durable. The server
- * talks to lock state only through this class (a replicated backend will stand beside it).
+ * The lock table on this machine: the pure LockTable plus what it needs to run for real — a
+ * clock, the one expiry timer, and a LeaseStore that makes changes durable.
  */
 import type { LeaseStore } from '../store/store';
 import { LockTable, TableLimits } from '../table/lock-table';
 import { fullGc } from '../util/reclaim';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
-
-/** What the server hears from the backend outside the call that caused it. */
-export interface WaiterEvents {
-  waiterGranted(waiter: Waiter, lease: LeaseView): void;
-  waiterTimedOut(waiter: Waiter): void;
-  /** Called after a timer-driven expiry round, so the server can flush replies it caused. */
-  afterTimer(): void;
-}
+import type { Backend, BackendStats, LockEventListener, SessionSink } from './backend';
 
 /** setTimeout's longest delay; later deadlines re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class LocalBackend {
-  readonly table: LockTable;
+/** Session 0 is "no connection" (leases restored from disk); sessions count up from 1 and wrap. */
+const MAX_SESSION = 0x7fffffff;
+
+export class LocalBackend implements Backend {
+  private readonly table: LockTable;
+  private readonly sessions = new Map<SessionId, SessionSink>();
+  private readonly listeners: LockEventListener[] = [];
+  private nextSession = 1;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
-  private events: WaiterEvents | undefined;
 
   constructor(
     limits: TableLimits,
-    readonly store: LeaseStore,
+    private readonly store: LeaseStore,
     private readonly clock: Clock,
     /** False for MemoryStore: replies need not wait for a sync. */
     readonly durable: boolean,
   ) {
     const observer: TableObserver = {
       recordsChanges: durable,
-      waiterGranted: (waiter, lease) => this.events?.waiterGranted(waiter, lease),
-      waiterTimedOut: (waiter) => this.events?.waiterTimedOut(waiter),
+      waiterGranted: (waiter, lease) => this.sessions.get(waiter.session)?.waiterGranted(waiter, lease),
+      waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
       changed: (change) => store.append(change),
     };
     this.table = new LockTable(limits, observer);
@@ -53,13 +50,30 @@ export class LocalBackend {
     return { restored, summary };
   }
 
-  /** Routes waiter outcomes to the server. */
-  listen(events: WaiterEvents): void {
-    this.events = events;
+  /** Every live durable lease, for the store's snapshots. */
+  durableLeases(): Iterable<LeaseView> {
+    return this.table.durableLeases();
   }
 
-  now(): number {
-    return this.clock.now();
+  /** The highest fence the journal has reserved, for the store's snapshots. */
+  get reservedFenceCeiling(): number {
+    return this.table.reservedFenceCeiling;
+  }
+
+  openSession(sink: SessionSink): SessionId {
+    let session = this.nextSession;
+    // Skip ids still in use after a wrap (a connection open across 2^31 others).
+    while (this.sessions.has(session)) session = session >= MAX_SESSION ? 1 : session + 1;
+    this.nextSession = session >= MAX_SESSION ? 1 : session + 1;
+    this.sessions.set(session, sink);
+    return session;
+  }
+
+  closeSession(session: SessionId): { leases: number; waiters: number } {
+    this.sessions.delete(session);
+    const result = this.table.closeSession(session, this.clock.now());
+    this.armTimer();
+    return result;
   }
 
   acquire(request: AcquireRequest): AcquireOutcome {
@@ -80,7 +94,10 @@ export class LocalBackend {
     return lease;
   }
 
-  /** True while `token` names a live lease on `key`. */
+  rollBack(key: string, token: string): void {
+    this.release(key, token);
+  }
+
   isHeld(key: string, token: string): boolean {
     return this.table.isHeld(key, token, this.clock.now());
   }
@@ -93,40 +110,36 @@ export class LocalBackend {
     return this.table.inspect(key, this.clock.now());
   }
 
-  list(prefix: string, limit: number | undefined): LockInfoView[] {
-    return this.table.list(prefix, limit, this.clock.now());
+  scan(prefix: string, startAfter: string | undefined): Iterable<LockInfoView> {
+    return this.table.scan(prefix, startAfter, this.clock.now());
   }
 
-  /** Frees the session's ephemeral leases and drops its waiters. */
-  closeSession(session: SessionId): { leases: number; waiters: number } {
-    const result = this.table.closeSession(session, this.clock.now());
-    this.armTimer();
-    return result;
-  }
-
-  /** Takes one parked waiter out of its queue; false when it is no longer parked. */
   cancelWaiter(waiter: Waiter): boolean {
     const cancelled = this.table.cancelWaiter(waiter, this.clock.now());
     this.armTimer();
     return cancelled;
   }
 
-  /** Takes every parked waiter out (shutdown). */
   drainWaiters(): Waiter[] {
     return this.table.drainWaiters();
   }
 
-  /** Calls `done` once every change made so far is durable (at once for the memory store). */
   sync(done: (error: Error | null) => void): void {
     this.store.sync(done);
   }
 
-  /** Has changes no reply waits for (releases, expiries) written soon, without a sync of their own. */
   writeBehind(): void {
     this.store.writeBehind();
   }
 
-  /** Stops the timer and closes the store. */
+  addListener(listener: LockEventListener): void {
+    this.listeners.push(listener);
+  }
+
+  stats(): BackendStats {
+    return { leases: this.table.leaseCount, waiters: this.table.waiterTotal };
+  }
+
   async close(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -153,6 +166,7 @@ export class LocalBackend {
     this.timerAt = Infinity;
     this.table.expireDue(this.clock.now());
     this.armTimer();
-    this.events?.afterTimer();
+    // Expiries answer nobody: their records ride along with the next write.
+    if (this.durable) this.store.writeBehind();
   };
 }

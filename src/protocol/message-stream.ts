@@ -25,11 +25,13 @@ export class MessageStream {
   /**
    * Feeds received bytes and calls `onMessage` once per complete message, with the reader
    * positioned at its start. `onMessage` must read the whole message before acting on it (an
-   * Underrun thrown from it means "not all here yet" and the message is parsed again later).
-   * Throws ProtocolError for malformed or oversize input: the caller closes the connection.
+   * Underrun thrown from it means "not all here yet" and the message is parsed again later); it
+   * returns false to stop: the messages after it stay pending until the next push (an empty
+   * chunk resumes). Throws ProtocolError for malformed or oversize input: the caller closes the
+   * connection.
    */
-  push(chunk: Buffer, onMessage: (reader: ProtocolReader) => void): void {
-    const data = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+  push(chunk: Buffer, onMessage: (reader: ProtocolReader) => boolean | void): void {
+    const data = this.pending === undefined ? chunk : chunk.length === 0 ? this.pending : Buffer.concat([this.pending, chunk]);
     this.pending = undefined;
     const end = data.length;
     let start = 0;
@@ -42,21 +44,27 @@ export class MessageStream {
         if (end - start - 4 < size) break;
         const frameEnd = start + 4 + size;
         this.reader.reset(data, start + 4, frameEnd);
+        let more: boolean;
         try {
-          onMessage(this.reader);
+          more = onMessage(this.reader) !== false;
         } catch (error) {
           if (error === Underrun.instance) throw new ProtocolError('a message ends after its frame');
           throw error;
         }
         start = frameEnd;
+        if (!more) break;
       }
     } else {
       while (start < end) {
         this.reader.reset(data, start, end);
+        let more: boolean;
         try {
-          onMessage(this.reader);
+          more = onMessage(this.reader) !== false;
         } catch (error) {
           if (error !== Underrun.instance) throw error;
+          if (end - start > this.maxMessageBytes) {
+            throw new ProtocolError(`message exceeds the maximum of ${this.maxMessageBytes} bytes`);
+          }
           break;
         }
         const consumed = this.reader.offset - start;
@@ -64,12 +72,10 @@ export class MessageStream {
           throw new ProtocolError(`message of ${consumed} bytes exceeds the maximum of ${this.maxMessageBytes}`);
         }
         start = this.reader.offset;
+        if (!more) break;
       }
     }
     if (start < end) {
-      if (end - start > this.maxMessageBytes + 4) {
-        throw new ProtocolError(`message exceeds the maximum of ${this.maxMessageBytes} bytes`);
-      }
       // A copy, so a few leftover bytes do not pin the whole 64 KiB socket chunk.
       this.pending = Buffer.from(data.subarray(start));
     }

@@ -1,48 +1,80 @@
 /**
  * lockd's network server: a net.Server with one Connection (one session) per socket, so
- * ephemeral grants and waiters die with their connection — the Thrift runtime's shared handler
- * cannot see connections, so lockd speaks the protocol itself (src/protocol).
+ * ephemeral grants and waiters die with their connection. It owns what spans connections: the
+ * connection limit, the memory budget over all of them, read and idle timeouts, and the flush
+ * that sends every connection's replies once per event-loop callback (after one shared sync
+ * with a durable store: group commit).
  */
 import net from 'node:net';
 import type winston from 'winston';
-import type { LocalBackend } from '../backend/local-backend';
+import type { Backend } from '../backend/backend';
+import type { ServerOptions } from '../options';
 import { protocolByName } from '../protocol';
 import type { ProtocolFactory } from '../protocol/types';
-import type { ServerOptions } from '../options';
-import { Connection, ConnectionHost, ReplyBatch, waitContextOf } from './connection';
+import { Connection, ConnectionHost, ConnectionLimits } from './connection';
+import type { ReplyBatch } from './outbox';
+import { RateLimitedWarnings } from './warnings';
 
 /** How long shutdown waits for clients to take their last replies before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
+/** How often timeouts and the memory budget are checked. */
+const SWEEP_INTERVAL_MS = 1_000;
+/** How often the connection count is logged at info while it changes. */
+const CONNECTION_COUNT_LOG_MS = 60_000;
+
+/** Tracks what one connection is doing, for the sweep. */
+interface Activity {
+  /** Last time bytes arrived or a reply left. */
+  lastActiveAt: number;
+  /** When the partial message now pending began to arrive; 0 when nothing is pending. */
+  messageStartedAt: number;
+}
 
 export class LockdServer implements ConnectionHost {
   readonly debug: boolean;
+  readonly limits: ConnectionLimits;
   private readonly server: net.Server;
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Map<Connection, Activity>();
   private dirty: Connection[] = [];
-  private nextSession = 1;
+  /** Connections to end once their owed replies were handed to the socket. */
+  private readonly ending = new Set<Connection>();
+  private flushScheduled = false;
+  private inDataCallback = false;
   private readonly protocol: ProtocolFactory;
+  private readonly warnings: RateLimitedWarnings;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private connectionsLoggedAt = 0;
+  private connectionsLogged = 0;
   private closing: Promise<void> | undefined;
 
   constructor(
     private readonly options: ServerOptions,
-    readonly backend: LocalBackend,
+    readonly backend: Backend,
     readonly logger: winston.Logger,
   ) {
     this.debug = logger.isDebugEnabled();
+    this.warnings = new RateLimitedWarnings(logger);
     this.protocol = protocolByName(options.protocol);
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => logger.error('listener error', { error: error.message }));
-    backend.listen({
-      waiterGranted: (waiter, lease) => {
-        const context = waitContextOf(waiter);
-        context.connection.replyGranted(context, lease);
-      },
-      waiterTimedOut: (waiter) => {
-        const context = waitContextOf(waiter);
-        context.connection.replyTimedOut(context, waiter.key);
-      },
-      afterTimer: () => this.flush(),
+    this.limits = {
+      maxMessageBytes: options.maxMessageBytes,
+      connectionBufferBytes: options.connectionBufferBytes,
+      defaultListLimit: options.defaultListLimit,
+      maxListLimit: options.maxListLimit,
+      maxListBytes: options.maxListBytes,
+      seedLockTtlMs: options.seedLockTtlMs > 0 ? options.seedLockTtlMs : options.maxTtlMs,
+    };
+    // allowHalfOpen: a client that sends its calls and then shuts its side still gets the replies.
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.accept(socket));
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', (dropped) =>
+      this.warn('max-connections', 'connection refused: --max-connections reached', { limit: options.maxConnections, peer: `${dropped?.remoteAddress}:${dropped?.remotePort}` }),
+    );
+    this.server.on('error', (error: NodeJS.ErrnoException) => {
+      // EMFILE/ENFILE: out of file descriptors; the connection is dropped by the kernel queue.
+      this.warn('accept-error', 'cannot accept connections', { error: error.message, code: error.code });
     });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
   }
 
   /** Starts listening; resolves with the bound address once connections are accepted. */
@@ -66,48 +98,54 @@ export class LockdServer implements ConnectionHost {
     if (connection.dirty) return;
     connection.dirty = true;
     this.dirty.push(connection);
+    // Outside a data callback (a timer granted a waiter) nobody else will flush this turn.
+    if (!this.inDataCallback && !this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  warn(kind: string, message: string, meta: Record<string, unknown>): void {
+    this.warnings.warn(kind, message, meta);
+  }
+
+  endAfterFlush(connection: Connection): void {
+    this.ending.add(connection);
+    this.markDirty(connection);
   }
 
   /**
    * Sends what this callback produced: straight to the sockets with the memory store, or after
-   * one shared sync with a durable store (group commit: every connection's replies wait for the
-   * same fsync, never for one of their own). Replies that need no sync go at once, and a
-   * callback whose changes no reply waits for (releases, expiries) starts no write of its own.
+   * one shared sync with a durable store (every connection's replies wait for the same fsync,
+   * never for one of their own). Replies that need no sync go at once, and a callback whose
+   * changes no reply waits for (releases, expiries) starts no write of its own.
    */
-  flush(): void {
+  readonly flush = (): void => {
+    this.flushScheduled = false;
     const dirty = this.dirty;
     if (dirty.length === 0) {
-      // Nothing to answer, but a closed session or an expiry may have left records to write.
+      // Nothing to answer, but a closed session or a release may have left records to write.
       if (this.backend.durable) this.backend.writeBehind();
       return;
     }
     this.dirty = [];
-    if (!this.backend.durable) {
-      for (const connection of dirty) connection.writeOut();
-      return;
-    }
     const batches: Array<{ connection: Connection; batch: ReplyBatch }> = [];
     for (const connection of dirty) {
-      const batch = connection.takeBatch();
+      const batch = connection.flush();
       if (batch !== undefined) batches.push({ connection, batch });
+      else if (this.ending.has(connection)) this.endNow(connection);
     }
     if (batches.length === 0) {
-      this.backend.writeBehind();
+      if (this.backend.durable) this.backend.writeBehind();
       return;
     }
     this.backend.sync((error) => {
-      for (const { connection, batch } of batches) connection.deliver(batch, error);
+      for (const { connection, batch } of batches) {
+        connection.outbox.deliver(batch, error);
+        if (this.ending.has(connection)) this.endNow(connection);
+      }
     });
-  }
-
-  connectionClosed(connection: Connection): void {
-    if (connection.closed) return;
-    connection.markClosed();
-    this.connections.delete(connection);
-    const freed = this.backend.closeSession(connection.session);
-    this.logger.info('connection closed', { peer: connection.peer, freedLeases: freed.leases, droppedWaiters: freed.waiters });
-    this.flush();
-  }
+  };
 
   /**
    * Graceful stop: no new connections, parked waiters answered UNAVAILABLE, replies flushed,
@@ -119,14 +157,14 @@ export class LockdServer implements ConnectionHost {
   }
 
   private async shutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const waiter of this.backend.drainWaiters()) {
-      const context = waitContextOf(waiter);
-      context.connection.replyUnavailable(context, 'lockd is shutting down; retry after it restarts or against another instance');
-    }
+    this.backend.drainWaiters();
+    const message = 'lockd is shutting down; retry after it restarts or against another instance';
+    for (const connection of this.connections.keys()) connection.answerParkedUnavailable(message);
     this.flush();
     await new Promise<void>((resolve) => this.backend.sync(() => resolve()));
-    const ended = [...this.connections].map(
+    const ended = [...this.connections.keys()].map(
       (connection) =>
         new Promise<void>((resolve) => {
           connection.socket.once('close', () => resolve());
@@ -135,7 +173,7 @@ export class LockdServer implements ConnectionHost {
     );
     const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
     await Promise.race([Promise.all(ended), grace]);
-    for (const connection of this.connections) connection.socket.destroy();
+    for (const connection of this.connections.keys()) connection.socket.destroy();
     await stopped;
     await this.backend.close();
   }
@@ -145,16 +183,97 @@ export class LockdServer implements ConnectionHost {
       socket.destroy();
       return;
     }
-    const session = this.nextSession;
-    this.nextSession = this.nextSession >= 0x7fffffff ? 1 : this.nextSession + 1;
-    const connection = new Connection(socket, session, this, this.protocol, this.options.transport, this.options.maxMessageBytes);
-    this.connections.add(connection);
-    this.logger.info('connection opened', { peer: connection.peer });
+    const connection = new Connection(socket, this, this.protocol, this.options.transport);
+    const activity: Activity = { lastActiveAt: Date.now(), messageStartedAt: 0 };
+    this.connections.set(connection, activity);
+    if (this.debug) this.logger.debug('connection opened', { peer: connection.peer });
+    this.logConnectionCount();
     socket.on('data', (chunk: Buffer) => {
-      connection.receive(chunk);
+      const now = Date.now();
+      activity.lastActiveAt = now;
+      this.inDataCallback = true;
+      try {
+        connection.receive(chunk);
+      } finally {
+        this.inDataCallback = false;
+      }
+      const pending = connection.pendingInputBytes;
+      if (pending === 0) activity.messageStartedAt = 0;
+      else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
       this.flush();
     });
-    socket.on('error', (error) => this.logger.info('connection error', { peer: connection.peer, error: error.message }));
+    // The client shut its side: answer what it sent, then end ours.
+    socket.on('end', () => connection.closeAfterReplies());
+    socket.on('error', (error) => {
+      if (this.debug) this.logger.debug('connection error', { peer: connection.peer, error: error.message });
+    });
     socket.on('close', () => this.connectionClosed(connection));
+  }
+
+  private endNow(connection: Connection): void {
+    this.ending.delete(connection);
+    connection.socket.end();
+  }
+
+  private connectionClosed(connection: Connection): void {
+    if (connection.closed) return;
+    connection.markClosed();
+    this.connections.delete(connection);
+    this.ending.delete(connection);
+    const freed = this.backend.closeSession(connection.session);
+    if (this.debug) this.logger.debug('connection closed', { peer: connection.peer, freedLeases: freed.leases, droppedWaiters: freed.waiters });
+    this.logConnectionCount();
+    this.flush();
+  }
+
+  /** The count of connections at info, at most once a minute and only when it changed. */
+  private logConnectionCount(): void {
+    const now = Date.now();
+    if (now - this.connectionsLoggedAt < CONNECTION_COUNT_LOG_MS || this.connections.size === this.connectionsLogged) return;
+    this.connectionsLoggedAt = now;
+    this.connectionsLogged = this.connections.size;
+    this.logger.info('connections', { open: this.connections.size });
+  }
+
+  /**
+   * Once a second: closes connections whose started message did not complete within
+   * --read-timeout (slowloris) or that held nothing and said nothing for --idle-timeout, and
+   * keeps the bytes buffered over all connections within --total-buffer-limit by closing the
+   * largest holders first.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    const { readTimeoutMs, idleTimeoutMs, totalBufferBytes } = this.options;
+    let total = 0;
+    for (const [connection, activity] of this.connections) {
+      if (activity.messageStartedAt > 0 && now - activity.messageStartedAt > readTimeoutMs) {
+        this.warn('read-timeout', 'closing connection: a message did not arrive whole within --read-timeout', {
+          peer: connection.peer,
+          pendingBytes: connection.pendingInputBytes,
+        });
+        connection.socket.destroy();
+        continue;
+      }
+      if (now - activity.lastActiveAt > idleTimeoutMs && connection.isIdle) {
+        if (this.debug) this.logger.debug('closing idle connection', { peer: connection.peer });
+        connection.socket.end();
+        continue;
+      }
+      total += connection.pendingInputBytes + connection.outbox.bufferedBytes;
+    }
+    if (total <= totalBufferBytes) return;
+    const byUse = [...this.connections.keys()]
+      .map((connection) => ({ connection, bytes: connection.pendingInputBytes + connection.outbox.bufferedBytes }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { connection, bytes } of byUse) {
+      if (total <= totalBufferBytes) break;
+      this.warn('total-buffer-limit', 'closing connection: buffers over all connections passed --total-buffer-limit', {
+        peer: connection.peer,
+        connectionBytes: bytes,
+        limitBytes: totalBufferBytes,
+      });
+      connection.socket.destroy();
+      total -= bytes;
+    }
   }
 }

@@ -121,7 +121,7 @@ class KeyTable {
   }
 }
 
-class QueuedWaiter<C = unknown> implements Waiter<C> {
+class QueuedWaiter implements Waiter {
   heapIndex = -1;
   constructor(
     readonly id: number,
@@ -132,7 +132,6 @@ class QueuedWaiter<C = unknown> implements Waiter<C> {
     readonly ephemeral: boolean,
     readonly session: SessionId,
     readonly deadlineMs: number,
-    public context: C,
   ) {}
 }
 
@@ -235,7 +234,6 @@ export class LockTable {
       request.ephemeral === true,
       request.session,
       waitMs < 0 ? Infinity : now + waitMs,
-      undefined as unknown,
     );
     const state = typeof entry === 'number' ? { holders: [entry], queue: [] as QueuedWaiter[] } : entry;
     if (state !== entry) this.entries.setComplex(key, state, entry as number);
@@ -264,14 +262,14 @@ export class LockTable {
     return true;
   }
 
-  /** Extends a live lease to now + ttlMs, keeping token and fence. */
+  /** Extends a live lease to now + ttlMs (undefined: the lease's own TTL), keeping token and fence. */
   renew(key: string, token: string, ttlMs: number | undefined, now: number): LeaseView {
     this.expireDue(now);
     validateKey(key);
-    if (ttlMs === undefined) throw new InvalidArgumentError('ttlMs is required');
-    const ttl = this.checkTtl(ttlMs);
+    const asked = ttlMs === undefined ? undefined : this.checkTtl(ttlMs);
     const slot = this.findSlot(key, token);
     if (slot < 0) throw notHolder(key);
+    const ttl = asked ?? this.slots.ttl[slot];
     this.slots.ttl[slot] = ttl;
     this.setExpiry(slot, now + ttl);
     this.recordUpdate(slot, key);
@@ -322,6 +320,16 @@ export class LockTable {
       .drain()
       .sort()
       .map((key) => this.infoOf(key, this.entries.get(key)));
+  }
+
+  /** Held keys starting with `prefix` and after `startAfter`, in key order, lazily. */
+  *scan(prefix: string, startAfter: string | undefined, now: number): IterableIterator<LockInfoView> {
+    this.expireDue(now);
+    const keys = [...this.entries.keysWithPrefix(prefix)].filter((key) => startAfter === undefined || key > startAfter).sort();
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry !== undefined) yield this.infoOf(key, entry);
+    }
   }
 
   /**

@@ -72,8 +72,8 @@ export interface AcquireRequest {
   session: SessionId;
 }
 
-/** A parked acquire. The table owns its position; `context` belongs to whoever parked it. */
-export interface Waiter<C = unknown> {
+/** A parked acquire. The table owns its position; the session that parked it gets its outcome. */
+export interface Waiter {
   readonly id: number;
   readonly key: string;
   readonly mode: LockMode;
@@ -83,8 +83,6 @@ export interface Waiter<C = unknown> {
   readonly session: SessionId;
   /** When the wait gives up; Infinity for waitMs = -1. */
   readonly deadlineMs: number;
-  /** Opaque to the table: the server keeps the reply path here. */
-  context: C;
 }
 
 /** Outcome of acquire: granted now, parked in the queue, or busy with no wait asked. */

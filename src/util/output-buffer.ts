@@ -1,12 +1,16 @@
 /**
- * A growable byte buffer that replies are encoded into. One per connection: everything encoded
- * in one turn of the event loop leaves in one socket write (see `take`).
+ * A growable byte buffer that replies and records are encoded into. One per connection: every
+ * reply encoded in one turn of the event loop leaves in one socket write (see `take`).
  */
+
+/** A buffer grown past this is replaced by a fresh small one once emptied, so a burst's memory goes back. */
+const SHRINK_ABOVE_BYTES = 256 * 1024;
+
 export class OutputBuffer {
   buf: Buffer;
   pos = 0;
 
-  constructor(initialBytes = 16 * 1024) {
+  constructor(private readonly initialBytes = 16 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -19,6 +23,13 @@ export class OutputBuffer {
     const grown = Buffer.allocUnsafe(size);
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
+  }
+
+  /** Appends `source[from, to)`. */
+  write(source: Buffer, from: number, to: number): void {
+    this.ensure(to - from);
+    source.copy(this.buf, this.pos, from, to);
+    this.pos += to - from;
   }
 
   /** Reserves 4 bytes for a frame length; returns where they are (see endFrame). */
@@ -45,7 +56,13 @@ export class OutputBuffer {
    */
   take(): Buffer {
     const bytes = Buffer.from(this.buf.subarray(0, this.pos));
-    this.pos = 0;
+    this.reset();
     return bytes;
+  }
+
+  /** Empties the buffer, giving back the memory of a burst. */
+  reset(): void {
+    this.pos = 0;
+    if (this.buf.length > SHRINK_ABOVE_BYTES) this.buf = Buffer.allocUnsafe(this.initialBytes);
   }
 }

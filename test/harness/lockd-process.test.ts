@@ -52,7 +52,7 @@ test('kill() ends it at once; exited() reports the signal death as null', async 
 });
 
 test('waitForOutput waits for a line lockd prints later, and rejects with the output on timeout', async () => {
-  const lockd = await startLockd(['--log-level', 'info']);
+  const lockd = await startLockd(['--log-level', 'debug']);
   const closed = lockd.waitForOutput(/connection closed/);
   expect(await connects(lockd.port)).toBe(true);
   await closed;

@@ -85,7 +85,7 @@ test('the seed 000 client works unchanged: it acquires, writes, releases', async
 });
 
 test('while another seed-style client holds the lock the seed client is refused; the holder leaving frees it', async () => {
-  const lockd = await startLockd(['--log-level', 'info']);
+  const lockd = await startLockd(['--log-level', 'debug']);
   const holder = await startHolder(lockd.port);
   expect(holder.answer).toBe('held');
 

@@ -156,7 +156,9 @@ test('the message stream reassembles messages split across chunks, for both tran
     const bytes = out.take();
     const stream = new MessageStream(binaryProtocol.createReader(1 << 20), transport, 1 << 20);
     const seen: unknown[] = [];
-    for (let i = 0; i < bytes.length; i += 5) stream.push(bytes.subarray(i, i + 5), (r) => seen.push(codec.readCall(r)));
+    for (let i = 0; i < bytes.length; i += 5) stream.push(bytes.subarray(i, i + 5), (r) => {
+      seen.push(codec.readCall(r));
+    });
     expect(seen).toEqual([0, 1, 2].map((i) => ({ method: 'inspect', seqid: i, lockKey: `key-${i}`, keyValid: true })));
     expect(stream.pendingBytes).toBe(0);
   }

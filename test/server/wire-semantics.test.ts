@@ -57,6 +57,9 @@ describe('leases', () => {
     const renewed = await a.renew('r', lease!.token, 20_000);
     expect(renewed).toMatchObject({ token: lease!.token, fence: lease!.fence, ttlMs: 20_000 });
     expect(renewed.expiresAtMs).toBeGreaterThan(lease!.expiresAtMs);
+    // ttlMs 0 (or absent) keeps the lease's own TTL instead of falling back to the default.
+    const kept = await a.renew('r', lease!.token, 0);
+    expect(kept).toMatchObject({ token: lease!.token, fence: lease!.fence, ttlMs: 20_000 });
   });
 
   test('the default TTL applies when none is asked for', async () => {
@@ -153,7 +156,8 @@ describe('bad input gets INVALID_ARGUMENT naming what was wrong', () => {
   test('renew with a TTL out of range, and listLocks above the maximum, name the range', async () => {
     const a = await lockd.connect();
     const lease = (await a.acquire({ lockKey: 'k' }).reply).lease!;
-    await expect(a.renew('k', lease.token, 0)).rejects.toThrow(/ttlMs must be between 20 and/);
+    await expect(a.renew('k', lease.token, 5)).rejects.toThrow(/ttlMs must be between 20 and/);
+    await expect(a.renew('k', lease.token, -1)).rejects.toThrow(/ttlMs must be between 20 and/);
     await expect(a.listLocks('', 51)).rejects.toThrow(/limit must be at most 50, got 51/);
   });
 

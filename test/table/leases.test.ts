@@ -133,9 +133,10 @@ describe('renew', () => {
     expect(() => t.renew('k', lease.token, 100)).toThrow(NotHolderError);
   });
 
-  test('given no ttl, when renewing, then INVALID_ARGUMENT says ttlMs is required', () => {
+  test('given no ttl, when renewing, then the lease keeps its own TTL (not the default)', () => {
     const t = setup();
-    const lease = t.grant({ key: 'k' });
-    expect(() => t.renew('k', lease.token, undefined)).toThrow(/ttlMs is required/);
+    const lease = t.grant({ key: 'k', ttlMs: 5_000 });
+    t.clock.advance(1_000);
+    expect(t.renew('k', lease.token, undefined)).toMatchObject({ ttlMs: 5_000, expiresAtMs: t.now() + 5_000 });
   });
 });

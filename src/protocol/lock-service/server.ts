@@ -12,7 +12,7 @@ export type ServiceCall =
   | { method: 'renew'; seqid: number; lockKey: string | undefined; keyValid: boolean; token: string | undefined; ttlMs: number | undefined }
   | { method: 'checkFence'; seqid: number; lockKey: string | undefined; keyValid: boolean; fence: number | undefined }
   | { method: 'inspect'; seqid: number; lockKey: string | undefined; keyValid: boolean }
-  | { method: 'listLocks'; seqid: number; prefix: string | undefined; limit: number | undefined }
+  | { method: 'listLocks'; seqid: number; prefix: string | undefined; limit: number | undefined; startAfter: string | undefined }
   | { method: 'ping'; seqid: number }
   | { method: 'cancelWait'; seqid: number; waitSeqid: number | undefined }
   | { method: 'unknown'; seqid: number; name: string; messageType: number };
@@ -113,16 +113,18 @@ function readSingleI32Arg(r: ProtocolReader): number | undefined {
 function readListArgs(r: ProtocolReader, seqid: number): ServiceCall {
   let prefix: string | undefined;
   let limit: number | undefined;
+  let startAfter: string | undefined;
   r.readStructBegin();
   for (;;) {
     const type = r.readFieldBegin();
     if (type === TType.STOP) break;
     if (r.fieldId === 1 && type === TType.STRING) prefix = r.readString();
     else if (r.fieldId === 2 && type === TType.I32) limit = r.readI32();
+    else if (r.fieldId === 3 && type === TType.STRING) startAfter = r.readString();
     else r.skip(type);
   }
   r.readStructEnd();
-  return { method: 'listLocks', seqid, prefix, limit };
+  return { method: 'listLocks', seqid, prefix, limit, startAfter };
 }
 
 function beginReply(w: ProtocolWriter, name: string, seqid: number): void {

@@ -1,0 +1,227 @@
+/**
+ * One handler per LockService method: check the decoded arguments, call the backend, encode the
+ * reply into the connection's outbox. Handlers throw LockdErrors for refusals; the connection
+ * turns those into LockError replies.
+ */
+import type { Backend } from '../backend/backend';
+import { InvalidArgumentError, WireErrorCode } from '../errors';
+import * as codec from '../protocol/lock-service/server';
+import type { WireLockRequest } from '../protocol/lock-service/structs';
+import { ApplicationErrorType, MessageType } from '../protocol/types';
+import type { AcquireRequest, LeaseView, LockInfoView, SessionId, Waiter } from '../table/types';
+import type { Outbox } from './outbox';
+
+/** A parked acquire, as its connection remembers it. */
+export interface ParkedCall {
+  readonly waiter: Waiter;
+  readonly seqid: number;
+  /** Parked by the seed API's acquireLock (bool reply, grant bound to the connection). */
+  readonly seed: boolean;
+}
+
+/** Reply-size limits of the read calls. */
+export interface ReplyLimits {
+  readonly defaultListLimit: number;
+  readonly maxListLimit: number;
+  /** listLocks stops adding keys once its reply would pass this many bytes. */
+  readonly maxListBytes: number;
+}
+
+/** What a handler works with: the connection's session, outbox and parked calls. */
+export interface CallContext {
+  readonly backend: Backend;
+  readonly outbox: Outbox;
+  readonly session: SessionId;
+  readonly limits: ReplyLimits;
+  /** acquireLock grants of this connection: key -> token. */
+  readonly seedGrants: Map<string, string>;
+  /** Set once the session was granted an ephemeral lease (the connection is then never idle). */
+  holdsEphemeral: boolean;
+  /** Remembers a parked acquire until it is granted, times out or is cancelled. */
+  park(call: ParkedCall): void;
+  /** The parked acquire sent with `seqid`, if it still waits. */
+  parkedBySeqid(seqid: number): ParkedCall | undefined;
+  /** Forgets a parked acquire (its outcome was answered). */
+  unpark(call: ParkedCall): void;
+  /** Logs one lock operation at debug level (no-op unless debug logging is on). */
+  logOp(what: string, key: string, lease?: LeaseView): void;
+}
+
+export function handleAcquire(ctx: CallContext, seqid: number, wire: WireLockRequest | undefined): void {
+  const request = lockRequest(wire, ctx.session);
+  if (request.ephemeral === true) ctx.holdsEphemeral = true;
+  const outcome = ctx.backend.acquire(request);
+  if (outcome.kind === 'queued') {
+    parkOrRefuse(ctx, { waiter: outcome.waiter, seqid, seed: false });
+    ctx.logOp('queued', request.key);
+    return;
+  }
+  if (outcome.kind === 'busy') {
+    codec.writeAcquireReply(ctx.outbox.begin('ordered'), seqid, undefined);
+    ctx.outbox.end();
+    ctx.logOp('busy', request.key);
+    return;
+  }
+  replyGranted(ctx, 'acquire', seqid, outcome.lease);
+  ctx.logOp(outcome.reentered ? 're-entered' : 'granted', request.key, outcome.lease);
+}
+
+/**
+ * Answers a release at once, durable store or not: losing a release in a crash can only bring
+ * the lease back until its TTL, never give a lock to two holders (any later grant on the key is
+ * written after the release, so its durability implies the release's).
+ */
+export function handleRelease(ctx: CallContext, seqid: number, key: string, token: string): void {
+  const released = ctx.backend.release(key, token);
+  codec.writeBoolReply(ctx.outbox.begin('early'), 'release', seqid, released);
+  ctx.outbox.end();
+  ctx.logOp(released ? 'released' : 'release refused', key);
+}
+
+export function handleRenew(ctx: CallContext, seqid: number, key: string, token: string, ttlMs: number | undefined): void {
+  // ttlMs absent or 0 keeps the lease's own TTL.
+  const lease = ctx.backend.renew(key, token, ttlMs === 0 ? undefined : ttlMs);
+  codec.writeLeaseReply(ctx.outbox.begin('durable'), seqid, lease);
+  ctx.outbox.endDurable('renew', seqid);
+  ctx.logOp('renewed', key, lease);
+}
+
+export function handleCheckFence(ctx: CallContext, seqid: number, key: string, fence: number): void {
+  codec.writeBoolReply(ctx.outbox.begin('ordered'), 'checkFence', seqid, ctx.backend.checkFence(key, fence));
+  ctx.outbox.end();
+}
+
+export function handleInspect(ctx: CallContext, seqid: number, key: string): void {
+  codec.writeLockInfoReply(ctx.outbox.begin('ordered'), seqid, ctx.backend.inspect(key));
+  ctx.outbox.end();
+}
+
+/**
+ * One page of held keys in key order: at most `limit` keys and about `maxListBytes` bytes, so a
+ * short request cannot ask for an unbounded reply. A page may hold fewer than `limit` keys when
+ * the byte bound cut it: callers continue with `startAfter` = the last key until a page is empty.
+ */
+export function handleListLocks(ctx: CallContext, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
+  const { defaultListLimit, maxListLimit, maxListBytes } = ctx.limits;
+  if (limit !== undefined && limit > maxListLimit) {
+    throw new InvalidArgumentError(`limit must be at most ${maxListLimit}, got ${limit} (<= 0 means the default ${defaultListLimit})`);
+  }
+  const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
+  const page: LockInfoView[] = [];
+  let bytes = 0;
+  for (const info of ctx.backend.scan(prefix, startAfter)) {
+    if (page.length >= count) break;
+    bytes += encodedSizeOf(info);
+    // The first key always fits: a page that could hold nothing would stop every caller.
+    if (bytes > maxListBytes && page.length > 0) break;
+    page.push(info);
+  }
+  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
+  ctx.outbox.end();
+}
+
+export function handlePing(ctx: CallContext, seqid: number): void {
+  codec.writeStringReply(ctx.outbox.begin('ordered'), 'ping', seqid, 'pong');
+  ctx.outbox.end();
+}
+
+export function handleCancelWait(ctx: CallContext, seqid: number, waitSeqid: number): void {
+  const parked = ctx.parkedBySeqid(waitSeqid);
+  const cancelled = parked !== undefined && ctx.backend.cancelWaiter(parked.waiter);
+  if (parked !== undefined && cancelled) replyTimedOut(ctx, parked);
+  codec.writeBoolReply(ctx.outbox.begin('ordered'), 'cancelWait', seqid, cancelled);
+  ctx.outbox.end();
+}
+
+/** Unknown methods and non-call messages: a TApplicationException (nothing for oneway calls). */
+export function handleUnknown(ctx: CallContext, seqid: number, name: string, messageType: number): void {
+  if (messageType === MessageType.ONEWAY) return;
+  const known = messageType === MessageType.CALL;
+  codec.writeApplicationException(
+    ctx.outbox.begin('ordered'),
+    name,
+    seqid,
+    known ? ApplicationErrorType.UNKNOWN_METHOD : ApplicationErrorType.INVALID_MESSAGE_TYPE,
+    known ? `unknown method ${JSON.stringify(name)}` : `message type ${messageType} is not a call`,
+  );
+  ctx.outbox.end();
+}
+
+/** A parked acquire was granted: its reply is durable like any grant. */
+export function replyWaitGranted(ctx: CallContext, parked: ParkedCall, lease: LeaseView): void {
+  ctx.unpark(parked);
+  if (parked.seed) {
+    ctx.seedGrants.set(lease.key, lease.token);
+    codec.writeBoolReply(ctx.outbox.begin('durable'), 'acquireLock', parked.seqid, true);
+    ctx.outbox.endDurable('acquireLock', parked.seqid, lease);
+  } else {
+    replyGranted(ctx, 'acquire', parked.seqid, lease);
+  }
+  ctx.logOp('granted after wait', lease.key, lease);
+}
+
+/** A parked acquire's wait ran out (or was cancelled). */
+export function replyTimedOut(ctx: CallContext, parked: ParkedCall): void {
+  ctx.unpark(parked);
+  const w = ctx.outbox.begin('ordered');
+  if (parked.seed) codec.writeBoolReply(w, 'acquireLock', parked.seqid, false);
+  else codec.writeAcquireReply(w, parked.seqid, undefined);
+  ctx.outbox.end();
+  ctx.logOp('wait timed out', parked.waiter.key);
+}
+
+/** A parked acquire is answered with UNAVAILABLE (shutdown). */
+export function replyUnavailable(ctx: CallContext, parked: ParkedCall, message: string): void {
+  ctx.unpark(parked);
+  codec.writeLockErrorReply(ctx.outbox.begin('ordered'), parked.seed ? 'acquireLock' : 'acquire', parked.seqid, WireErrorCode.UNAVAILABLE, message);
+  ctx.outbox.end();
+}
+
+/** Parks a waiter, refusing a second parked call with the same seqid (the client could not tell them apart either). */
+export function parkOrRefuse(ctx: CallContext, call: ParkedCall): void {
+  if (ctx.parkedBySeqid(call.seqid) !== undefined) {
+    ctx.backend.cancelWaiter(call.waiter);
+    throw new InvalidArgumentError(`seqid ${call.seqid} already names a parked wait on this connection`);
+  }
+  ctx.park(call);
+}
+
+/** Decodes a LockRequest for the table; ranges are the table's to check. */
+export function lockRequest(wire: WireLockRequest | undefined, session: SessionId): AcquireRequest {
+  if (wire === undefined) throw new InvalidArgumentError('request is required');
+  return {
+    key: requiredKey(wire.lockKey, wire.keyValid),
+    owner: wire.owner,
+    ttlMs: wire.ttlMs,
+    waitMs: wire.waitMs,
+    mode: wire.mode as AcquireRequest['mode'],
+    token: wire.token,
+    ephemeral: wire.ephemeral,
+    session,
+  };
+}
+
+/** A key argument: present and valid UTF-8. */
+export function requiredKey(key: string | undefined, valid: boolean): string {
+  if (!valid) throw new InvalidArgumentError('lockKey is not valid UTF-8');
+  if (key === undefined) throw new InvalidArgumentError('lockKey is required');
+  return key;
+}
+
+/** An argument the IDL marks required. */
+export function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new InvalidArgumentError(`${name} is required`);
+  return value;
+}
+
+function replyGranted(ctx: CallContext, method: 'acquire', seqid: number, lease: LeaseView): void {
+  codec.writeAcquireReply(ctx.outbox.begin('durable'), seqid, lease);
+  ctx.outbox.endDurable(method, seqid, lease);
+}
+
+/** An upper bound of a LockInfo's encoded size in either protocol (UTF-16 length x3 bounds UTF-8). */
+function encodedSizeOf(info: LockInfoView): number {
+  let bytes = 16 + info.key.length * 3;
+  for (const holder of info.holders) bytes += 48 + (holder.owner?.length ?? 0) * 3;
+  return bytes;
+}
