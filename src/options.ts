@@ -68,6 +68,22 @@ export interface ServerOptions {
   logLevel: LogLevel;
   /** Log line format. Default text; json for log shippers. */
   logFormat: LogFormat;
+
+  // Operations: the HTTP listener (metrics, health, JSON lock API, admin) -------------------
+  /** Port of the HTTP listener. Default -1 (off): lockd opens no HTTP port unless asked; 0 picks a free one. */
+  httpPort: number;
+  /** Interface of the HTTP listener. Default 127.0.0.1: metrics and admin stay on this machine until an operator opens them. */
+  httpHost: string;
+  /** Largest HTTP request body accepted (413 beyond it). Default 64 KiB: a lock request is under 2 KiB. */
+  httpBodyLimitBytes: number;
+  /** Collect lock metrics (served at GET /metrics). Default true; off saves the per-call bookkeeping. */
+  metrics: boolean;
+  /** Key path segments ('/'-separated) that name a key's prefix in metric labels. Default 1 ("orders/42" -> "orders"). */
+  metricsPrefixDepth: number;
+  /** Distinct prefixes given their own metric labels; later ones are counted as "_other". Default 100: bounds series count. */
+  metricsMaxPrefixes: number;
+  /** Force-releases remembered so the holder's next renew learns the reason. Default 10,000 (~2 MiB at most). */
+  forceReleaseHistory: number;
 }
 
 /** The defaults, frozen. */
@@ -98,9 +114,16 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   forceRecovery: false,
   logLevel: 'info',
   logFormat: 'text',
+  httpPort: -1,
+  httpHost: '127.0.0.1',
+  httpBodyLimitBytes: 64 * 1024,
+  metrics: true,
+  metricsPrefixDepth: 1,
+  metricsMaxPrefixes: 100,
+  forceReleaseHistory: 10_000,
 });
 
-type Kind = 'string' | 'port' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
+type Kind = 'string' | 'port' | 'port-or-off' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -137,6 +160,13 @@ export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'forceRecovery', flag: 'force-recovery', kind: 'bool', help: 'start from the last good record of a corrupt log' },
   { key: 'logLevel', flag: 'log-level', kind: ['error', 'warn', 'info', 'debug'], help: 'log threshold' },
   { key: 'logFormat', flag: 'log-format', kind: ['text', 'json'], help: 'log line format' },
+  { key: 'httpPort', flag: 'http-port', kind: 'port-or-off', help: 'port of the HTTP listener: metrics, health, JSON lock API, admin (0 = any free port)' },
+  { key: 'httpHost', flag: 'http-host', kind: 'string', help: 'interface of the HTTP listener' },
+  { key: 'httpBodyLimitBytes', flag: 'http-body-limit', kind: 'bytes', help: 'largest HTTP request body' },
+  { key: 'metrics', flag: 'metrics', kind: 'bool', help: 'collect lock metrics for GET /metrics (--metrics=false: off)' },
+  { key: 'metricsPrefixDepth', flag: 'metrics-prefix-depth', kind: 'count', help: "key path segments that name a metrics prefix ('orders/42' -> 'orders' at 1)" },
+  { key: 'metricsMaxPrefixes', flag: 'metrics-max-prefixes', kind: 'count', help: 'distinct metrics prefixes; later ones count as _other' },
+  { key: 'forceReleaseHistory', flag: 'force-release-history', kind: 'count', help: "force-releases remembered so the holder's renew learns the reason" },
 ];
 
 /** LOCKD_DEFAULT_TTL for --default-ttl. */
@@ -166,6 +196,12 @@ function parseValue(spec: OptionSpec, raw: string, source: string): string | num
     case 'port': {
       const port = Number(raw);
       if (!/^\d+$/.test(raw) || port > 65535) throw bad('a port number 0..65535');
+      return port;
+    }
+    case 'port-or-off': {
+      if (raw === 'off') return -1;
+      const port = Number(raw);
+      if (!/^\d+$/.test(raw) || port > 65535) throw bad('off or a port number 0..65535');
       return port;
     }
     case 'duration': {
@@ -249,7 +285,14 @@ export function serverUsage(): string {
   const lines = ['usage: lockd [flags]', ''];
   for (const spec of SERVER_OPTION_SPECS) {
     const value = DEFAULT_SERVER_OPTIONS[spec.key];
-    const shown = spec.kind === 'duration' ? d(value as number) : spec.kind === 'duration-or-off' ? (value === 0 ? 'off' : d(value as number)) : String(value);
+    const shown =
+      spec.kind === 'duration'
+        ? d(value as number)
+        : spec.kind === 'duration-or-off'
+          ? value === 0 ? 'off' : d(value as number)
+          : spec.kind === 'port-or-off' && value === -1
+            ? 'off'
+            : String(value);
     lines.push(`  --${spec.flag.padEnd(20)} ${spec.help} (default ${shown}; env ${envNameOf(spec.flag)})`);
   }
   return lines.join('\n');

@@ -4,7 +4,8 @@
  * replicated backend stands beside it. Calls are synchronous against the in-memory table; a
  * change is durable once `sync` calls back, so front ends answer changing calls only then.
  */
-import type { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, SessionId, Waiter } from '../table/types';
+import type { LockdError } from '../errors';
+import type { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, LockMode, SessionId, Waiter } from '../table/types';
 
 /**
  * Hears the outcome of the waits a session parked. The backend calls the sink of the waiter's
@@ -15,15 +16,39 @@ export interface SessionSink {
   waiterGranted(waiter: Waiter, lease: LeaseView): void;
   /** A parked acquire's wait ran out; it is out of the queue. */
   waiterTimedOut(waiter: Waiter): void;
+  /**
+   * A parked acquire was refused while it waited (lockd began to drain); it is out of the queue.
+   * Sinks without it hear waiterTimedOut instead.
+   */
+  waiterRefused?(waiter: Waiter, error: LockdError): void;
 }
 
 /** Why a lease ended, as lock events report it. */
-export type LeaseEndReason = 'released' | 'expired' | 'session-closed' | 'rolled-back';
+export type LeaseEndReason = 'released' | 'expired' | 'session-closed' | 'rolled-back' | 'force-released';
 
 /** Things that happened to leases, for logs and metrics; called synchronously, must not throw. */
 export interface LockEventListener {
   /** A lease ended other than by its holder's release call (expiry, closed session, rollback). */
   leaseLost?(key: string, owner: string | undefined, fence: number, reason: Exclude<LeaseEndReason, 'released'>): void;
+  /** Any lease ended, its holder's release included (metrics: hold time, expiries). */
+  leaseEnded?(key: string, owner: string | undefined, fence: number, mode: LockMode, reason: LeaseEndReason): void;
+}
+
+/** One lease an operator freed with forceRelease. */
+export interface ForcedRelease {
+  readonly key: string;
+  readonly owner: string | undefined;
+  readonly fence: number;
+  readonly mode: LockMode;
+}
+
+/** Where a drain stands: new grants are refused while `draining`; it is done when no lease is left. */
+export interface DrainStatus {
+  readonly draining: boolean;
+  /** Unix ms the drain began; undefined when not draining. */
+  readonly sinceMs: number | undefined;
+  readonly leases: number;
+  readonly waiters: number;
 }
 
 /** Counts a front end may show (health, metrics, logs). */
@@ -67,6 +92,22 @@ export interface Backend {
   sync(done: (error: Error | null) => void): void;
   /** Has changes no reply waits for (releases, expiries) written soon, with no sync of their own. */
   writeBehind(): void;
+
+  // Operations ---------------------------------------------------------------------------------
+  /**
+   * An operator frees every lease on `key` (only the one with `fence`, when given), whatever its
+   * hold count. The freed tokens are remembered (a bounded number) so that a later renew or
+   * re-entry with one gets NOT_HOLDER naming `reason` and `actor`: the holder learns why.
+   */
+  forceRelease(key: string, fence: number | undefined, reason: string, actor: string): ForcedRelease[];
+  /**
+   * Starts draining: new leases are refused with UNAVAILABLE ("draining"), parked waiters are
+   * refused (their sinks' waiterRefused), holders keep, renew and release their leases.
+   */
+  startDrain(): DrainStatus;
+  /** Stops draining: grants resume. */
+  stopDrain(): DrainStatus;
+  drainStatus(): DrainStatus;
 
   /** Adds a listener of lock events. */
   addListener(listener: LockEventListener): void;

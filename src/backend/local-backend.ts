@@ -2,17 +2,31 @@
  * The lock table on this machine: the pure LockTable plus what it needs to run for real — a
  * clock, the one expiry timer, and a LeaseStore that makes changes durable.
  */
+import { NotHolderError, UnavailableError } from '../errors';
 import type { LeaseStore } from '../store/store';
 import { LockTable, TableLimits } from '../table/lock-table';
 import { fullGc } from '../util/reclaim';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
-import type { Backend, BackendStats, LockEventListener, SessionSink } from './backend';
+import type { Backend, BackendStats, DrainStatus, ForcedRelease, LockEventListener, SessionSink } from './backend';
 
 /** setTimeout's longest delay; later deadlines re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Session 0 is "no connection" (leases restored from disk); sessions count up from 1 and wrap. */
 const MAX_SESSION = 0x7fffffff;
+
+/** Operations settings of a LocalBackend. */
+export interface BackendOpsOptions {
+  /** Force-released tokens remembered for the holder's next renew (oldest forgotten first). */
+  readonly forceReleaseHistory: number;
+}
+
+/** Why a token stopped naming a lease, when an operator freed it. */
+interface ForceReleaseNote {
+  readonly reason: string;
+  readonly actor: string;
+  readonly atMs: number;
+}
 
 export class LocalBackend implements Backend {
   private readonly table: LockTable;
@@ -21,6 +35,12 @@ export class LocalBackend implements Backend {
   private nextSession = 1;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private readonly observer: TableObserver;
+  /** Set while rollBack frees a lease, so its end is reported as 'rolled-back'. */
+  private rollingBack = false;
+  /** Force-released token -> why; insertion order is age order (oldest evicted first). */
+  private readonly forced = new Map<string, ForceReleaseNote>();
+  private drainingSince: number | undefined;
 
   constructor(
     limits: TableLimits,
@@ -28,14 +48,15 @@ export class LocalBackend implements Backend {
     private readonly clock: Clock,
     /** False for MemoryStore: replies need not wait for a sync. */
     readonly durable: boolean,
+    private readonly ops: BackendOpsOptions = { forceReleaseHistory: 10_000 },
   ) {
-    const observer: TableObserver = {
+    this.observer = {
       recordsChanges: durable,
       waiterGranted: (waiter, lease) => this.sessions.get(waiter.session)?.waiterGranted(waiter, lease),
       waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
       changed: (change) => store.append(change),
     };
-    this.table = new LockTable(limits, observer);
+    this.table = new LockTable(limits, this.observer);
   }
 
   /** Loads the store's state into the table. Call once before serving. */
@@ -77,7 +98,13 @@ export class LocalBackend implements Backend {
   }
 
   acquire(request: AcquireRequest): AcquireOutcome {
-    const outcome = this.table.acquire(request, this.clock.now());
+    if (this.drainingSince !== undefined && request.token === undefined) throw drainingError();
+    let outcome: AcquireOutcome;
+    try {
+      outcome = this.table.acquire(request, this.clock.now());
+    } catch (error) {
+      throw this.explained(error, request.key, request.token);
+    }
     this.armTimer();
     return outcome;
   }
@@ -89,13 +116,23 @@ export class LocalBackend implements Backend {
   }
 
   renew(key: string, token: string, ttlMs: number | undefined): LeaseView {
-    const lease = this.table.renew(key, token, ttlMs, this.clock.now());
+    let lease: LeaseView;
+    try {
+      lease = this.table.renew(key, token, ttlMs, this.clock.now());
+    } catch (error) {
+      throw this.explained(error, key, token);
+    }
     this.armTimer();
     return lease;
   }
 
   rollBack(key: string, token: string): void {
-    this.release(key, token);
+    this.rollingBack = true;
+    try {
+      this.release(key, token);
+    } finally {
+      this.rollingBack = false;
+    }
   }
 
   isHeld(key: string, token: string): boolean {
@@ -132,8 +169,62 @@ export class LocalBackend implements Backend {
     this.store.writeBehind();
   }
 
+  // Operations ---------------------------------------------------------------------------------
+
+  forceRelease(key: string, fence: number | undefined, reason: string, actor: string): ForcedRelease[] {
+    const now = this.clock.now();
+    const freed = this.table.forceRelease(key, fence, now);
+    for (const lease of freed) {
+      if (this.forced.size >= this.ops.forceReleaseHistory) this.forced.delete(this.forced.keys().next().value as string);
+      this.forced.set(lease.token, { reason, actor, atMs: now });
+    }
+    this.armTimer();
+    return freed.map(({ key: k, owner, fence: f, mode }) => ({ key: k, owner, fence: f, mode }));
+  }
+
+  startDrain(): DrainStatus {
+    if (this.drainingSince === undefined) {
+      this.drainingSince = this.clock.now();
+      const error = drainingError();
+      for (const waiter of this.table.drainWaiters()) {
+        const sink = this.sessions.get(waiter.session);
+        if (sink?.waiterRefused !== undefined) sink.waiterRefused(waiter, error);
+        else sink?.waiterTimedOut(waiter);
+      }
+      this.armTimer();
+    }
+    return this.drainStatus();
+  }
+
+  stopDrain(): DrainStatus {
+    this.drainingSince = undefined;
+    return this.drainStatus();
+  }
+
+  drainStatus(): DrainStatus {
+    const { leases, waiters } = this.stats();
+    return { draining: this.drainingSince !== undefined, sinceMs: this.drainingSince, leases, waiters };
+  }
+
   addListener(listener: LockEventListener): void {
     this.listeners.push(listener);
+    // The table decodes key and owner for every end only once somebody listens.
+    this.observer.leaseEnded ??= (key, owner, fence, mode, tableReason) => {
+      const reason = this.rollingBack ? 'rolled-back' : tableReason;
+      for (const l of this.listeners) {
+        l.leaseEnded?.(key, owner, fence, mode, reason);
+        if (reason !== 'released') l.leaseLost?.(key, owner, fence, reason);
+      }
+    };
+  }
+
+  /** A NOT_HOLDER for a token an operator freed says who did it and why; other errors pass. */
+  private explained(error: unknown, key: string, token: string | undefined): unknown {
+    const note = token === undefined || this.forced.size === 0 ? undefined : this.forced.get(token);
+    if (note === undefined || !(error instanceof NotHolderError)) return error;
+    return new NotHolderError(
+      `the lease on ${JSON.stringify(key)} was force-released by ${note.actor} at ${new Date(note.atMs).toISOString()}: ${note.reason}`,
+    );
   }
 
   stats(): BackendStats {
@@ -169,4 +260,8 @@ export class LocalBackend implements Backend {
     // Expiries answer nobody: their records ride along with the next write.
     if (this.durable) this.store.writeBehind();
   };
+}
+
+function drainingError(): UnavailableError {
+  return new UnavailableError('lockd is draining for maintenance and grants no new leases; retry against another instance or after it restarts');
 }

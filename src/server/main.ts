@@ -3,7 +3,11 @@
  * `lockd listening on HOST:PORT` on stdout once connections are accepted, and stops cleanly on
  * SIGTERM/SIGINT. Invalid configuration exits 2 with a one-line reason.
  */
+import type { Backend } from '../backend/backend';
 import { LocalBackend } from '../backend/local-backend';
+import { HttpApi } from '../http/http-api';
+import { LockMetrics } from '../metrics/lock-metrics';
+import { MeteredBackend } from '../metrics/metered-backend';
 import { ConfigError, LockdError } from '../errors';
 import { resolveServerOptions, ServerOptions, serverUsage } from '../options';
 import { FileStore } from '../store/file-store';
@@ -40,7 +44,7 @@ async function main(argv: string[]): Promise<void> {
           liveLeases: () => snapshotSource.liveLeases(),
           fenceCeiling: () => snapshotSource.fenceCeiling(),
         });
-    backend = new LocalBackend(options, store, systemClock, !options.inMemory);
+    backend = new LocalBackend(options, store, systemClock, !options.inMemory, { forceReleaseHistory: options.forceReleaseHistory });
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
     const { restored, summary } = await backend.open();
     logger.info('store opened', { summary, restoredLeases: restored });
@@ -48,7 +52,35 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`lockd: ${error instanceof LockdError ? error.message : String(error)}\n`);
     process.exit(1);
   }
-  const server = new LockdServer(options, backend, logger);
+  // Operations: metrics wrap the backend the front ends use (only when the HTTP listener serves them).
+  const httpOn = options.httpPort >= 0;
+  let http: HttpApi | undefined;
+  let server: LockdServer | undefined;
+  const metrics =
+    httpOn && options.metrics
+      ? new LockMetrics(
+          {
+            prefixDepth: options.metricsPrefixDepth,
+            maxPrefixes: options.metricsMaxPrefixes,
+            onPrefixOverflow: (prefix) =>
+              logger.warn('metrics: more distinct key prefixes than --metrics-max-prefixes; further ones are counted as prefix="_other"', {
+                limit: options.metricsMaxPrefixes,
+                depth: options.metricsPrefixDepth,
+                firstFolded: prefix,
+              }),
+          },
+          {
+            leases: () => backend.stats().leases,
+            waiters: () => backend.stats().waiters,
+            connections: () => server?.connectionCount ?? 0,
+            httpWaits: () => http?.gateway.waiting ?? 0,
+            draining: () => backend.drainStatus().draining,
+          },
+        )
+      : undefined;
+  const frontBackend: Backend = metrics ? new MeteredBackend(backend, metrics) : backend;
+  server = new LockdServer(options, frontBackend, logger);
+  if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics });
   // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
   // and without a handler the default action kills the process by signal instead of exit 0.
   let stopping = false;
@@ -56,7 +88,7 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('stopping', { signal });
-    server.close().then(
+    (http?.close() ?? Promise.resolve()).then(() => server.close()).then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -70,6 +102,14 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
+  if (http !== undefined) {
+    const httpAddress = await http.listen().catch((error: Error) => {
+      process.stderr.write(`lockd: cannot listen for HTTP on ${options.httpHost}:${options.httpPort}: ${error.message}\n`);
+      process.exit(1);
+    });
+    // Before the ready line: once a supervisor reads that, every listener answers.
+    process.stdout.write(`lockd http listening on ${httpAddress.address}:${httpAddress.port}\n`);
+  }
   const address = await server.listen().catch((error: Error) => {
     process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}\n`);
     process.exit(1);

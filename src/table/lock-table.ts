@@ -22,6 +22,7 @@ import {
   AcquireOutcome,
   AcquireRequest,
   HolderView,
+  LeaseEndReason,
   LeaseView,
   LockInfoView,
   LockMode,
@@ -333,6 +334,21 @@ export class LockTable {
   }
 
   /**
+   * Frees every lease on `key` (only the one carrying `fence`, when given) whatever its hold
+   * count: an operator's force-release. Returns the freed leases; waiters are let in as usual.
+   */
+  forceRelease(key: string, fence: number | undefined, now: number): LeaseView[] {
+    this.expireDue(now);
+    validateKey(key);
+    const entry = this.entries.get(key);
+    const holders = entry === undefined ? [] : typeof entry === 'number' ? [entry] : [...entry.holders];
+    const chosen = holders.filter((slot) => fence === undefined || this.slots.fence[slot] === fence);
+    const freed = chosen.map((slot) => this.slots.view(slot, key));
+    for (const slot of chosen) this.free(slot, 'force-released', now);
+    return freed;
+  }
+
+  /**
    * Ends a session: its waiters leave their queues (without a callback: the session is gone)
    * and its ephemeral leases are freed, granting whoever waits next. Returns the counts.
    */
@@ -505,8 +521,9 @@ export class LockTable {
   }
 
   /** Frees a lease's slot and hands its key to the next waiters. */
-  private free(slot: number, reason: 'released' | 'expired' | 'session-closed', now: number): void {
+  private free(slot: number, reason: LeaseEndReason, now: number): void {
     const slots = this.slots;
+    this.observer.leaseEnded?.(slots.keyOf(slot), slots.ownerOf(slot), slots.fence[slot], slots.mode[slot] as LockMode, reason);
     const session = slots.session[slot];
     if (session === 0) {
       if (this.recording) this.observer.changed({ kind: 'free', key: slots.keyOf(slot), token: slots.tokenOf(slot), reason });

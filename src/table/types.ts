@@ -105,9 +105,12 @@ export type TableChange =
       readonly ttlMs: number;
       readonly expiresAtMs: number;
     }
-  | { readonly kind: 'free'; readonly key: string; readonly token: string; readonly reason: 'released' | 'expired' | 'session-closed' }
+  | { readonly kind: 'free'; readonly key: string; readonly token: string; readonly reason: LeaseEndReason }
   /** Fences up to `ceiling` may be issued; recovery resumes above it so fences never go backwards. */
   | { readonly kind: 'fence-reserve'; readonly ceiling: number };
+
+/** Why the table freed a lease: its holder's last release, its TTL, its session's end, or an operator. */
+export type LeaseEndReason = 'released' | 'expired' | 'session-closed' | 'force-released';
 
 /** Receives what the table does outside the call that caused it, synchronously. */
 export interface TableObserver {
@@ -119,4 +122,6 @@ export interface TableObserver {
   waiterTimedOut(waiter: Waiter): void;
   /** Durable state changed. Only leases that are not ephemeral are reported, plus fence reservations. */
   changed(change: TableChange): void;
+  /** A lease ended (any lease, ephemeral too); for metrics and audit. Read at each end, so it may be set later. */
+  leaseEnded?(key: string, owner: string | undefined, fence: number, mode: LockMode, reason: LeaseEndReason): void;
 }
