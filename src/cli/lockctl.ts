@@ -10,6 +10,8 @@ import type { Lease } from '../client/lease';
 import { parseAddress } from '../client/options';
 import { ConfigError, ConnectionError, LockdError, LockTimeoutError, CallTimeoutError } from '../errors';
 import { parseDurationMs } from '../util/duration';
+// Operations commands (metrics, drain, release --force): kept in their own module.
+import { FORCE_RELEASE_HELP, OPS_HELP, OPS_OPTIONS, OpsUsageError, runOpsCommand } from '../admin/lockctl-ops';
 
 /** lockctl's exit codes. */
 export const EXIT = { OK: 0, NOT_ACQUIRED: 1, USAGE: 2, UNREACHABLE: 3, REFUSED: 4 } as const;
@@ -30,6 +32,11 @@ commands:
   run     <key> [--ttl 30s] [--wait 10s] [--shared] -- <command> [args...]
                                                                     run a command while holding the lock
   ping                                                              check that lockd answers
+
+operations (over lockd's HTTP listener, --http-addr host:port, default $LOCKD_HTTP_ADDR or 127.0.0.1:9091):
+  metrics [--top N]                                                 busiest and most contended key prefixes
+  release <key> --force --reason TEXT [--fence N]                   free a lock whatever its holders say
+  drain   [--wait D] [--cancel]                                     stop granting new leases; watch holders finish
 
 global flags:
   --addr host:port   lockd's address (default $LOCKD_ADDR, else localhost:9090)
@@ -89,6 +96,7 @@ with a message on stderr.
   --owner N   label shown by status (default: host:pid)
 example:
   lockctl run db-migrations --ttl 30s --wait 2m -- npm run migrate`,
+  ...OPS_HELP,
   ping: `usage: lockctl ping
 
 Prints "pong" when lockd answers; exit 3 when it cannot be reached.
@@ -121,6 +129,7 @@ export async function main(argv: string[]): Promise<number> {
         owner: { type: 'string' },
         token: { type: 'string' },
         limit: { type: 'string' },
+        ...OPS_OPTIONS,
       },
     });
   } catch (error) {
@@ -129,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') {
-    const text = command !== undefined && COMMAND_HELP[command] ? COMMAND_HELP[command] : GLOBAL_HELP;
+    const text = command !== undefined && COMMAND_HELP[command] ? COMMAND_HELP[command] + (command === 'release' ? `\n${FORCE_RELEASE_HELP}` : '') : GLOBAL_HELP;
     process.stdout.write(`${text}\n`);
     return command === undefined && !values.help ? EXIT.USAGE : EXIT.OK;
   }
@@ -168,7 +177,13 @@ export async function main(argv: string[]): Promise<number> {
         );
         return EXIT.OK;
       }
+      // Operations commands ------------------------------------------------------------------
+      case 'metrics':
+      case 'drain':
+        return await runOpsCommand(command, values, rest[0], out);
       case 'release': {
+        if (values.force) return await runOpsCommand('force-release', values, rest[0], out);
+        // -----------------------------------------------------------------------------------
         const released = await client.release(key(), token());
         if (!released) {
           process.stderr.write(`lockctl: not released: the token names no live lease on ${JSON.stringify(key())}\n`);
@@ -301,7 +316,7 @@ function usage(message: string): number {
 }
 
 function report(error: unknown): number {
-  if (error instanceof UsageError || error instanceof ConfigError) return usage(error.message);
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof OpsUsageError) return usage(error.message);
   if (error instanceof LockTimeoutError) {
     process.stderr.write(`lockctl: not acquired: ${error.message}\n`);
     return EXIT.NOT_ACQUIRED;
