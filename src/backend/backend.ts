@@ -5,7 +5,7 @@
  * change is durable once `sync` calls back, so front ends answer changing calls only then.
  */
 import type { LockdError } from '../errors';
-import type { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, LockMode, SessionId, Waiter } from '../table/types';
+import type { AcquireOutcome, AcquireRequest, EndingLease, LeaseView, LockInfoView, LockMode, SessionId, Waiter } from '../table/types';
 
 /**
  * Hears the outcome of the waits a session parked. The backend calls the sink of the waiter's
@@ -30,8 +30,8 @@ export type LeaseEndReason = 'released' | 'expired' | 'session-closed' | 'rolled
 export interface LockEventListener {
   /** A lease ended other than by its holder's release call (expiry, closed session, rollback). */
   leaseLost?(key: string, owner: string | undefined, fence: number, reason: Exclude<LeaseEndReason, 'released'>): void;
-  /** Any lease ended, its holder's release included (metrics: hold time, expiries). */
-  leaseEnded?(key: string, owner: string | undefined, fence: number, mode: LockMode, reason: LeaseEndReason): void;
+  /** Any lease ended, its holder's release included (metrics: hold time, expiries). `lease` is valid during the call only. */
+  leaseEnded?(lease: EndingLease, reason: LeaseEndReason): void;
 }
 
 /** One lease an operator freed with forceRelease. */

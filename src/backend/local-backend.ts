@@ -209,11 +209,11 @@ export class LocalBackend implements Backend {
   addListener(listener: LockEventListener): void {
     this.listeners.push(listener);
     // The table decodes key and owner for every end only once somebody listens.
-    this.observer.leaseEnded ??= (key, owner, fence, mode, tableReason) => {
+    this.observer.leaseEnded ??= (lease, tableReason) => {
       const reason = this.rollingBack ? 'rolled-back' : tableReason;
       for (const l of this.listeners) {
-        l.leaseEnded?.(key, owner, fence, mode, reason);
-        if (reason !== 'released') l.leaseLost?.(key, owner, fence, reason);
+        l.leaseEnded?.(lease, reason);
+        if (reason !== 'released') l.leaseLost?.(lease.key, lease.owner, lease.fence, reason);
       }
     };
   }

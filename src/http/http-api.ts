@@ -52,7 +52,7 @@ export class HttpApi {
       keepAliveTimeout: 5_000,
       forceCloseConnections: true,
       // A key is up to 1024 UTF-8 bytes, so up to 3072 characters percent-encoded in a path.
-      maxParamLength: 3 * 1024,
+      routerOptions: { maxParamLength: 3 * 1024 },
       return503OnClosing: true,
       ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     });

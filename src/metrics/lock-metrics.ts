@@ -8,7 +8,9 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { LeaseEndReason } from '../backend/backend';
+import type { EndingLease } from '../table/types';
 import { Buckets, CallbackFamily, HistogramFamily } from './families';
+import { HoldTracker } from './hold-tracker';
 import { KeyPrefixes } from './prefixes';
 
 /** Wait time buckets, seconds: from a hand-off on a busy key to the longest --max-wait. */
@@ -66,8 +68,8 @@ const END_REASONS: readonly LeaseEndReason[] = ['released', 'expired', 'session-
 export class LockMetrics {
   readonly registry = new Registry();
   private readonly prefixes: KeyPrefixes<PrefixStats>;
-  /** fence -> Unix ms of the grant, for hold times. Restored leases have none and are not timed. */
-  private readonly grantedAt = new Map<number, number>();
+  /** fence -> grant time and prefix, for hold times. Restored leases have none and are not timed. */
+  private readonly holds = new HoldTracker<PrefixStats>();
   private grantsImmediate = 0;
   private grantsAfterWait = 0;
   private reentries = 0;
@@ -76,7 +78,7 @@ export class LockMetrics {
   private released = 0;
   private releaseMisses = 0;
   private renewals = 0;
-  private readonly ends = new Map<LeaseEndReason, number>(END_REASONS.map((r) => [r, 0]));
+  private readonly ends: Record<LeaseEndReason, number> = { released: 0, expired: 0, 'session-closed': 0, 'rolled-back': 0, 'force-released': 0 };
   private readonly refusals = new Map<string, number>();
   private syncErrors = 0;
   private readonly syncLatency: Buckets;
@@ -131,7 +133,7 @@ export class LockMetrics {
     ]);
     counter('lockd_renewals_total', 'Leases renewed.', () => [{ value: this.renewals }]);
     counter('lockd_lease_ends_total', 'Leases that ended, by reason.', () =>
-      [...this.ends].map(([reason, value]) => ({ labels: { reason: reason.replace('-', '_') }, value })),
+      END_REASONS.map((reason) => ({ labels: { reason: reason.replace('-', '_') }, value: this.ends[reason] })),
     );
     counter('lockd_refusals_total', 'Calls refused with a LockError, by code (INVALID_ARGUMENT, NOT_HOLDER, RESOURCE_EXHAUSTED, UNAVAILABLE, ...).', () =>
       [...this.refusals].map(([code, value]) => ({ labels: { code }, value })),
@@ -164,8 +166,9 @@ export class LockMetrics {
   granted(key: string, fence: number, grantedAtMs: number, afterWait: boolean): void {
     if (afterWait) this.grantsAfterWait++;
     else this.grantsImmediate++;
-    this.prefixes.statsOf(key).grants++;
-    this.grantedAt.set(fence, grantedAtMs);
+    const stats = this.prefixes.statsOf(key);
+    stats.grants++;
+    this.holds.start(fence, grantedAtMs, stats);
   }
 
   reentered(): void {
@@ -183,15 +186,16 @@ export class LockMetrics {
     this.prefixes.statsOf(key).waitBuckets(outcome).observe(waitedMs / 1000);
   }
 
-  leaseEnded(key: string, fence: number, reason: LeaseEndReason, nowMs: number): void {
-    this.ends.set(reason, (this.ends.get(reason) ?? 0) + 1);
-    const start = this.grantedAt.get(fence);
-    if (start === undefined && reason !== 'expired') return;
-    const stats = this.prefixes.statsOf(key);
+  /** Reads only the fence unless the lease was restored from disk (then its key, for expiries). */
+  leaseEnded(lease: EndingLease, reason: LeaseEndReason): void {
+    this.ends[reason]++;
+    const stats = this.holds.end(lease.fence);
+    if (stats === undefined) {
+      if (reason === 'expired') this.prefixes.statsOf(lease.key).expiries++;
+      return;
+    }
     if (reason === 'expired') stats.expiries++;
-    if (start === undefined) return;
-    this.grantedAt.delete(fence);
-    stats.hold.observe(Math.max(0, nowMs - start) / 1000);
+    stats.hold.observe(Math.max(0, lease.endedAtMs - this.holds.endedStartedAt) / 1000);
   }
 
   releaseCalled(released: boolean): void {

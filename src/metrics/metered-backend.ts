@@ -54,7 +54,7 @@ export class MeteredBackend implements Backend {
     private readonly inner: Backend,
     readonly metrics: LockMetrics,
   ) {
-    inner.addListener({ leaseEnded: (key, _owner, fence, _mode, reason) => metrics.leaseEnded(key, fence, reason, Date.now()) });
+    inner.addListener({ leaseEnded: (lease, reason) => metrics.leaseEnded(lease, reason) });
   }
 
   get durable(): boolean {

@@ -21,6 +21,7 @@ import { LeaseSlots } from './lease-slots';
 import {
   AcquireOutcome,
   AcquireRequest,
+  EndingLease,
   HolderView,
   LeaseEndReason,
   LeaseView,
@@ -136,6 +137,25 @@ class QueuedWaiter implements Waiter {
   ) {}
 }
 
+/** An ending lease read straight from its slot (see TableObserver.leaseEnded). */
+class EndingSlot implements EndingLease {
+  slot = -1;
+  endedAtMs = 0;
+  constructor(private readonly slots: LeaseSlots) {}
+  get key(): string {
+    return this.slots.keyOf(this.slot);
+  }
+  get owner(): string | undefined {
+    return this.slots.ownerOf(this.slot);
+  }
+  get fence(): number {
+    return this.slots.fence[this.slot];
+  }
+  get mode(): LockMode {
+    return this.slots.mode[this.slot] as LockMode;
+  }
+}
+
 const NO_OBSERVER: TableObserver = { waiterGranted() {}, waiterTimedOut() {}, changed() {} };
 
 export class LockTable {
@@ -155,6 +175,8 @@ export class LockTable {
   private fenceCeiling = 0;
   private nextWaiterId = 1;
   private waiterCount = 0;
+  /** The one view leaseEnded gets: no allocation or decoding unless the observer reads it. */
+  private readonly ending: EndingSlot;
 
   constructor(
     readonly limits: TableLimits,
@@ -163,6 +185,7 @@ export class LockTable {
     // Leases plus parked waiters never exceed maxLeases + maxWaiters (see grantNew and acquire), and
     // a promotion turns a waiter into a lease: so a waiter's grant always finds a slot.
     const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters));
+    this.ending = new EndingSlot(slots);
     this.entries = new KeyTable(slots);
     this.recording = observer.recordsChanges !== false;
     this.leaseExpiry = new BinaryHeap<number>(
@@ -523,7 +546,11 @@ export class LockTable {
   /** Frees a lease's slot and hands its key to the next waiters. */
   private free(slot: number, reason: LeaseEndReason, now: number): void {
     const slots = this.slots;
-    this.observer.leaseEnded?.(slots.keyOf(slot), slots.ownerOf(slot), slots.fence[slot], slots.mode[slot] as LockMode, reason);
+    if (this.observer.leaseEnded !== undefined) {
+      this.ending.slot = slot;
+      this.ending.endedAtMs = now;
+      this.observer.leaseEnded(this.ending, reason);
+    }
     const session = slots.session[slot];
     if (session === 0) {
       if (this.recording) this.observer.changed({ kind: 'free', key: slots.keyOf(slot), token: slots.tokenOf(slot), reason });

@@ -112,6 +112,16 @@ export type TableChange =
 /** Why the table freed a lease: its holder's last release, its TTL, its session's end, or an operator. */
 export type LeaseEndReason = 'released' | 'expired' | 'session-closed' | 'force-released';
 
+/** A lease as it ends: valid only during the leaseEnded call; key and owner are decoded when read. */
+export interface EndingLease {
+  readonly key: string;
+  readonly owner: string | undefined;
+  readonly fence: number;
+  readonly mode: LockMode;
+  /** The table's `now` when it ended (Unix ms). */
+  readonly endedAtMs: number;
+}
+
 /** Receives what the table does outside the call that caused it, synchronously. */
 export interface TableObserver {
   /** False when nothing keeps the change stream: the table then builds no change objects. Default true. */
@@ -123,5 +133,5 @@ export interface TableObserver {
   /** Durable state changed. Only leases that are not ephemeral are reported, plus fence reservations. */
   changed(change: TableChange): void;
   /** A lease ended (any lease, ephemeral too); for metrics and audit. Read at each end, so it may be set later. */
-  leaseEnded?(key: string, owner: string | undefined, fence: number, mode: LockMode, reason: LeaseEndReason): void;
+  leaseEnded?(lease: EndingLease, reason: LeaseEndReason): void;
 }
