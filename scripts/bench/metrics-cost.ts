@@ -27,7 +27,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '3' },
-    workers: { type: 'string', default: '16' },
+    workers: { type: 'string', default: '8' },
     pairs: { type: 'string', default: '50000' },
   },
 });

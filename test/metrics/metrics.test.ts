@@ -3,7 +3,7 @@
  * are refused; the Thrift connection gauge counts a real client; per-prefix series stay capped
  * under many distinct keys; a durable store reports sync latency and batch size.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockClient } from '../../src/client/lock-client';
@@ -101,6 +101,16 @@ describe('lock metrics', () => {
       if (type === 'histogram') expect(name).toMatch(/_(seconds|changes)$/);
     }
     expect(text).toMatch(/^process_cpu_seconds_total /m);
+  });
+
+  test('every metric the Grafana dashboard (docs/ops/grafana-dashboard.json) queries is one lockd exports', async () => {
+    const text = (await call(lockd.http, 'GET', '/metrics')).text;
+    const exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])));
+    const dashboard = JSON.parse(readFileSync(path.resolve(__dirname, '../../docs/ops/grafana-dashboard.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((panel: { targets: Array<{ expr: string }> }) => panel.targets.map((t) => t.expr));
+    const queried = new Set(exprs.flatMap((expr) => expr.match(/\b(lockd|process|nodejs)_[a-z0-9_]+/g) ?? []));
+    expect(queried.size).toBeGreaterThan(15);
+    expect([...queried].filter((name) => !exported.has(name))).toEqual([]);
   });
 });
 
