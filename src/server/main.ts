@@ -8,7 +8,7 @@ import { ConfigError, LockdError } from '../errors';
 import { resolveServerOptions, ServerOptions, serverUsage } from '../options';
 import { FileStore } from '../store/file-store';
 import { LeaseStore, MemoryStore } from '../store/store';
-import { systemClock } from '../table/types';
+import { monotonicClock } from '../table/types';
 import { LockdServer } from './lockd-server';
 import { createLogger } from './logger';
 
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
           liveLeases: () => snapshotSource.liveLeases(),
           fenceCeiling: () => snapshotSource.fenceCeiling(),
         });
-    backend = new LocalBackend(options, store, systemClock, !options.inMemory);
+    backend = new LocalBackend(options, store, monotonicClock, !options.inMemory);
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
     const { restored, summary } = await backend.open();
     logger.info('store opened', { summary, restoredLeases: restored });
