@@ -66,7 +66,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     const limits = host.limits;
     this.session = host.backend.openSession(this);
     this.outbox = new Outbox(socket, this, protocol, transport === 'framed', host.backend.durable, limits.connectionBufferBytes);
-    this.stream = new MessageStream(protocol.createReader(limits.maxMessageBytes), transport, limits.maxMessageBytes);
+    this.stream = new MessageStream(protocol, transport, limits.maxMessageBytes);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}#${this.session}`;
   }
 
