@@ -25,6 +25,8 @@ export class MessageStream {
   private pending: Buffer | undefined;
   /** A buffered message arriving in pieces, from its first byte (see the module comment). */
   private partial: OutputBuffer | undefined;
+  /** `pending` starts with whole messages left because the handler stopped. */
+  private pendingAfterStop = false;
 
   /**
    * @param protocol the connection's protocol; readers bound strings and containers by maxMessageBytes.
@@ -60,6 +62,11 @@ export class MessageStream {
     else this.pushBuffered(data, onMessage);
   }
 
+  /** True while the bytes of a message that has begun are still arriving. */
+  get hasPartialMessage(): boolean {
+    return this.partial !== undefined || (this.pending !== undefined && !this.pendingAfterStop);
+  }
+
   /** Bytes received that do not yet form a whole message (or wait behind a stop). */
   get pendingBytes(): number {
     return (this.pending?.length ?? 0) + (this.partial?.pos ?? 0);
@@ -77,9 +84,12 @@ export class MessageStream {
       const frameEnd = start + 4 + size;
       const more = this.decode(data, start + 4, frameEnd, onMessage, 'a message ends after its frame');
       start = frameEnd;
-      if (!more) break;
+      if (!more) {
+        this.keep(data, start, true);
+        return;
+      }
     }
-    this.keep(data, start);
+    this.keep(data, start, false);
   }
 
   private pushBuffered(data: Buffer, onMessage: MessageHandler): void {
@@ -100,9 +110,12 @@ export class MessageStream {
         throw new ProtocolError(`message of ${consumed} bytes exceeds the maximum of ${this.maxMessageBytes}`);
       }
       start = this.reader.offset;
-      if (!more) break;
+      if (!more) {
+        this.keep(data, start, true);
+        return;
+      }
     }
-    this.keep(data, start);
+    this.keep(data, start, false);
   }
 
   /** A message ran past the received bytes: collect it, and scan what is here once. */
@@ -133,7 +146,7 @@ export class MessageStream {
     const rest = Buffer.from(bytes.subarray(length, partial.pos));
     const more = this.decode(bytes, 0, length, onMessage, 'a message is shorter than its own structure');
     if (more) return rest;
-    if (rest.length > 0) this.pending = rest;
+    this.keep(rest, 0, true);
     return undefined;
   }
 
@@ -149,7 +162,8 @@ export class MessageStream {
   }
 
   /** Keeps data[start..] for the next push; a copy, so a few bytes do not pin a 64 KiB chunk. */
-  private keep(data: Buffer, start: number): void {
+  private keep(data: Buffer, start: number, afterStop: boolean): void {
     if (start < data.length) this.pending = Buffer.from(data.subarray(start));
+    this.pendingAfterStop = afterStop;
   }
 }

@@ -30,6 +30,8 @@ export interface ConnectionHost {
   warn(kind: string, message: string, meta: Record<string, unknown>): void;
   /** Ends the connection's socket once the replies owed so far were handed to it. */
   endAfterFlush(connection: Connection): void;
+  /** Feeds bytes to a connection as a data event does (then flushes). */
+  receiveFor(connection: Connection, chunk: Buffer): void;
 }
 
 /** Per-connection limits, from the server options. */
@@ -56,6 +58,9 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   private throttled = false;
   /** A malformed message was seen: nothing after it is read. */
   private failedAlready = false;
+  /** Dispatch stopped at the budget; calls may wait unread in the stream. */
+  private stopped = false;
+  private resumeScheduled = false;
 
   constructor(
     readonly socket: Socket,
@@ -83,6 +88,11 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     return !this.holdsEphemeral && this.parkedBySeq.size === 0 && this.seedGrants.size === 0 && !this.outbox.hasOutput && this.outbox.bufferedBytes === 0;
   }
 
+  /** True while a message that has begun is still arriving. */
+  get hasPartialMessage(): boolean {
+    return this.stream.hasPartialMessage;
+  }
+
   /** Bytes received that do not form a whole message yet. */
   get pendingInputBytes(): number {
     return this.stream.pendingBytes;
@@ -105,8 +115,22 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   /** Flushes the outbox: sends what may leave and returns what waits for a sync. */
   flush(): ReturnType<Outbox['flush']> {
     this.dirty = false;
-    return this.outbox.flush();
+    const batch = this.outbox.flush();
+    // Dispatch stopped at the budget with calls still unread, but the socket took the replies
+    // without pausing us: go on with the rest on the next turn (never in this one, so one
+    // connection cannot hold the event loop).
+    if (this.stopped && !this.throttled && !this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.resume);
+    }
+    return batch;
   }
+
+  private readonly resume = (): void => {
+    this.resumeScheduled = false;
+    if (this.closed || this.failedAlready || this.throttled) return;
+    this.host.receiveFor(this, Buffer.alloc(0));
+  };
 
   // CallContext -------------------------------------------------------------------------------
 
@@ -171,9 +195,11 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     this.throttled = false;
     if (this.closed || this.failedAlready) return;
     this.socket.resume();
-    // Calls that arrived while over budget are still unread in the stream.
-    this.receive(Buffer.alloc(0));
-    this.host.markDirty(this);
+    // Calls that arrived while over budget are still unread in the stream: on the next turn.
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.resume);
+    }
   }
 
   rollBack(key: string, token: string): void {
@@ -207,7 +233,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
       this.replyError(call, error);
     }
     if (outbox.hasOutput) this.host.markDirty(this);
-    return !this.throttled && !outbox.isOverBudget;
+    this.stopped = this.throttled || outbox.isOverBudget;
+    return !this.stopped;
   };
 
   private dispatch(call: ServiceCall): void {

@@ -94,6 +94,17 @@ export class LockdServer implements ConnectionHost {
     return this.connections.size;
   }
 
+  /** Bytes held over all connections: input not yet a whole message (or unread behind a pause) and replies not yet taken. */
+  bufferStats(): { pendingInputBytes: number; replyBytes: number } {
+    let pendingInputBytes = 0;
+    let replyBytes = 0;
+    for (const connection of this.connections.keys()) {
+      pendingInputBytes += connection.pendingInputBytes;
+      replyBytes += connection.outbox.bufferedBytes;
+    }
+    return { pendingInputBytes, replyBytes };
+  }
+
   markDirty(connection: Connection): void {
     if (connection.dirty) return;
     connection.dirty = true;
@@ -133,7 +144,7 @@ export class LockdServer implements ConnectionHost {
     for (const connection of dirty) {
       const batch = connection.flush();
       if (batch !== undefined) batches.push({ connection, batch });
-      else if (this.ending.has(connection)) this.endNow(connection);
+      else if (this.ending.has(connection) && connection.outbox.isSettled) this.endNow(connection);
     }
     if (batches.length === 0) {
       if (this.backend.durable) this.backend.writeBehind();
@@ -142,7 +153,7 @@ export class LockdServer implements ConnectionHost {
     this.backend.sync((error) => {
       for (const { connection, batch } of batches) {
         connection.outbox.deliver(batch, error);
-        if (this.ending.has(connection)) this.endNow(connection);
+        if (this.ending.has(connection) && connection.outbox.isSettled) this.endNow(connection);
       }
     });
   };
@@ -233,20 +244,7 @@ export class LockdServer implements ConnectionHost {
     this.connections.set(connection, activity);
     if (this.debug) this.logger.debug('connection opened', { peer: connection.peer, transport, protocol: protocol.name });
     this.logConnectionCount();
-    const onData = (chunk: Buffer) => {
-      const now = Date.now();
-      activity.lastActiveAt = now;
-      this.inDataCallback = true;
-      try {
-        connection.receive(chunk);
-      } finally {
-        this.inDataCallback = false;
-      }
-      const pending = connection.pendingInputBytes;
-      if (pending === 0) activity.messageStartedAt = 0;
-      else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
-      this.flush();
-    };
+    const onData = (chunk: Buffer) => this.receiveFor(connection, chunk);
     socket.on('data', onData);
     // The client shut its side: answer what it sent, then end ours.
     socket.on('end', () => connection.closeAfterReplies());
@@ -254,7 +252,25 @@ export class LockdServer implements ConnectionHost {
       if (this.debug) this.logger.debug('connection error', { peer: connection.peer, error: error.message });
     });
     socket.on('close', () => this.connectionClosed(connection));
-    onData(head);
+    this.receiveFor(connection, head);
+  }
+
+  receiveFor(connection: Connection, chunk: Buffer): void {
+    const activity = this.connections.get(connection);
+    if (activity === undefined) return;
+    const now = Date.now();
+    activity.lastActiveAt = now;
+    this.inDataCallback = true;
+    try {
+      connection.receive(chunk);
+    } finally {
+      this.inDataCallback = false;
+    }
+    // Only input that is not yet a whole message counts toward --read-timeout (calls waiting
+    // unread behind a full outbox are the client's replies' fault, not a slow message).
+    if (!connection.hasPartialMessage) activity.messageStartedAt = 0;
+    else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
+    this.flush();
   }
 
   private endNow(connection: Connection): void {
