@@ -61,6 +61,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   /** Dispatch stopped at the budget; calls may wait unread in the stream. */
   private stopped = false;
   private resumeScheduled = false;
+  private seedRenewal: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -213,8 +214,35 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * The seed API's grants last as long as the connection: with no --seed-lock-ttl they are
+   * renewed (each to its own TTL) every third of it while the connection lives.
+   */
+  noteSeedGrant(): void {
+    const { seedLockTtlMs, renewSeedGrants } = this.host.limits;
+    if (!renewSeedGrants || this.seedRenewal !== undefined) return;
+    this.seedRenewal = setInterval(this.renewSeedGrants, Math.max(1, Math.floor(seedLockTtlMs / 3)));
+    this.seedRenewal.unref();
+  }
+
+  private readonly renewSeedGrants = (): void => {
+    for (const [key, token] of this.seedGrants) {
+      if (this.host.backend.isHeld(key, token)) this.host.backend.renew(key, token, undefined);
+      else this.seedGrants.delete(key);
+    }
+    if (this.seedGrants.size === 0) this.stopSeedRenewal();
+    // Renewals answer nobody: their records ride along with the next write.
+    if (this.host.backend.durable) this.host.backend.writeBehind();
+  };
+
+  private stopSeedRenewal(): void {
+    if (this.seedRenewal !== undefined) clearInterval(this.seedRenewal);
+    this.seedRenewal = undefined;
+  }
+
   /** The socket closed: the session is over. */
   markClosed(): void {
+    this.stopSeedRenewal();
     this.closed = true;
     this.outbox.close();
     this.seedGrants.clear();

@@ -62,6 +62,7 @@ export class LockdServer implements ConnectionHost {
       maxListLimit: options.maxListLimit,
       maxListBytes: options.maxListBytes,
       seedLockTtlMs: options.seedLockTtlMs > 0 ? options.seedLockTtlMs : options.maxTtlMs,
+      renewSeedGrants: options.seedLockTtlMs === 0,
     };
     // allowHalfOpen: a client that sends its calls and then shuts its side still gets the replies.
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.accept(socket));
