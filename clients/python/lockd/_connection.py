@@ -23,6 +23,8 @@ from .errors import CallTimeoutError, ConnectionError, ProtocolError, error_from
 _TRANSPORTS = {'buffered': TTransport.TBufferedTransport, 'framed': TTransport.TFramedTransport}
 # The accelerated protocols fall back to pure Python when thrift's C extension is missing.
 _PROTOCOLS = {'binary': TBinaryProtocolAccelerated, 'compact': TCompactProtocolAccelerated}
+#: Appended to errors a transport or protocol mismatch also causes, which lockd cannot report.
+_MISMATCH_HINT = ' (a transport or protocol that differs from lockd\'s --transport/--protocol fails this way too)'
 #: Keepalive probes sent (one per interval) before a silent peer counts as dead.
 _KEEPALIVE_PROBES = 3
 
@@ -223,12 +225,12 @@ def translate_failure(failure, method, address, timeout):
         return failure
     if isinstance(failure, TTransport.TTransportException):
         if failure.type == TTransport.TTransportException.TIMED_OUT or isinstance(failure.inner, socket.timeout):
-            return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s (the wait asked for plus call_timeout)')
+            return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s{_MISMATCH_HINT}')
         if failure.type == TTransport.TTransportException.END_OF_FILE:
-            return ConnectionError(f'lockd at {address} closed the connection during {method}')
+            return ConnectionError(f'lockd at {address} closed the connection during {method}{_MISMATCH_HINT}')
         return ConnectionError(f'connection to lockd at {address} failed during {method}: {failure.message or failure.inner}')
     if isinstance(failure, socket.timeout):
-        return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s')
+        return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s{_MISMATCH_HINT}')
     if isinstance(failure, OSError):
         return ConnectionError(f'connection to lockd at {address} failed during {method}: {failure}')
     if isinstance(failure, TApplicationException):
