@@ -18,7 +18,7 @@ import os
 
 from ._connection import WaitHandle
 from .client import LockClient
-from .errors import LockTimeoutError
+from .errors import ConnectionError, LockTimeoutError
 from .lease import release_quietly
 from .options import wait_ms
 
@@ -111,11 +111,15 @@ class AsyncLockClient:
         return False
 
     async def _run(self, fn, *args, executor=None):
+        if self._sync.closed:
+            raise ConnectionError('the AsyncLockClient is closed')
         return await asyncio.get_running_loop().run_in_executor(executor or self._calls, fn, *args)
 
     async def _acquire(self, key, ttl, wait, mode, owner, token, auto_renew, renew_every, on_lost):
         loop = asyncio.get_running_loop()
         wire_wait_ms = wait_ms(wait)
+        if self._sync.closed:
+            raise ConnectionError('the AsyncLockClient is closed')
         handle = WaitHandle()
         callback = None if on_lost is None else functools.partial(_call_on_loop, loop, on_lost)
         future = loop.run_in_executor(

@@ -7,16 +7,12 @@ Where a Python built-in means the same thing the error derives from it as well, 
 import builtins
 import enum
 
+from ._gen.ttypes import ErrorCode as _IdlErrorCode
 
-class WireErrorCode(enum.IntEnum):
-    """The IDL's ErrorCode values (idl/lock_service.thrift), as LockError carries them."""
 
-    INVALID_ARGUMENT = 1
-    NOT_HOLDER = 2
-    RESOURCE_EXHAUSTED = 3
-    UNAUTHENTICATED = 4
-    PERMISSION_DENIED = 5
-    UNAVAILABLE = 6
+#: The IDL's ErrorCode values (idl/lock_service.thrift), as LockError carries them: built from
+#: the generated enum, so a code added to the IDL appears here on regeneration.
+WireErrorCode = enum.IntEnum('WireErrorCode', _IdlErrorCode._NAMES_TO_VALUES)
 
 
 class LockdError(Exception):

@@ -182,6 +182,9 @@ class Lease:
                 return  # renew() marked it lost
             except _TRANSIENT as error:
                 last_error = error
+                if self._owner.closed:
+                    self._auto_renew = False  # nothing can renew it now; the deadline still ends it
+                    continue
                 with self._cond:
                     # Retry well before the deadline, a little sooner each time.
                     self._next_renew_at = time.monotonic() + _jitter(max(MIN_RENEW_RETRY, min(self._renew_interval(), self.remaining / 3)))

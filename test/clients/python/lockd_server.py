@@ -103,6 +103,22 @@ class LockdServer:
         stream.close()
 
 
+class LockdPerClass:
+    """Test case mixin: one lockd (started with `server_args`) for all tests of the class."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = LockdServer.start(*cls.server_args)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        super().tearDownClass()
+
+
 def wait_until(condition, timeout=10.0, interval=0.01, what='the condition'):
     """Polls `condition` until it returns a truthy value (returned), at most `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -3,20 +3,12 @@ import asyncio
 import threading
 import unittest
 
-from lockd_server import LockdServer, unique_key
+from lockd_server import LockdPerClass, unique_key
 
 from lockd import AsyncLease, AsyncLockClient, LockClient, LockTimeoutError, NotHolderError
 
 
-class AsyncLockdTestCase(unittest.IsolatedAsyncioTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = LockdServer.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-
+class AsyncLockdTestCase(LockdPerClass, unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.client = AsyncLockClient(self.server.host, self.server.port)
         self.observer = LockClient(self.server.host, self.server.port)

@@ -4,7 +4,7 @@ import threading
 import time
 import unittest
 
-from lockd_server import LockdServer, unique_key, wait_until
+from lockd_server import LockdPerClass, LockdServer, unique_key, wait_until
 
 import lockd
 from lockd import (
@@ -18,18 +18,8 @@ from lockd import (
 )
 
 
-class LockdTestCase(unittest.TestCase):
+class LockdTestCase(LockdPerClass, unittest.TestCase):
     """One lockd for the class; every test gets fresh clients, closed after it."""
-
-    server_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = LockdServer.start(*cls.server_args)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def client(self, **options):
         client = LockClient(self.server.host, self.server.port, **options)

@@ -82,9 +82,13 @@ class ErrorsTest(unittest.TestCase):
             self.assertIsInstance(error, lockd.LockdError)
         self.assertIsInstance(error_from_wire(99, 'why'), ProtocolError)
 
-    def test_the_wire_codes_match_the_generated_enum(self):
+    def test_every_code_the_idl_declares_has_a_typed_error(self):
         from lockd._gen.ttypes import ErrorCode
-        self.assertEqual({code.name: code.value for code in lockd.WireErrorCode}, ErrorCode._NAMES_TO_VALUES)
+        for name, code in ErrorCode._NAMES_TO_VALUES.items():
+            with self.subTest(code=name):
+                error = error_from_wire(code, 'why')
+                self.assertNotIsInstance(error, ProtocolError, f'no error class for the IDL code {name}')
+                self.assertEqual(error.code, f'LOCKD_{name}')
 
     def test_errors_are_also_the_matching_builtins(self):
         self.assertTrue(issubclass(lockd.ConnectionError, ConnectionError))

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import unittest
 
-from lockd_server import CLIENT_DIR, ROOT, LockdServer, wait_until
+from lockd_server import CLIENT_DIR, ROOT, LockdPerClass, wait_until
 
 from lockd import LockClient
 
@@ -17,15 +17,7 @@ ACQUIRED = 'Lock acquired. Writing to file...\nLock released.\n'
 REFUSED = 'Failed to acquire lock. Another process is writing to the file.\n'
 
 
-class SeedJobsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = LockdServer.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-
+class SeedJobsTest(LockdPerClass, unittest.TestCase):
     def run_example(self, name, *args):
         env = dict(os.environ, LOCKD_ADDR=self.server.address, PYTHONPATH=CLIENT_DIR, PYTHONDONTWRITEBYTECODE='1')
         result = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *args], env=env,
