@@ -34,6 +34,8 @@ __all__ = [
     'LockClient', 'AsyncLockClient', 'Lease', 'AsyncLease', 'LockInfo', 'HolderInfo', 'LeaseState',
     'ClientOptions', 'parse_address',
     'LockdError', 'InvalidArgumentError', 'NotHolderError', 'ResourceExhaustedError', 'UnauthenticatedError',
-    'PermissionDeniedError', 'UnavailableError', 'LockTimeoutError', 'ConnectionError', 'LockdConnectionError',
+    # ConnectionError is left out so `from lockd import *` does not shadow the built-in;
+    # lockd.ConnectionError and LockdConnectionError name it.
+    'PermissionDeniedError', 'UnavailableError', 'LockTimeoutError', 'LockdConnectionError',
     'CallTimeoutError', 'ProtocolError', 'ConfigError', 'WireErrorCode',
 ]
