@@ -155,8 +155,8 @@ class LockClient:
     def acquire_lock(self, key, wait=0, ttl=None, owner=None):
         """The seed API's try-lock: True when granted. The grant is bound to this client's
         session connection: release_lock(key) releases it, and closing the client (or losing
-        the connection) frees it at once. It also ends at its TTL (`ttl`, default lockd's
-        --default-ttl), as nothing renews it: use lock() for work that may take longer.
+        the connection) frees it at once. Nothing renews it: with a `ttl` (or lockd's
+        --seed-lock-ttl) it also ends then; use lock() for fenced, renewed leases.
         False when busy after `wait` seconds or already held by this client. Calls on the
         session connection take turns."""
         request = LockRequest(lockKey=key, owner=owner or self.options.owner, ttlMs=ttl_ms(ttl) or _ms(self.options.ttl),

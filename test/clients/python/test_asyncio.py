@@ -100,9 +100,10 @@ class AsyncLeaseTest(AsyncLockdTestCase):
             seen.append((error, threading.get_ident()))
             lost.set()
 
-        async with self.client.lock(key, ttl=1, on_lost=on_lost) as lease:
-            self.assertTrue(await self.client.release(key, lease.token))
-            await asyncio.wait_for(lost.wait(), 10)
+        with self.assertLogs('lockd', 'WARNING'):
+            async with self.client.lock(key, ttl=1, on_lost=on_lost) as lease:
+                self.assertTrue(await self.client.release(key, lease.token))
+                await asyncio.wait_for(lost.wait(), 10)
         self.assertIsInstance(seen[0][0], NotHolderError)
         self.assertEqual(seen[0][1], threading.get_ident(), 'on_lost ran on the loop thread')
         self.assertTrue(lease.lost.is_set())

@@ -320,11 +320,25 @@ class ErrorsTest(LockdTestCase):
         self.assertIsInstance(caught.exception, ConnectionError, 'the built-in ConnectionError catches it too')
         self.assertIn(f'127.0.0.1:{port}', str(caught.exception))
 
-    def test_a_client_speaking_the_wrong_transport_or_protocol_gets_a_connection_error_with_a_hint(self):
-        for options in ({'transport': 'framed'}, {'protocol': 'compact'}):
-            client = self.client(call_timeout=1, **options)
+    def test_a_peer_that_is_not_lockd_gives_a_connection_error_with_a_hint(self):
+        # What a Thrift server on another transport or protocol, or an HTTP server, looks like.
+        with socket.socket() as listener:
+            listener.bind(('127.0.0.1', 0))
+            listener.listen(1)
+
+            def answer_like_http():
+                peer, _ = listener.accept()
+                with peer:
+                    peer.recv(1024)
+                    peer.sendall(b'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+
+            thread = threading.Thread(target=answer_like_http)
+            thread.start()
+            client = LockClient('127.0.0.1', listener.getsockname()[1], call_timeout=5)
+            self.addCleanup(client.close)
             with self.assertRaisesRegex(lockd.ConnectionError, '--transport/--protocol'):
                 client.ping()
+            thread.join(10)
 
 
 class QueriesTest(LockdTestCase):
