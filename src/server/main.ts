@@ -11,10 +11,15 @@ import { LeaseStore, MemoryStore } from '../store/store';
 import { monotonicClock } from '../table/types';
 import { LockdServer } from './lockd-server';
 import { createLogger } from './logger';
+import { LOCKD_VERSION } from '../version';
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${serverUsage()}\n`);
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`lockd ${LOCKD_VERSION}\n`);
     return;
   }
   let options: ServerOptions;
@@ -70,8 +75,14 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  const address = await server.listen().catch((error: Error) => {
-    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}\n`);
+  const address = await server.listen().catch((error: NodeJS.ErrnoException) => {
+    const hint =
+      error.code === 'EADDRINUSE'
+        ? ` (another process listens there, perhaps another lockd: stop it, or pick another port with --port)`
+        : error.code === 'EACCES'
+          ? ' (ports below 1024 need privileges: pick another with --port)'
+          : '';
+    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}${hint}\n`);
     process.exit(1);
   });
   logger.info('lockd started', { config: options });
