@@ -3,36 +3,20 @@
  * is free at once, stays free once the disk has room, and after a restart. Mounts a 1 MiB
  * tmpfs, so it needs root (CI is).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { UnavailableError } from '../../src/errors';
 import { connectStub } from '../helpers/in-process-lockd';
-import { startLockd, stopAllLockd } from '../helpers/lockd-process';
+import { startLockd } from '../helpers/lockd-process';
+import { fillDisk, useTmpfs } from '../helpers/tmpfs';
 
-let mountPoint: string;
-beforeAll(() => {
-  if (process.getuid?.() !== 0) throw new Error('this test mounts a 1 MiB tmpfs and needs root (CI runs as root)');
-  mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-rollback-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
-});
-afterAll(async () => {
-  await stopAllLockd();
-  execFileSync('umount', ['-l', mountPoint]);
-  fs.rmSync(mountPoint, { recursive: true, force: true });
-});
+const mountPoint = useTmpfs('1m', 'rollback');
 
 test('a grant refused for want of disk leaves no holder, now or after the disk recovers and lockd restarts', async () => {
-  const dataDir = path.join(mountPoint, 'data');
+  const dataDir = path.join(mountPoint(), 'data');
   const lockd = await startLockd(['--data-dir', dataDir]);
   const client = await connectStub(lockd.port);
-  const filler = path.join(mountPoint, 'filler');
-  try {
-    fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
-  } catch {
-    // ENOSPC: the tmpfs is now full, as intended.
-  }
+  const filler = fillDisk(mountPoint());
   let refusedKey: string | undefined;
   for (let i = 0; i < 200 && refusedKey === undefined; i++) {
     const key = `during-${i}`;
