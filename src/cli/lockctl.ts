@@ -11,7 +11,7 @@ import { parseAddress } from '../client/options';
 import { ConfigError, ConnectionError, LockdError, LockTimeoutError, CallTimeoutError } from '../errors';
 import { parseDurationMs } from '../util/duration';
 // Operations commands (metrics, drain, release --force): kept in their own module.
-import { FORCE_RELEASE_HELP, OPS_HELP, OPS_OPTIONS, OpsUsageError, runOpsCommand } from '../admin/lockctl-ops';
+import { FORCE_RELEASE_HELP, OPS_HELP, OPS_OPTIONS, OpsUsageError, runOpsCommand } from './lockctl-ops';
 
 /** lockctl's exit codes. */
 export const EXIT = { OK: 0, NOT_ACQUIRED: 1, USAGE: 2, UNREACHABLE: 3, REFUSED: 4 } as const;

@@ -3,6 +3,7 @@
  * operator's reason, lockd logs an audit line, lockctl run's command gets SIGTERM, and lockctl's
  * operations commands (release --force, drain, metrics) work against a real lockd.
  */
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { LockClient } from '../../src/client/lock-client';
 import { NotHolderError } from '../../src/errors';
@@ -22,7 +23,7 @@ afterAll(async () => {
   expect(await lockd.stop()).toBe(0);
 });
 
-function lockctl(args: string[], onSpawn?: Parameters<typeof runProcess>[2]['onSpawn']): Promise<ProcessResult> {
+function lockctl(args: string[], onSpawn?: (child: ChildProcessWithoutNullStreams) => void): Promise<ProcessResult> {
   return runProcess(process.execPath, [LOCKCTL, ...args], {
     env: { LOCKD_ADDR: `127.0.0.1:${lockd.port}`, LOCKD_HTTP_ADDR: `127.0.0.1:${lockd.httpPort}` },
     timeoutMs: 25_000,
@@ -88,7 +89,7 @@ test("lockctl release --force: lockctl run's command gets SIGTERM and run exits 
   let sawStart: () => void = () => {};
   const started = new Promise<void>((resolve) => (sawStart = resolve));
   const run = lockctl(['run', 'nightly/backup', '--ttl', '1s', '--wait', '0', '--', 'sh', '-c', script], (child) =>
-    child.stdout.on('data', (chunk) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       runStdout += chunk;
       if (runStdout.includes('started')) sawStart();
     }),

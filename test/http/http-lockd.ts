@@ -4,7 +4,7 @@
  * `lockd http listening on HOST:PORT` line it prints before its ready line.
  */
 import { LockdProcess, startLockd, StartOptions } from '../helpers/lockd-process';
-import { parsePromText, PromSample } from '../../src/metrics/prom-text';
+import { parsePromText, PromSample } from '../../src/util/prom-text';
 
 const HTTP_READY = /^lockd http listening on (\S+):(\d+)$/m;
 

@@ -27,7 +27,7 @@ test('the first POST /lock gets 200 "Lock acquired successfully" with a lease; t
   const first = await seedPost('resource_1', 'worker-a');
   expect(first.status).toBe(200);
   expect(first.headers.get('content-type')).toMatch(/^application\/json/);
-  const granted = await first.json();
+  const granted = (await first.json()) as { token: string; fence: number };
   expect(granted).toEqual({
     message: 'Lock acquired successfully',
     lock_key: 'resource_1',
@@ -56,7 +56,7 @@ test('the first POST /lock gets 200 "Lock acquired successfully" with a lease; t
   // Free again: the seed's next caller gets it, with a higher fence.
   const third = await seedPost('resource_1', 'worker-b');
   expect(third.status).toBe(200);
-  expect((await third.json()).fence).toBeGreaterThan(granted.fence);
+  expect(((await third.json()) as { fence: number }).fence).toBeGreaterThan(granted.fence);
 });
 
 test('curl takes and releases a lock', () => {

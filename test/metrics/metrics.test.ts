@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockClient } from '../../src/client/lock-client';
-import { PromSample, samplesOf, sumOf } from '../../src/metrics/prom-text';
+import { PromSample, samplesOf, sumOf } from '../../src/util/prom-text';
 import { call, eventually, HttpLockd, k, scrape, startHttpLockd } from '../http/http-lockd';
 
 describe('lock metrics', () => {

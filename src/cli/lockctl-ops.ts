@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { parseAddress } from '../client/options';
 import { ConnectionError, errorFromWire, InvalidArgumentError, WireErrorCode } from '../errors';
-import { histogramQuantile, parsePromText, PromSample, samplesOf, sumOf } from '../metrics/prom-text';
+import { histogramQuantile, parsePromText, PromSample, samplesOf, sumOf } from '../util/prom-text';
 import { parseDurationMs } from '../util/duration';
 
 /** lockd's HTTP address when neither --http-addr nor LOCKD_HTTP_ADDR names one (the port the docs suggest for --http-port). */
