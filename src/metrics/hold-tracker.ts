@@ -7,6 +7,11 @@
 
 /** Entries in the fast window: a lease outliving this many later grants moves to the Map. */
 const WINDOW = 1 << 16;
+/**
+ * fence & MASK is fence modulo WINDOW for every safe integer: bitwise operators take the value
+ * modulo 2^32 first, and 2^32 is a multiple of WINDOW. Cheaper than % on a double.
+ */
+const MASK = WINDOW - 1;
 
 export class HoldTracker<T> {
   private readonly fences = new Float64Array(WINDOW);
@@ -18,7 +23,7 @@ export class HoldTracker<T> {
 
   /** Remembers that the lease with `fence` began at `startedAtMs`, with `tag` (its prefix's stats). */
   start(fence: number, startedAtMs: number, tag: T): void {
-    const i = fence % WINDOW;
+    const i = fence & MASK;
     const previous = this.fences[i];
     if (previous !== 0) this.longHeld.set(previous, { startedAt: this.startedAt[i], tag: this.tags[i] as T });
     this.fences[i] = fence;
@@ -28,7 +33,7 @@ export class HoldTracker<T> {
 
   /** Forgets the lease with `fence`; returns its tag (and sets endedStartedAt), or undefined if it was never started here. */
   end(fence: number): T | undefined {
-    const i = fence % WINDOW;
+    const i = fence & MASK;
     if (this.fences[i] === fence) {
       this.fences[i] = 0;
       this.endedStartedAt = this.startedAt[i];

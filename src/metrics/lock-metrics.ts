@@ -7,7 +7,7 @@
  * counters. Per-prefix series are bounded by --metrics-max-prefixes (see KeyPrefixes).
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { LeaseEndReason } from '../backend/backend';
+import type { LeaseEndReason, LockEventListener } from '../backend/backend';
 import type { EndingLease } from '../table/types';
 import { Buckets, CallbackFamily, HistogramFamily } from './families';
 import { HoldTracker } from './hold-tracker';
@@ -65,7 +65,7 @@ export interface LockMetricsOptions {
 
 const END_REASONS: readonly LeaseEndReason[] = ['released', 'expired', 'session-closed', 'rolled-back', 'force-released'];
 
-export class LockMetrics {
+export class LockMetrics implements LockEventListener {
   readonly registry = new Registry();
   private readonly prefixes: KeyPrefixes<PrefixStats>;
   /** fence -> grant time and prefix, for hold times. Restored leases have none and are not timed. */

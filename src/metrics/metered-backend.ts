@@ -54,7 +54,7 @@ export class MeteredBackend implements Backend {
     private readonly inner: Backend,
     readonly metrics: LockMetrics,
   ) {
-    inner.addListener({ leaseEnded: (lease, reason) => metrics.leaseEnded(lease, reason) });
+    inner.addListener(metrics);
   }
 
   get durable(): boolean {

@@ -22,3 +22,15 @@ test('a lease that outlives 65,536 later grants moves aside and is still timed; 
   expect(holds.endedStartedAt).toBe(500);
   expect(holds.longHeldCount).toBe(0);
 });
+
+test('fences beyond 2^32 (restarted stores skip whole blocks) index the window correctly', () => {
+  const holds = new HoldTracker<string>();
+  const big = 2 ** 40 + 5;
+  holds.start(big, 1, 'a');
+  holds.start(big + 1, 2, 'b');
+  holds.start(5, 3, 'c'); // same slot as `big`: `big` moves aside, nothing is lost
+  expect(holds.end(big + 1)).toBe('b');
+  expect(holds.end(big)).toBe('a');
+  expect(holds.endedStartedAt).toBe(1);
+  expect(holds.end(5)).toBe('c');
+});
