@@ -26,6 +26,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long shutdown lets HTTP requests in flight finish before cutting their connections. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
 export interface HttpApiDeps {
   readonly backend: Backend;
   readonly logger: winston.Logger;
@@ -50,7 +53,9 @@ export class HttpApi {
       // that is not limited by it.
       requestTimeout: options.readTimeoutMs,
       keepAliveTimeout: 5_000,
-      forceCloseConnections: true,
+      // Idle keep-alive connections close at once; requests in flight (parked waits are answered
+      // UNAVAILABLE first) get their replies before the listener closes.
+      forceCloseConnections: 'idle',
       // A key is up to 1024 UTF-8 bytes, so up to 3072 characters percent-encoded in a path.
       routerOptions: { maxParamLength: 3 * 1024 },
       return503OnClosing: true,
@@ -111,9 +116,13 @@ export class HttpApi {
     return this.app.server.address() as AddressInfo;
   }
 
-  /** Answers parked waits UNAVAILABLE, stops accepting, closes connections. */
+  /** Answers parked waits UNAVAILABLE, stops accepting, closes connections (all of them after a grace). */
   async close(): Promise<void> {
     this.gateway.close('lockd is shutting down; retry after it restarts or against another instance');
-    await this.app.close();
+    const closed = this.app.close();
+    const cutOff = setTimeout(() => this.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    cutOff.unref();
+    await closed;
+    clearTimeout(cutOff);
   }
 }
