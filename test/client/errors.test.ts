@@ -61,7 +61,7 @@ describe('refusals from lockd', () => {
     const c = client(lockd.port);
     const lease = await c.acquire('k');
     expect(await lease.release()).toBe(true);
-    await expect(c.renew('k', lease.token)).rejects.toBeInstanceOf(NotHolderError);
+    await expect(c.renew('k', lease.token, 10_000)).rejects.toBeInstanceOf(NotHolderError);
     await expect(c.acquire('k', { token: lease.token })).rejects.toMatchObject({ code: 'LOCKD_NOT_HOLDER' });
     expect(await c.release('k', lease.token)).toBe(false);
     await expect(lease.renew()).rejects.toBeInstanceOf(NotHolderError);

@@ -86,3 +86,20 @@ test('ten tasks on one client survive a restart between their turns (the #14 rep
   await Promise.all(tasks);
   expect(done).toBe(10);
 });
+
+test('an acquire riding out an outage can still be aborted, and a closed client stops it', async () => {
+  const lockd = await durableLockd();
+  const holder = client(lockd.port, 'holder');
+  await holder.acquire('gone', { ttlMs: 30_000 });
+  const waiter = client(lockd.port, 'waiter');
+  const controller = new AbortController();
+  const aborted = waiter.acquire('gone', { signal: controller.signal }).catch((e: unknown) => e);
+  const closed = waiter.acquire('gone').catch((e: unknown) => e);
+  await until(async () => (await holder.inspect('gone')).waiters === 2, 'both waits to park');
+  await lockd.stop(); // and it does not come back
+  await until(() => waiter.disconnects.length > 0, 'the waiter to notice');
+  controller.abort();
+  expect(await aborted).toMatchObject({ code: 'LOCKD_ABORTED' });
+  await waiter.close();
+  expect(await closed).toMatchObject({ code: 'LOCKD_CONNECTION' });
+});
