@@ -58,9 +58,9 @@ export class LockServiceStub {
     return this.connection.call('inspect', CALL_WRITERS.inspect, { key }, this.callTimeoutMs).reply;
   }
 
-  /** Held keys starting with prefix. */
-  listLocks(prefix: string, limit: number): Promise<WireLockInfo[]> {
-    return this.connection.call('listLocks', CALL_WRITERS.listLocks, { prefix, limit }, this.callTimeoutMs).reply;
+  /** Held keys starting with prefix; after startAfter when given (the next page). */
+  listLocks(prefix: string, limit: number, startAfter?: string): Promise<WireLockInfo[]> {
+    return this.connection.call('listLocks', CALL_WRITERS.listLocks, { prefix, limit, startAfter }, this.callTimeoutMs).reply;
   }
 
   /** Liveness: "pong". */

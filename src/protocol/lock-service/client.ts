@@ -37,7 +37,8 @@ export interface CallArgs {
   renew: { readonly key: string; readonly token: string; readonly ttlMs?: number };
   checkFence: { readonly key: string; readonly fence: number };
   inspect: { readonly key: string };
-  listLocks: { readonly prefix: string; readonly limit: number };
+  /** startAfter: the last key of the previous page (lockd pages in key order). */
+  listLocks: { readonly prefix: string; readonly limit: number; readonly startAfter?: string };
   ping: undefined;
   cancelWait: { readonly waitSeqid: number };
 }
@@ -164,7 +165,7 @@ export const CALL_WRITERS: { readonly [M in MethodName]: CallWriter<CallArgs[M]>
   },
   checkFence: (w, seqid, a) => writeArgsCall(w, 'checkFence', seqid, [[1, TType.STRING, a.key], [2, TType.I64, a.fence]]),
   inspect: (w, seqid, a) => writeArgsCall(w, 'inspect', seqid, [[1, TType.STRING, a.key]]),
-  listLocks: (w, seqid, a) => writeArgsCall(w, 'listLocks', seqid, [[1, TType.STRING, a.prefix], [2, TType.I32, a.limit]]),
+  listLocks: (w, seqid, a) => writeArgsCall(w, 'listLocks', seqid, [[1, TType.STRING, a.prefix], [2, TType.I32, a.limit], [3, TType.STRING, a.startAfter]]),
   ping: (w, seqid) => writeArgsCall(w, 'ping', seqid, []),
   cancelWait: (w, seqid, a) => writeArgsCall(w, 'cancelWait', seqid, [[1, TType.I32, a.waitSeqid]]),
 };
