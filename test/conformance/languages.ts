@@ -138,13 +138,14 @@ export const LANGUAGES: Language[] = [
   },
   {
     name: 'perl',
-    packages: ['libthrift-perl', 'libclass-accessor-perl'],
+    // libthrift-perl does not declare these two it needs: Class::Accessor (generated structs), Bit::Vector (BinaryProtocol).
+    packages: ['libthrift-perl', 'libclass-accessor-perl', 'libbit-vector-perl'],
     // Debian's Perl runtime has no compact protocol.
     stacks: [BUFFERED_BINARY, FRAMED_BINARY],
     build: (dir) => [
       thriftGen('perl', mkdir(path.join(dir, 'gen'))),
       // -w: loading must print nothing (a parameter named like the generated code's own variable warned here once).
-      { command: 'perl', args: ['-w', '-I', path.join(dir, 'gen'), '-e', 'use Lockd::LockService;'], silent: true },
+      { command: 'perl', args: ['-w', '-I', path.join(dir, 'gen'), '-e', 'use Thrift::BinaryProtocol; use Thrift::Socket; use Lockd::LockService;'], silent: true },
     ],
     client: (dir) => ({ command: 'perl', args: ['-w', '-I', path.join(dir, 'gen'), path.join(CLIENTS, 'perl/conformance.pl')] }),
   },
