@@ -70,7 +70,8 @@ export const LANGUAGES: Language[] = [
   {
     name: 'thriftpy',
     packages: ['python3-thriftpy'],
-    stacks: [BUFFERED_BINARY, FRAMED_COMPACT],
+    // Debian's ThriftPy 0.3.9 compact protocol calls array.tostring(), gone since Python 3.9.
+    stacks: [BUFFERED_BINARY, FRAMED_BINARY],
     // ThriftPy has no generated code: it parses the IDL when the client loads it.
     build: () => [{ command: PYTHON, args: ['-c', 'import sys, thriftpy; thriftpy.load(sys.argv[1], module_name="lock_service_thrift")', IDL], env: PYTHON_ENV, silent: true }],
     client: () => ({ command: PYTHON, args: [path.join(CLIENTS, 'thriftpy/conformance.py'), IDL], env: PYTHON_ENV }),
