@@ -6,8 +6,8 @@
 // Prints one JSON line per scenario, {"scenario": NAME, "result": {...}} or {"scenario": NAME,
 // "error": TEXT}; test/conformance/scenarios.ts holds the list and the expected results.
 
-// docs:begin imports
 #include <thrift/TApplicationException.h>
+// docs:begin imports
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
@@ -15,7 +15,6 @@
 
 #include "LockService.h"  // generated; namespace cpp lockd
 
-using apache::thrift::TApplicationException;
 using apache::thrift::protocol::TBinaryProtocol;
 using apache::thrift::protocol::TCompactProtocol;
 using apache::thrift::protocol::TProtocol;
@@ -24,6 +23,7 @@ using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransport;
 // docs:end imports
+using apache::thrift::TApplicationException;
 
 #include <chrono>
 #include <cstdint>

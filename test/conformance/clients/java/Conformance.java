@@ -8,25 +8,26 @@
 // docs:begin imports
 import lockd.thrift.AcquireResult;
 import lockd.thrift.ErrorCode;
-import lockd.thrift.Holder;
 import lockd.thrift.Lease;
 import lockd.thrift.LockError;
-import lockd.thrift.LockInfo;
-import lockd.thrift.LockMode;
 import lockd.thrift.LockRequest;
 import lockd.thrift.LockService;
-import org.apache.thrift.TApplicationException;
 import org.apache.thrift.TException;
 import org.apache.thrift.protocol.TBinaryProtocol;
 import org.apache.thrift.protocol.TCompactProtocol;
-import org.apache.thrift.protocol.TMessage;
-import org.apache.thrift.protocol.TMessageType;
 import org.apache.thrift.protocol.TProtocol;
-import org.apache.thrift.protocol.TStruct;
 import org.apache.thrift.transport.TSocket;
 import org.apache.thrift.transport.TTransport;
 import org.apache.thrift.transport.layered.TFramedTransport;
 // docs:end imports
+
+import lockd.thrift.Holder;
+import lockd.thrift.LockInfo;
+import lockd.thrift.LockMode;
+import org.apache.thrift.TApplicationException;
+import org.apache.thrift.protocol.TMessage;
+import org.apache.thrift.protocol.TMessageType;
+import org.apache.thrift.protocol.TStruct;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -14,10 +14,10 @@ use Time::HiRes qw(sleep);
 use Thrift::BinaryProtocol;
 use Thrift::BufferedTransport;
 use Thrift::FramedTransport;
-use Thrift::MessageType;
 use Thrift::Socket;
 use Lockd::LockService;    # generated: packages Lockd::* (namespace perl Lockd)
 # docs:end imports
+use Thrift::MessageType;
 
 my ($HOST, $PORT, $TRANSPORT, $PROTOCOL, $PREFIX) = @ARGV;
 die "Perl's Thrift runtime has no compact protocol\n" unless $PROTOCOL eq 'binary';
