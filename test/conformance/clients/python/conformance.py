@@ -60,6 +60,7 @@ class Binding:
     """What scenarios.py needs from this runtime."""
     LockRequest, LockMode, ErrorCode, LockError = LockRequest, LockMode, ErrorCode, LockError
     use_lease = staticmethod(use_lease)
+    EXCEPTION, UNKNOWN_METHOD = TMessageType.EXCEPTION, TApplicationException.UNKNOWN_METHOD
 
     def __init__(self, host, port, transport_name, protocol_name):
         self.address = (host, port, transport_name, protocol_name)
@@ -78,7 +79,8 @@ class Binding:
 
     @staticmethod
     def call_unknown_method(client, name, seqid):
-        """Writes a call of `name` by hand through the client's own protocol; reads the exception."""
+        """Writes a call of `name` by hand through the client's own protocol; returns the reply's
+        message type, its seqid and the TApplicationException it carries."""
         out = client._oprot
         out.writeMessageBegin(name, TMessageType.CALL, seqid)
         out.writeStructBegin(name + '_args')
@@ -90,13 +92,7 @@ class Binding:
         error = TApplicationException()
         error.read(client._iprot)
         client._iprot.readMessageEnd()
-        return {
-            'isException': message_type == TMessageType.EXCEPTION,
-            'seqid': reply_seqid,
-            'type': error.type,
-            'isUnknownMethod': error.type == TApplicationException.UNKNOWN_METHOD,
-            'message': error.message,
-        }
+        return message_type, reply_seqid, error
 
 
 if __name__ == '__main__':

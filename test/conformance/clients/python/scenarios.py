@@ -5,7 +5,8 @@ run(api, prefix) runs every scenario and prints one JSON line each, {"scenario":
 {...}} or {"scenario": NAME, "error": TEXT}; test/conformance/scenarios.ts holds the list and the
 expected results. `api` is what differs between runtimes: connect(timeout_ms) -> (client, close),
 the IDL's LockRequest, LockMode, ErrorCode and LockError, use_lease(client, key) (the guide's
-flow), send_acquire/recv_acquire (a call in two halves) and call_unknown_method(client, name, seqid).
+flow), send_acquire/recv_acquire (a call in two halves), call_unknown_method(client, name, seqid)
+-> (message type, seqid, TApplicationException) and the runtime's EXCEPTION and UNKNOWN_METHOD.
 """
 import json
 import re
@@ -198,13 +199,13 @@ def seed_api():
 
 def unknown_method():
     with Connection() as c:
-        reply = api.call_unknown_method(c, 'noSuchMethod', 77)
+        message_type, seqid, error = api.call_unknown_method(c, 'noSuchMethod', 77)
         return {
-            'replyIsException': reply['isException'],
-            'sameSeqid': reply['seqid'] == 77,
-            'type': reply['type'],
-            'isUnknownMethod': reply['isUnknownMethod'],
-            'messageNamesMethod': 'noSuchMethod' in (reply['message'] or ''),
+            'replyIsException': message_type == api.EXCEPTION,
+            'sameSeqid': seqid == 77,
+            'type': error.type,
+            'isUnknownMethod': error.type == api.UNKNOWN_METHOD,
+            'messageNamesMethod': 'noSuchMethod' in (error.message or ''),
             'pingAfter': c.ping(),
         }
 

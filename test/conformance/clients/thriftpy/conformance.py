@@ -56,6 +56,7 @@ class Binding:
     LockRequest, LockMode = lock_thrift.LockRequest, lock_thrift.LockMode
     ErrorCode, LockError = lock_thrift.ErrorCode, lock_thrift.LockError
     use_lease = staticmethod(use_lease)
+    EXCEPTION, UNKNOWN_METHOD = TMessageType.EXCEPTION, TApplicationException.UNKNOWN_METHOD
 
     def __init__(self, host, port, transport_name, protocol_name):
         self.address = (host, port, transport_name, protocol_name)
@@ -74,7 +75,8 @@ class Binding:
 
     @staticmethod
     def call_unknown_method(client, name, seqid):
-        """Writes a call of `name` by hand through the client's own protocol; reads the exception."""
+        """Writes a call of `name` by hand through the client's own protocol; returns the reply's
+        message type, its seqid and the TApplicationException it carries."""
         out = client._oprot
         out.write_message_begin(name, TMessageType.CALL, seqid)
         out.write_struct(NoArgs())
@@ -84,13 +86,7 @@ class Binding:
         error = TApplicationException()
         client._iprot.read_struct(error)
         client._iprot.read_message_end()
-        return {
-            'isException': message_type == TMessageType.EXCEPTION,
-            'seqid': reply_seqid,
-            'type': error.type,
-            'isUnknownMethod': error.type == TApplicationException.UNKNOWN_METHOD,
-            'message': error.message,
-        }
+        return message_type, reply_seqid, error
 
 
 if __name__ == '__main__':
