@@ -9,12 +9,13 @@
  * one lockd serving every stack would do as well. Each lockd starts from a data directory whose
  * fence ceiling is above 2^32, so every fence it issues needs all 64 bits of an i64.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileStore } from '../../src/store/file-store';
 import { LockdProcess, startLockd } from '../helpers/lockd-process';
-import { requireThriftCompiler, runProcess } from '../helpers/tools';
+import { requireThriftCompiler } from '../helpers/tools';
 import { LANGUAGES, Language, Stack, stackName } from './languages';
 import { SCENARIOS } from './scenarios';
 
@@ -56,18 +57,52 @@ function lockdFor(stack: Stack): Promise<LockdProcess> {
   return lockds.get(name)!;
 }
 
+interface Outcome {
+  /** Exit code; null when killed at the time limit or never started. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Why the command could not start (ENOENT: not installed). */
+  spawnError?: string;
+}
+
+/** Runs a command to completion, killing it after `timeoutMs`; a command that cannot start resolves too. */
+function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv | undefined, timeoutMs: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    // A command that cannot start emits 'error' and 'close' but no 'exit'.
+    let spawnError: string | undefined;
+    child.once('error', (error) => (spawnError = error.message));
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: spawnError ? null : code, stdout, stderr, spawnError });
+    });
+  });
+}
+
+/** The install hint for a language whose tools or runtime are missing. */
+const installHint = (language: Language) => `apt-get install -y ${language.packages.join(' ')} (.ci/conformance-packages lists every package; .ci/run installs them)`;
+/** What a missing compiler, interpreter or library says, in the languages of the suite. */
+const MISSING = /not found|No such file|Can't locate|cannot find package|cannot load such file|No module named|package .* does not exist/i;
+
 /** Runs the language's generate and compile steps in a directory of its own. */
 async function build(language: Language): Promise<string> {
   requireThriftCompiler();
   const dir = path.join(scratch, language.name);
   fs.mkdirSync(dir);
   for (const step of language.build(dir)) {
-    const result = await runProcess(step.command, step.args, { env: step.env, timeoutMs: COMPILE_TIMEOUT_MS });
+    const result = await runCommand(step.command, step.args, step.env, COMPILE_TIMEOUT_MS);
+    if (result.spawnError) throw new Error(`${language.name}: cannot run ${step.command} (${result.spawnError}); install it: ${installHint(language)}`);
     if (result.code !== 0) {
-      const missing = result.code === null || /ENOENT|not found|No such file|Can't locate|cannot find package|cannot load such file/i.test(result.stderr);
+      const missing = MISSING.test(result.stderr);
       throw new Error(
-        `${language.name}: \`${step.command} ${step.args.join(' ')}\` failed (${result.code})` +
-          (missing ? `; is everything installed? apt-get install -y ${language.packages.join(' ')} (.ci/conformance-packages lists them)` : '') +
+        `${language.name}: \`${step.command} ${step.args.join(' ')}\` failed (${result.code ?? 'killed at the time limit'})` +
+          (missing ? `; is everything installed? ${installHint(language)}` : '') +
           `\n${result.stdout}\n${result.stderr}`,
       );
     }
@@ -88,7 +123,8 @@ interface ScenarioLine {
 
 async function runClient(language: Language, dir: string, stack: Stack, port: number, prefix: string): Promise<ScenarioLine[]> {
   const { command, args, env } = language.client(dir);
-  const result = await runProcess(command, [...args, '127.0.0.1', String(port), stack.transport, stack.protocol, prefix], { env, timeoutMs: CLIENT_TIMEOUT_MS });
+  const result = await runCommand(command, [...args, '127.0.0.1', String(port), stack.transport, stack.protocol, prefix], env, CLIENT_TIMEOUT_MS);
+  if (result.spawnError) throw new Error(`${language.name}: cannot run ${command} (${result.spawnError}); install it: ${installHint(language)}`);
   const lines = result.stdout.split('\n').filter((line) => line.trim() !== '');
   const parsed = lines.map((line) => {
     try {
@@ -98,7 +134,8 @@ async function runClient(language: Language, dir: string, stack: Stack, port: nu
     }
   });
   if (result.code !== 0 || parsed.length !== SCENARIOS.length) {
-    throw new Error(`${language.name} client exited ${result.code} after ${parsed.length} of ${SCENARIOS.length} scenarios:\n${result.stdout}\n${result.stderr}`);
+    const hint = MISSING.test(result.stderr) ? `\nIs everything installed? ${installHint(language)}` : '';
+    throw new Error(`${language.name} client exited ${result.code ?? 'killed at the time limit'} after ${parsed.length} of ${SCENARIOS.length} scenarios:${hint}\n${result.stdout}\n${result.stderr}`);
   }
   return parsed;
 }
