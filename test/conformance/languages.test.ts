@@ -106,7 +106,7 @@ async function build(language: Language): Promise<string> {
           `\n${result.stdout}\n${result.stderr}`,
       );
     }
-    // Perl's "masks earlier declaration", say.
+    // Generated code must load without a warning (Perl's "masks earlier declaration", say).
     if (step.silent && result.stderr.trim() !== '') {
       throw new Error(`${language.name}: \`${step.command}\` printed warnings:\n${result.stderr}`);
     }

@@ -58,6 +58,14 @@ const DEBIAN_GOPATH = '/usr/share/gocode';
 
 export const LANGUAGES: Language[] = [
   {
+    name: 'node',
+    // The generated gen-nodejs stubs on the npm thrift runtime (a dependency): nothing from Debian.
+    packages: [],
+    stacks: [BUFFERED_BINARY, FRAMED_COMPACT],
+    build: () => [{ command: process.execPath, args: ['-e', `require(${JSON.stringify(path.join(ROOT, 'gen-nodejs/LockService'))})`], silent: true }],
+    client: () => ({ command: process.execPath, args: [path.join(CLIENTS, 'node/conformance.js')] }),
+  },
+  {
     name: 'python',
     packages: ['python3-thrift'],
     stacks: [BUFFERED_BINARY, FRAMED_COMPACT],
