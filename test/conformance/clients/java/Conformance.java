@@ -70,6 +70,21 @@ public final class Conformance {
     client.getInputProtocol().getTransport().close();
   }
 
+  /** A scenario's body on one connection. */
+  interface Body {
+    Map<String, Object> run(LockService.Client client) throws Exception;
+  }
+
+  /** Runs `body` with a client on a new connection, closed afterwards. */
+  static Map<String, Object> withClient(Body body) throws Exception {
+    LockService.Client client = connect();
+    try {
+      return body.run(client);
+    } finally {
+      close(client);
+    }
+  }
+
   static LockRequest request(String key) {
     return new LockRequest(key).setTtlMs(TTL_MS);
   }
@@ -93,28 +108,17 @@ public final class Conformance {
   }
   // docs:end lease
 
-  static Map<String, Object> ping() throws TException {
-    LockService.Client c = connect();
-    try {
-      return map("reply", c.ping());
-    } finally {
-      close(c);
-    }
+  static Map<String, Object> ping() throws Exception {
+    return withClient(c -> map("reply", c.ping()));
   }
 
-  static Map<String, Object> cancelWaitNothingParked() throws TException {
-    LockService.Client c = connect();
-    try {
-      return map("cancelled", c.cancelWait(424242));
-    } finally {
-      close(c);
-    }
+  static Map<String, Object> cancelWaitNothingParked() throws Exception {
+    return withClient(c -> map("cancelled", c.cancelWait(424242)));
   }
 
-  static Map<String, Object> exclusiveAcquire() throws TException {
+  static Map<String, Object> exclusiveAcquire() throws Exception {
     String key = prefix + "exclusive";
-    LockService.Client c = connect();
-    try {
+    return withClient(c -> {
       AcquireResult result = c.acquire(request(key).setOwner(OWNER).setMode(LockMode.EXCLUSIVE));
       Lease lease = result.getLease();
       return map(
@@ -126,31 +130,22 @@ public final class Conformance {
           "ttlMs", lease.getTtlMs(),
           "released", c.release(key, lease.getToken()),
           "documentedFlowFence", useLease(c, prefix + "documented") != null);
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> busyTryLock() throws TException {
+  static Map<String, Object> busyTryLock() throws Exception {
     String key = prefix + "busy";
-    LockService.Client holder = connect();
-    LockService.Client other = connect();
-    try {
+    return withClient(holder -> withClient(other -> {
       Lease lease = holder.acquire(request(key)).getLease();
       AcquireResult busy = other.acquire(new LockRequest(key).setWaitMs(0));
       holder.release(key, lease.getToken());
       return map("acquired", busy.isAcquired(), "hasLease", busy.isSetLease());
-    } finally {
-      close(holder);
-      close(other);
-    }
+    }));
   }
 
   static Map<String, Object> waitWokenByRelease() throws Exception {
     String key = prefix + "wait";
-    LockService.Client holder = connect();
-    LockService.Client waiter = connect();
-    try {
+    return withClient(holder -> withClient(waiter -> {
       Lease first = holder.acquire(request(key)).getLease();
       waiter.send_acquire(request(key).setWaitMs(WAIT_MS));
       int waiters = 0;
@@ -166,16 +161,12 @@ public final class Conformance {
           "released", released,
           "acquired", woken.isAcquired(),
           "higherFence", woken.getLease().getFence() > first.getFence());
-    } finally {
-      close(holder);
-      close(waiter);
-    }
+    }));
   }
 
-  static Map<String, Object> renewKeepsFence() throws TException {
+  static Map<String, Object> renewKeepsFence() throws Exception {
     String key = prefix + "renew";
-    LockService.Client c = connect();
-    try {
+    return withClient(c -> {
       Lease lease = c.acquire(request(key)).getLease();
       Lease renewed = c.renew(key, lease.getToken(), 2 * TTL_MS);
       c.release(key, lease.getToken());
@@ -185,15 +176,12 @@ public final class Conformance {
           "ttlMs", renewed.getTtlMs(),
           "expiresNotEarlier", renewed.getExpiresAtMs() >= lease.getExpiresAtMs(),
           "holdCount", renewed.getHoldCount());
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> wrongToken() throws TException {
+  static Map<String, Object> wrongToken() throws Exception {
     String key = prefix + "wrong-token";
-    LockService.Client c = connect();
-    try {
+    return withClient(c -> {
       Lease lease = c.acquire(request(key)).getLease();
       Map<String, Object> report = map("release", c.release(key, WRONG_TOKEN));
       try {
@@ -209,28 +197,22 @@ public final class Conformance {
       report.put("stillHeld", c.checkFence(key, lease.getFence()));
       c.release(key, lease.getToken());
       return report;
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> checkFence() throws TException {
+  static Map<String, Object> checkFence() throws Exception {
     String key = prefix + "fence";
-    LockService.Client c = connect();
-    try {
+    return withClient(c -> {
       Lease lease = c.acquire(request(key)).getLease();
       boolean live = c.checkFence(key, lease.getFence());
       boolean other = c.checkFence(key, lease.getFence() + 1);
       c.release(key, lease.getToken());
       return map("live", live, "otherFence", other, "afterRelease", c.checkFence(key, lease.getFence()));
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> inspectAndList() throws TException {
-    LockService.Client c = connect();
-    try {
+  static Map<String, Object> inspectAndList() throws Exception {
+    return withClient(c -> {
       Lease a = c.acquire(request(prefix + "seen/a").setOwner(OWNER)).getLease();
       Lease b = c.acquire(request(prefix + "seen/b").setOwner(OWNER).setMode(LockMode.SHARED)).getLease();
       LockInfo info = c.inspect(prefix + "seen/a");
@@ -248,15 +230,12 @@ public final class Conformance {
         keys.add(map("lockKey", i.getLockKey(), "modes", modes));
       }
       return map("inspect", map("lockKey", info.getLockKey(), "waiters", info.getWaiters(), "holders", holders), "listed", keys);
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> i64RoundTrip() throws TException {
+  static Map<String, Object> i64RoundTrip() throws Exception {
     String key = prefix + "i64";
-    LockService.Client c = connect();
-    try {
+    return withClient(c -> {
       Lease lease = c.acquire(request(key)).getLease();
       Holder holder = c.inspect(key).getHolders().get(0);
       Map<String, Object> report = map(
@@ -268,40 +247,29 @@ public final class Conformance {
           "checkFenceLow32Bits", c.checkFence(key, lease.getFence() % TWO_TO_32));
       c.release(key, lease.getToken());
       return report;
-    } finally {
-      close(c);
-    }
+    });
   }
 
-  static Map<String, Object> seedApi() throws TException {
+  static Map<String, Object> seedApi() throws Exception {
     String key = prefix + "seed";
     LockRequest request = new LockRequest(key);
-    LockService.Client other = connect();
-    try {
-      Map<String, Object> report = new LinkedHashMap<>();
-      LockService.Client first = connect();
-      try {
-        report.put("acquired", first.acquireLock(request));
-        report.put("againSameConnection", first.acquireLock(request));
-        report.put("otherConnection", other.acquireLock(request));
-        report.put("otherRelease", other.releaseLock(request));
-        report.put("released", first.releaseLock(request));
-        report.put("reacquired", first.acquireLock(request));
-      } finally {
-        close(first);
-      }
+    return withClient(other -> {
+      Map<String, Object> report = withClient(first -> map(
+          "acquired", first.acquireLock(request),
+          "againSameConnection", first.acquireLock(request),
+          "otherConnection", other.acquireLock(request),
+          "otherRelease", other.releaseLock(request),
+          "released", first.releaseLock(request),
+          "reacquired", first.acquireLock(request)));
       // The connection that took it closed: lockd frees it, so this wait ends granted.
       report.put("freedOnClose", other.acquireLock(new LockRequest(key).setWaitMs(WAIT_MS)));
       report.put("releasedAfter", other.releaseLock(request));
       return report;
-    } finally {
-      close(other);
-    }
+    });
   }
 
-  static Map<String, Object> unknownMethod() throws TException {
-    LockService.Client c = connect();
-    try {
+  static Map<String, Object> unknownMethod() throws Exception {
+    return withClient(c -> {
       // A call the service lacks, written by hand through the client's own protocol.
       TProtocol out = c.getOutputProtocol();
       out.writeMessageBegin(new TMessage("noSuchMethod", TMessageType.CALL, 77));
@@ -322,9 +290,7 @@ public final class Conformance {
           "isUnknownMethod", error.getType() == TApplicationException.UNKNOWN_METHOD,
           "messageNamesMethod", message.contains("noSuchMethod"),
           "pingAfter", c.ping());
-    } finally {
-      close(c);
-    }
+    });
   }
 
   static Map<String, Object> map(Object... pairs) {
