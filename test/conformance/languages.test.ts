@@ -145,7 +145,8 @@ async function runClient(language: Language, dir: string, stack: Stack, port: nu
 
 for (const language of LANGUAGES) {
   describe(language.name, () => {
-    test(`generated code compiles (${language.packages.join(', ')})`, async () => {
+    const packages = language.packages.length > 0 ? language.packages.join(', ') : 'no Debian package';
+    test(`generated code compiles (${packages})`, async () => {
       const started = build(language);
       builds.set(language.name, started);
       await expect(started).resolves.toEqual(path.join(scratch, language.name));
