@@ -5,9 +5,9 @@
  * stack). A language whose compiler or runtime is missing fails here with the packages to
  * install (.ci/conformance-packages lists them all): nothing is skipped.
  *
- * lockd takes its stack from flags, so one lockd runs per stack; clients only get a port, so
- * one lockd serving every stack would do as well. Each lockd starts from a data directory whose
- * fence ceiling is above 2^32, so every fence it issues needs all 64 bits of an i64.
+ * One lockd runs per stack, started with that stack's --transport and --protocol (see
+ * ONE_LOCKD_SERVES_EVERY_STACK). Each lockd starts from a data directory whose fence ceiling is
+ * above 2^32, so every fence it issues needs all 64 bits of an i64.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +25,12 @@ const COMPILE_TIMEOUT_MS = 240_000;
 /** Niceness of the generate and compile steps (javac, g++ and go build keep a core busy for tens of seconds). */
 const COMPILE_NICENESS = 10;
 const CLIENT_TIMEOUT_MS = 60_000;
+/**
+ * false: one lockd per stack, each started with that stack's flags (a lockd that takes its stack
+ * from flags needs this). true: one lockd with default flags serves every stack, for a lockd that
+ * tells each connection's stack from its first bytes. Clients only get a port either way.
+ */
+const ONE_LOCKD_SERVES_EVERY_STACK = false;
 
 let scratch: string;
 const lockds = new Map<string, Promise<LockdProcess>>();
@@ -52,9 +58,10 @@ async function seededDataDir(name: string): Promise<string> {
 
 /** The lockd serving `stack`, started on first use. */
 function lockdFor(stack: Stack): Promise<LockdProcess> {
-  const name = stackName(stack);
+  const name = ONE_LOCKD_SERVES_EVERY_STACK ? 'every-stack' : stackName(stack);
+  const stackFlags = ONE_LOCKD_SERVES_EVERY_STACK ? [] : ['--transport', stack.transport, '--protocol', stack.protocol];
   if (!lockds.has(name)) {
-    lockds.set(name, (async () => startLockd(['--data-dir', await seededDataDir(name), '--fsync', 'off', '--transport', stack.transport, '--protocol', stack.protocol]))());
+    lockds.set(name, (async () => startLockd(['--data-dir', await seededDataDir(name), '--fsync', 'off', ...stackFlags]))());
   }
   return lockds.get(name)!;
 }

@@ -49,7 +49,7 @@ const std::string kOwner = "conformance";
 const std::string kWrongToken(32, '0');
 
 // docs:begin connect
-// A client on its own connection, with lockd's --transport and --protocol. The transport
+// A client on its own connection over the given transport and protocol. The transport
 // closes when the last shared_ptr to it goes away (or call getInputProtocol()->getTransport()->close()).
 std::shared_ptr<lockd::LockServiceClient> connect(const std::string& host, int port, const std::string& transportName,
                                                   const std::string& protocolName, int timeoutMs) {

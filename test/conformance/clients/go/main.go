@@ -48,7 +48,7 @@ const (
 var ctx = context.Background()
 
 // docs:begin connect
-// connect opens a client on its own connection, with lockd's --transport and --protocol.
+// connect opens a client on its own connection over the given transport and protocol.
 // Close the returned transport when done.
 func connect(host string, port int, transportName, protocolName string, timeout time.Duration) (*lockd.LockServiceClient, thrift.TTransport, error) {
 	// SocketTimeout must exceed the waitMs of every call (see the timeout rule).

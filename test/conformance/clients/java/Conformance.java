@@ -50,10 +50,10 @@ public final class Conformance {
   static final String WRONG_TOKEN = "00000000000000000000000000000000";
 
   // docs:begin connect
-  /** A client on its own connection, with lockd's --transport and --protocol. Close its transport when done. */
+  /** A client on its own connection over the given transport and protocol. Close its transport when done. */
   static LockService.Client connect(String host, int port, String transportName, String protocolName, int timeoutMs)
       throws TException {
-    // Java has no TBufferedTransport: TSocket buffers itself, and matches lockd's --transport buffered.
+    // Java has no TBufferedTransport: TSocket buffers itself, so it is the buffered transport.
     TTransport transport = new TSocket(host, port, timeoutMs); // timeoutMs must exceed every waitMs
     if (transportName.equals("framed")) transport = new TFramedTransport(transport);
     TProtocol protocol = protocolName.equals("compact") ? new TCompactProtocol(transport) : new TBinaryProtocol(transport);

@@ -32,7 +32,7 @@ my ($true, $false) = (JSON::PP::true, JSON::PP::false);
 sub bool { $_[0] ? $true : $false }
 
 # docs:begin connect
-# A client on its own connection, with lockd's --transport (the protocol is binary).
+# A client on its own connection over the given transport (the protocol is binary).
 # Returns the client and the transport to close when done.
 sub connect_lockd {
     my ($host, $port, $transport_name, $timeout_ms) = @_;

@@ -20,7 +20,7 @@ import scenarios
 
 # docs:begin connect
 def connect(host, port, transport_name, protocol_name, timeout_ms):
-    """A client on its own connection, with lockd's --transport and --protocol."""
+    """A client on its own connection over the given transport and protocol."""
     socket = TSocket.TSocket(host, port)
     socket.setTimeout(timeout_ms)  # must exceed the waitMs of every call (see the timeout rule)
     if transport_name == 'framed':

@@ -21,7 +21,7 @@ OWNER = 'conformance'
 WRONG_TOKEN = '0' * 32
 
 # docs:begin connect
-# A client on its own connection, with lockd's --transport and --protocol. Returns the client
+# A client on its own connection over the given transport and protocol. Returns the client
 # and the transport to close when done.
 def connect(host, port, transport_name, protocol_name, timeout_ms)
   # Ruby's socket timeout is in seconds; it must exceed the waitMs of every call (the timeout rule).

@@ -21,7 +21,7 @@ lock_thrift = thriftpy.load(sys.argv[1], module_name='lock_service_thrift')
 
 
 def connect(host, port, transport_name, protocol_name, timeout_ms):
-    """A client on its own connection, with lockd's --transport and --protocol."""
+    """A client on its own connection over the given transport and protocol."""
     transports = TFramedTransportFactory() if transport_name == 'framed' else TBufferedTransportFactory()
     protocols = TCompactProtocolFactory() if protocol_name == 'compact' else TBinaryProtocolFactory()
     # timeout (ms) must exceed the waitMs of every call (see the timeout rule).
