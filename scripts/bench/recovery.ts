@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileStore } from '../../src/store/file-store';
+import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 
 const { values } = parseArgs({ options: { leases: { type: 'string' } } });
 const count = Number(values.leases ?? 1_000_000);
@@ -19,8 +20,8 @@ async function main(): Promise<void> {
   try {
     // No compaction while writing (there is no table to snapshot): lockd then replays the whole
     // log, the slowest start; a compacted store starts from its snapshot instead.
-    const store = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0, compactAfterBytes: Infinity });
-    await store.open();
+    const store = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, compactAfterBytes: Infinity });
+    await store.open(EMPTY_SNAPSHOT_SOURCE);
     const expiresAtMs = Date.now() + 3_600_000;
     store.append({ kind: 'fence-reserve', ceiling: count + 1 });
     for (let i = 0; i < count; i++) {

@@ -43,7 +43,7 @@ export class LocalBackend {
 
   /** Loads the store's state into the table. Call once before serving. */
   async open(): Promise<{ restored: number; summary: string }> {
-    const { leases, fenceCeiling, summary } = await this.store.open();
+    const { leases, fenceCeiling, summary } = await this.store.open(this.table);
     const restored = this.table.restore(leases, fenceCeiling, this.clock.now());
     leases.length = 0;
     this.armTimer();

@@ -35,8 +35,6 @@ async function main(argv: string[]): Promise<void> {
           fsync: options.fsync,
           forceRecovery: options.forceRecovery,
           logger,
-          liveLeases: () => backend!.table.durableLeases(),
-          fenceCeiling: () => backend!.table.reservedFenceCeiling,
         });
     backend = new LocalBackend(options, store, systemClock, !options.inMemory);
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');

@@ -15,9 +15,10 @@ import { OutputBuffer } from '../util/output-buffer';
 import { LockMode, type LeaseView, type TableChange } from '../table/types';
 
 export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4, BATCH: 5 } as const;
-const HEADER_BYTES = 8;
+/** Record header: u32 payload length, u32 CRC-32. */
+export const HEADER_BYTES = 8;
 /** Payload of a BATCH record: kind, u32 byte length of the batch's records. */
-const BATCH_PAYLOAD_BYTES = 5;
+export const BATCH_PAYLOAD_BYTES = 5;
 /** Size of a BATCH record on disk. */
 export const BATCH_HEADER_BYTES = HEADER_BYTES + BATCH_PAYLOAD_BYTES;
 const TOKEN_BYTES = 16;
@@ -101,16 +102,6 @@ export function encodeBatchHeader(recordBytes: number): Buffer {
   return buf;
 }
 
-/** Whether a valid BATCH record starts at `pos`. */
-function isBatchHeaderAt(bytes: Buffer, pos: number): boolean {
-  return (
-    pos + BATCH_HEADER_BYTES <= bytes.length &&
-    bytes.readUInt32LE(pos) === BATCH_PAYLOAD_BYTES &&
-    bytes[pos + HEADER_BYTES] === RecordKind.BATCH &&
-    crc32(bytes.subarray(pos + HEADER_BYTES, pos + BATCH_HEADER_BYTES)) === bytes.readUInt32LE(pos + 4)
-  );
-}
-
 /** Live leases by key and token, rebuilt by applying records in order. */
 export class LeaseImage {
   readonly leases = new Map<string, Map<string, LeaseView>>();
@@ -151,105 +142,78 @@ export class LeaseImage {
   }
 }
 
-/** What reading a file of records found. */
-export interface ReadResult {
-  /** Offset just past the last good record: where the next write goes. */
-  goodEnd: number;
-  /** Bytes after goodEnd are all zeros (preallocated space, or a size that grew before its data). */
-  zeroTail: boolean;
-  /**
-   * Set when a bad record was found: where, why, and whether it is the torn tail of the last
-   * write (no valid BATCH record anywhere after it) rather than corruption.
-   */
-  bad?: { offset: number; tornTail: boolean; reason: string };
+/** Whether a valid BATCH record starts at `at` in `bytes`. */
+export function isBatchHeaderAt(bytes: Buffer, at: number): boolean {
+  return (
+    at + BATCH_HEADER_BYTES <= bytes.length &&
+    bytes.readUInt32LE(at) === BATCH_PAYLOAD_BYTES &&
+    bytes[at + HEADER_BYTES] === RecordKind.BATCH &&
+    crc32(bytes.subarray(at + HEADER_BYTES, at + BATCH_HEADER_BYTES)) === bytes.readUInt32LE(at + 4)
+  );
 }
 
-/** Decodes records from `bytes` (starting at `start`) into `apply` until the end or a bad record. */
-export function readRecords(bytes: Buffer, start: number, apply: (change: TableChange) => void): ReadResult {
-  let pos = start;
-  while (pos < bytes.length) {
-    const bad = (reason: string): ReadResult => {
-      let tornTail = true;
-      for (let q = pos + 1; q + BATCH_HEADER_BYTES <= bytes.length; q++) {
-        if (isBatchHeaderAt(bytes, q)) {
-          tornTail = false;
-          break;
-        }
-      }
-      return { goodEnd: pos, zeroTail: false, bad: { offset: pos, tornTail, reason } };
-    };
-    if (bytes.length - pos < HEADER_BYTES) return isZeros(bytes, pos) ? { goodEnd: pos, zeroTail: true } : bad('incomplete record header');
-    const length = bytes.readUInt32LE(pos);
-    const end = pos + HEADER_BYTES + length;
-    if (length === 0) return isZeros(bytes, pos) ? { goodEnd: pos, zeroTail: true } : bad('zero-length record');
-    if (end > bytes.length) return bad(`record of ${length} bytes runs past the end of the file`);
-    const payload = bytes.subarray(pos + HEADER_BYTES, end);
-    if (crc32(payload) !== bytes.readUInt32LE(pos + 4)) return bad('checksum mismatch');
-    let change: TableChange | null;
-    try {
-      change = decodePayload(payload);
-    } catch (error) {
-      return bad(`undecodable record: ${(error as Error).message}`);
-    }
-    if (change !== null) apply(change);
-    pos = end;
-  }
-  return { goodEnd: pos, zeroTail: false };
-}
+/** Thrown by decodePayload for a checksummed payload that still does not parse. */
+class PayloadError extends Error {}
 
-function isZeros(bytes: Buffer, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-/** One record's change, or null for a BATCH record (framing only). */
-function decodePayload(p: Buffer): TableChange | null {
-  let pos = 0;
+/**
+ * One record's change, or null for a BATCH record (framing only). `p` is the payload, from
+ * `start` to `end` of `bytes` (no subarray per record: recovery decodes millions of them).
+ */
+export function decodePayload(bytes: Buffer, start: number, end: number): TableChange | null {
+  let pos = start + 1;
   const need = (n: number) => {
-    if (pos + n > p.length) throw new Error('payload too short');
+    if (pos + n > end) throw new PayloadError('payload too short');
   };
-  const u8 = () => (need(1), p[pos++]);
-  const u32 = () => (need(4), (pos += 4), p.readUInt32LE(pos - 4));
-  const f64 = () => (need(8), (pos += 8), p.readDoubleLE(pos - 8));
-  const str = () => {
+  const str = (): string => {
     need(2);
-    const length = p.readUInt16LE(pos);
+    const length = bytes.readUInt16LE(pos);
     pos += 2;
     need(length);
     pos += length;
-    return p.toString('utf8', pos - length, pos);
+    return bytes.toString('utf8', pos - length, pos);
   };
-  const token = () => (need(TOKEN_BYTES), (pos += TOKEN_BYTES), p.toString('hex', pos - TOKEN_BYTES, pos));
-  const kind = u8();
+  const token = (): string => {
+    need(TOKEN_BYTES);
+    pos += TOKEN_BYTES;
+    return bytes.toString('hex', pos - TOKEN_BYTES, pos);
+  };
+  const kind = bytes[start];
   switch (kind) {
     case RecordKind.GRANT: {
       const key = str();
       const tok = token();
-      const fence = f64();
-      const mode = u8();
-      if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new Error(`bad mode ${mode}`);
+      need(9);
+      const fence = bytes.readDoubleLE(pos);
+      const mode = bytes[pos + 8];
+      pos += 9;
+      if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new PayloadError(`bad mode ${mode}`);
       let owner: string | undefined;
       need(2);
-      if (p.readUInt16LE(pos) === NO_OWNER) pos += 2;
+      if (bytes.readUInt16LE(pos) === NO_OWNER) pos += 2;
       else owner = str();
-      const holdCount = u32();
-      const ttlMs = u32();
-      const expiresAtMs = f64();
+      need(16);
+      const holdCount = bytes.readUInt32LE(pos);
+      const ttlMs = bytes.readUInt32LE(pos + 4);
+      const expiresAtMs = bytes.readDoubleLE(pos + 8);
       return { kind: 'grant', lease: { key, token: tok, fence, mode, owner, holdCount, ttlMs, expiresAtMs } };
     }
     case RecordKind.UPDATE: {
       const key = str();
       const tok = token();
-      return { kind: 'update', key, token: tok, holdCount: u32(), ttlMs: u32(), expiresAtMs: f64() };
+      need(16);
+      return { kind: 'update', key, token: tok, holdCount: bytes.readUInt32LE(pos), ttlMs: bytes.readUInt32LE(pos + 4), expiresAtMs: bytes.readDoubleLE(pos + 8) };
     }
-    case RecordKind.FREE:
-      return { kind: 'free', key: str(), token: token(), reason: 'released' };
+    case RecordKind.FREE: {
+      const key = str();
+      return { kind: 'free', key, token: token(), reason: 'released' };
+    }
     case RecordKind.FENCE_RESERVE:
-      return { kind: 'fence-reserve', ceiling: f64() };
+      need(8);
+      return { kind: 'fence-reserve', ceiling: bytes.readDoubleLE(pos) };
     case RecordKind.BATCH:
-      u32();
+      need(4);
       return null;
     default:
-      throw new Error(`unknown record kind ${kind}`);
+      throw new PayloadError(`unknown record kind ${kind}`);
   }
 }
