@@ -1,9 +1,10 @@
 /** lockd with its durable store, as a process: clean restarts, kill -9 under load, a busy data dir. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectStub } from '../helpers/in-process-lockd';
-import { runLockd, startLockd, stopAllLockd } from '../helpers/lockd-process';
+import { LOCKD_MAIN, runLockd, startLockd, stopAllLockd } from '../helpers/lockd-process';
 
 let dataDir: string;
 beforeEach(() => {
@@ -97,5 +98,46 @@ test('kill -9 under concurrent load never loses an acknowledged grant nor leaves
       expect(await checker.release(key, token)).toBe(true);
     }
     await restarted.stop();
+  }
+});
+
+/** State field of /proc/PID/stat ('Z' for a zombie), or undefined once the pid is gone. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+test('a lockd killed with -9 and not yet reaped by its parent (a zombie) does not block the restart', async () => {
+  // A parent that never waits for its child: python's Popen reaps only when asked (poll/wait).
+  const parentScript = 'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint("child", p.pid, flush=True)\ntime.sleep(120)\n';
+  const parent = spawn('python3', ['-c', parentScript, process.execPath, LOCKD_MAIN, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let output = '';
+    parent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    for (let i = 0; i < 3_000 && !/lockd listening on \S+:\d+/.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const pid = Number(/^child (\d+)$/m.exec(output)?.[1]);
+    const port = Number(/lockd listening on \S+:(\d+)/.exec(output)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(port).toBeGreaterThan(0);
+    const before = await connectStub(port);
+    const lease = (await before.acquire({ lockKey: 'kept', ttlMs: 60_000 }).reply).lease!;
+
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 2_000 && procState(pid) !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(procState(pid)).toBe('Z');
+    // The zombie still owns its pid (kill(pid, 0) succeeds) and LOCK still names it.
+    expect(fs.readFileSync(path.join(dataDir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${pid} `));
+
+    const restarted = await startLockd(['--data-dir', dataDir]);
+    const after = await connectStub(restarted.port);
+    expect((await after.inspect('kept')).holders.map((h) => h.fence)).toEqual([lease.fence]);
+    expect(procState(pid)).toBe('Z');
+    expect(await restarted.stop()).toBe(0);
+  } finally {
+    parent.kill('SIGKILL');
   }
 });
