@@ -5,6 +5,7 @@
  */
 import type { ConnectionsResult, MemoryResult } from './capacity';
 import type { DiskSyncFloor } from './disk';
+import { median } from './stats';
 import { lockdName, WANTED_FD_LIMIT } from './targets';
 import type { Timing, WorkloadName, WorkloadResult } from './workloads';
 
@@ -54,12 +55,6 @@ interface RoundRatio {
   median: number;
 }
 
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** numerator / denominator of each round (rounds where either is missing are left out). */
 function roundRatio(h: HeadToHead, numerator: (label: string, w: WorkloadName) => boolean, denominator: (label: string, w: WorkloadName) => boolean): RoundRatio | undefined {

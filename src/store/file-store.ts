@@ -21,7 +21,7 @@ import { OutputBuffer } from '../util/output-buffer';
 import type { TableChange } from '../table/types';
 import { DirLock, lockDataDir } from './dir-lock';
 import { DEFAULT_CHUNK_BYTES, fileSource, readRecords, type ReadResult } from './record-reader';
-import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage } from './records';
+import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, writeBatchHeader } from './records';
 import type { LeaseStore, RecoveredState, SnapshotSource } from './store';
 
 /** When a change reaches the disk: always (a synced write per sync call), batch (group commit), off (written, never synced). */
@@ -102,7 +102,13 @@ export class FileStore implements LeaseStore {
   private allocatedBytes = 0;
   /** Set by a failed preallocation: below this log size, batches are written without one. */
   private noPreallocateBelow = 0;
-  private pending = new OutputBuffer(64 * 1024);
+  /**
+   * Changes not yet written, encoded behind room for the BATCH record that will frame them (so a
+   * batch is written straight from here, no copy). While a batch is written on the thread pool
+   * its buffer is `inFlight` and new changes go to the other one.
+   */
+  private pending = newBatchBuffer();
+  private spare = newBatchBuffer();
   /** Bytes whose write failed; written again, first, by the next flush. */
   private retry: Buffer | undefined;
   private waiting: Array<(error: Error | null) => void> = [];
@@ -123,6 +129,7 @@ export class FileStore implements LeaseStore {
 
   constructor(options: Pick<FileStoreOptions, 'dataDir'> & Partial<FileStoreOptions>) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...options };
+    if (process.env.LOCKD_STORE_WRITES === 'threaded') this.options = { ...this.options, inlineSlowMs: -1, inlineBackoffMs: Infinity };
   }
 
   async open(source: SnapshotSource): Promise<RecoveredState> {
@@ -249,7 +256,7 @@ export class FileStore implements LeaseStore {
     // Inline, at the end of this turn: every call read in it shares the one write. On the thread
     // pool a write starts at once; everything asked for while it runs shares the next one (group
     // commit without a timer: an idle disk is never kept waiting).
-    if (this.writesInline()) this.flushAtEndOfTurn();
+    if (this.writesInline() || (EXPERIMENT_EOT && this.options.fsync !== 'always')) this.flushAtEndOfTurn();
     else this.flush();
   }
 
@@ -259,7 +266,7 @@ export class FileStore implements LeaseStore {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (!this.flushing && !this.closed && (this.waiting.length > 0 || this.pending.pos > 0)) this.flush();
+      if (!this.flushing && !this.closed && (this.waiting.length > 0 || this.hasPending())) this.flush();
     });
   }
 
@@ -278,7 +285,7 @@ export class FileStore implements LeaseStore {
 
   writeBehind(): void {
     // After this turn: calls read in the same turn that do need a sync then share the write.
-    if (!this.flushing && !this.closed && this.pending.pos > 0) this.flushAtEndOfTurn();
+    if (!this.flushing && !this.closed && this.hasPending()) this.flushAtEndOfTurn();
   }
 
   /** Resolves once no compaction is running (a compaction starts after a write passes the threshold). */
@@ -318,7 +325,7 @@ export class FileStore implements LeaseStore {
   /** Writes everything pending plus anything a failed write left, then fsyncs per policy. */
   private flush(): void {
     this.flushing = true;
-    const fresh = this.pending.pos > 0 ? this.framedPending() : undefined;
+    const fresh = this.hasPending() ? this.takeBatch() : undefined;
     const bytes = this.retry && fresh ? Buffer.concat([this.retry, fresh]) : (this.retry ?? fresh);
     // always: every caller gets a write of its own, even when an earlier one already carried its bytes.
     const callbacks = this.options.fsync === 'always' ? this.waiting.splice(0, 1) : this.waiting.splice(0);
@@ -328,7 +335,8 @@ export class FileStore implements LeaseStore {
       if (error !== null) {
         this.counters.writeErrors++;
         if (bytes !== undefined) {
-          this.retry = bytes;
+          // A copy: the batch buffer is reused by the next batch.
+          this.retry = Buffer.from(bytes);
           this.mustTruncate = true;
         }
         this.options.logger?.error('store write failed; calls that changed locks get UNAVAILABLE until it recovers', { error: error.message });
@@ -395,14 +403,21 @@ export class FileStore implements LeaseStore {
     writeAll(this.fd, bytes, this.logBytes, finish);
   }
 
-  /** The pending records behind the BATCH record that frames them. */
-  private framedPending(): Buffer {
-    const records = this.pending.pos;
-    const framed = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records);
-    encodeBatchHeader(records).copy(framed, 0);
-    this.pending.buf.copy(framed, BATCH_HEADER_BYTES, 0, records);
-    this.pending.pos = 0;
-    return framed;
+  private hasPending(): boolean {
+    return this.pending.pos > BATCH_HEADER_BYTES;
+  }
+
+  /**
+   * The pending records behind the BATCH record that frames them, as a view of the batch buffer;
+   * new changes go to the other buffer until this write is over (flush runs one write at a time).
+   */
+  private takeBatch(): Buffer {
+    const batch = this.pending;
+    writeBatchHeader(batch.buf, batch.pos - BATCH_HEADER_BYTES);
+    this.pending = this.spare;
+    this.pending.pos = BATCH_HEADER_BYTES;
+    this.spare = batch;
+    return batch.buf.subarray(0, batch.pos);
   }
 
   /**
@@ -529,6 +544,13 @@ export class FileStore implements LeaseStore {
     return O_CREAT | O_WRONLY | (this.options.fsync === 'off' ? 0 : O_DSYNC);
   }
 
+}
+
+const EXPERIMENT_EOT = process.env.LOCKD_STORE_EOT === '1';
+function newBatchBuffer(): OutputBuffer {
+  const buffer = new OutputBuffer(64 * 1024);
+  buffer.pos = BATCH_HEADER_BYTES;
+  return buffer;
 }
 
 function fsyncDir(dir: string): void {

@@ -95,40 +95,72 @@ export function encodeChange(out: OutputBuffer, change: TableChange): void {
 /** A BATCH record announcing `recordBytes` bytes of records after it (0: a clean-close mark). */
 export function encodeBatchHeader(recordBytes: number): Buffer {
   const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
-  buf.writeUInt32LE(BATCH_PAYLOAD_BYTES, 0);
-  buf[HEADER_BYTES] = RecordKind.BATCH;
-  buf.writeUInt32LE(recordBytes, HEADER_BYTES + 1);
-  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
+  writeBatchHeader(buf, recordBytes);
   return buf;
 }
 
-/** Live leases by key and token, rebuilt by applying records in order. */
+/** Writes the BATCH record for `recordBytes` bytes of records into the first BATCH_HEADER_BYTES of `buf`. */
+export function writeBatchHeader(buf: Buffer, recordBytes: number): void {
+  buf.writeUInt32LE(BATCH_PAYLOAD_BYTES, 0);
+  buf[HEADER_BYTES] = RecordKind.BATCH;
+  buf.writeUInt32LE(recordBytes, HEADER_BYTES + 1);
+  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES, BATCH_HEADER_BYTES)), 4);
+}
+
+/** A lease as the image keeps it: updated in place as later records arrive. */
+type ImageLease = { -readonly [K in keyof LeaseView]: LeaseView[K] };
+
+/**
+ * Live leases by key and token, rebuilt by applying records in order. Most keys have one holder:
+ * such a key maps straight to its lease; a key with several (shared) holders maps to a Map by
+ * token. Records decoded for the image are its own, so updates change them in place: a replay of
+ * millions of renewals allocates nothing per renewal.
+ */
 export class LeaseImage {
-  readonly leases = new Map<string, Map<string, LeaseView>>();
+  private readonly leases = new Map<string, ImageLease | Map<string, ImageLease>>();
   fenceCeiling = 0;
   count = 0;
 
+  /** Applies one change. A grant's lease object is kept (and later updated): pass one nobody else holds. */
   apply(change: TableChange): void {
     switch (change.kind) {
       case 'grant': {
-        let byToken = this.leases.get(change.lease.key);
-        if (byToken === undefined) this.leases.set(change.lease.key, (byToken = new Map()));
-        if (!byToken.has(change.lease.token)) this.count++;
-        byToken.set(change.lease.token, change.lease);
-        if (change.lease.fence > this.fenceCeiling) this.fenceCeiling = change.lease.fence;
+        const lease = change.lease as ImageLease;
+        if (lease.fence > this.fenceCeiling) this.fenceCeiling = lease.fence;
+        const entry = this.leases.get(lease.key);
+        if (entry === undefined) {
+          this.leases.set(lease.key, lease);
+          this.count++;
+        } else if (entry instanceof Map) {
+          if (!entry.has(lease.token)) this.count++;
+          entry.set(lease.token, lease);
+        } else if (entry.token === lease.token) {
+          this.leases.set(lease.key, lease);
+        } else {
+          this.leases.set(lease.key, new Map([[entry.token, entry], [lease.token, lease]]));
+          this.count++;
+        }
         return;
       }
       case 'update': {
-        const lease = this.leases.get(change.key)?.get(change.token);
+        const lease = this.find(change.key, change.token);
         if (lease === undefined) return;
-        this.leases.get(change.key)!.set(change.token, { ...lease, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
+        lease.holdCount = change.holdCount;
+        lease.ttlMs = change.ttlMs;
+        lease.expiresAtMs = change.expiresAtMs;
         return;
       }
       case 'free': {
-        const byToken = this.leases.get(change.key);
-        if (byToken === undefined || !byToken.delete(change.token)) return;
+        const entry = this.leases.get(change.key);
+        if (entry === undefined) return;
+        if (entry instanceof Map) {
+          if (!entry.delete(change.token)) return;
+          if (entry.size === 0) this.leases.delete(change.key);
+        } else {
+          if (entry.token !== change.token) return;
+          this.leases.delete(change.key);
+        }
         this.count--;
-        if (byToken.size === 0) this.leases.delete(change.key);
         return;
       }
       case 'fence-reserve':
@@ -137,8 +169,17 @@ export class LeaseImage {
     }
   }
 
+  private find(key: string, token: string): ImageLease | undefined {
+    const entry = this.leases.get(key);
+    if (entry === undefined || !(entry instanceof Map)) return entry?.token === token ? entry : undefined;
+    return entry.get(token);
+  }
+
   *all(): IterableIterator<LeaseView> {
-    for (const byToken of this.leases.values()) yield* byToken.values();
+    for (const entry of this.leases.values()) {
+      if (entry instanceof Map) yield* entry.values();
+      else yield entry;
+    }
   }
 }
 
