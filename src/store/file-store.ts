@@ -56,6 +56,13 @@ export interface FileStoreOptions {
   inlineSlowMs: number;
   /** How long writes stay on the thread pool after a slow inline write, before inline is tried again. Default 2 s. */
   inlineBackoffMs: number;
+  /**
+   * How long changes no reply waits for (releases, expiries) may wait for a sync to carry them
+   * before they get a write of their own. Default 5 ms: far longer than a client's next request
+   * takes to arrive under load, short next to any lease. A crash within it loses those releases:
+   * the leases come back and expire by their TTL.
+   */
+  writeBehindMs: number;
   /** Bytes read at a time during recovery. Default 4 MiB. */
   readChunkBytes: number;
 }
@@ -69,6 +76,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: Readonly<Omit<FileStoreOptions, 'dataDi
   maxLogBytes: 1024 * 1024 * 1024,
   inlineSlowMs: 20,
   inlineBackoffMs: 2_000,
+  writeBehindMs: 5,
   readChunkBytes: DEFAULT_CHUNK_BYTES,
 });
 
@@ -121,6 +129,8 @@ export class FileStore implements LeaseStore {
   private readonly counters = { batches: 0, bytes: 0, writeErrors: 0, compactions: 0, inlineWrites: 0, threadedWrites: 0 };
   /** A flush is scheduled for the end of this event-loop turn. */
   private flushScheduled = false;
+  /** Armed by writeBehind: writes what no one waits for if no sync comes first. */
+  private writeBehindTimer: NodeJS.Timeout | undefined;
   /** performance.now() before which batches go to the thread pool (after a slow inline write). */
   private threadedUntil = 0;
   private dirLock: DirLock | undefined;
@@ -284,8 +294,15 @@ export class FileStore implements LeaseStore {
   }
 
   writeBehind(): void {
-    // After this turn: calls read in the same turn that do need a sync then share the write.
-    if (!this.flushing && !this.closed && this.hasPending()) this.flushAtEndOfTurn();
+    // Not at once: the records ride along with the next sync's write if one comes within
+    // writeBehindMs (at C=1 the client's next acquire does), so a release costs no synced write
+    // of its own; otherwise they are written when the timer fires.
+    if (this.writeBehindTimer !== undefined || this.flushing || this.closed || !this.hasPending()) return;
+    this.writeBehindTimer = setTimeout(() => {
+      this.writeBehindTimer = undefined;
+      if (!this.flushing && !this.closed && this.hasPending()) this.flush();
+    }, this.options.writeBehindMs);
+    this.writeBehindTimer.unref();
   }
 
   /** Resolves once no compaction is running (a compaction starts after a write passes the threshold). */
@@ -306,6 +323,7 @@ export class FileStore implements LeaseStore {
     while (this.flushing) await new Promise<void>((resolve) => this.sync(() => resolve()));
     await this.compaction;
     this.closed = true;
+    clearTimeout(this.writeBehindTimer);
     if (!this.mustTruncate && this.retry === undefined) {
       // An empty BATCH record marks a clean close: a bad record before it is then corruption,
       // never mistaken for the torn tail of a crash.
@@ -325,6 +343,10 @@ export class FileStore implements LeaseStore {
   /** Writes everything pending plus anything a failed write left, then fsyncs per policy. */
   private flush(): void {
     this.flushing = true;
+    if (this.writeBehindTimer !== undefined) {
+      clearTimeout(this.writeBehindTimer);
+      this.writeBehindTimer = undefined;
+    }
     const fresh = this.hasPending() ? this.takeBatch() : undefined;
     const bytes = this.retry && fresh ? Buffer.concat([this.retry, fresh]) : (this.retry ?? fresh);
     // always: every caller gets a write of its own, even when an earlier one already carried its bytes.

@@ -24,72 +24,94 @@ export const BATCH_HEADER_BYTES = HEADER_BYTES + BATCH_PAYLOAD_BYTES;
 const TOKEN_BYTES = 16;
 const NO_OWNER = 0xffff;
 
-/** Appends one change as a framed record. */
+/**
+ * Upper bound of a record's size besides its key and owner: header, kind, two u16 string lengths,
+ * token, the fixed fields.
+ */
+const FIXED_RECORD_BYTES = HEADER_BYTES + 64;
+
+/** Writes `s` as u16 byte length + UTF-8 at `at`; returns the offset after it. */
+function writeString(buf: Buffer, at: number, s: string): number {
+  const length = buf.write(s, at + 2, 'utf8');
+  buf.writeUInt16LE(length, at);
+  return at + 2 + length;
+}
+
+/**
+ * Appends one change as a framed record. Written field by field into the buffer (no closures, no
+ * intermediate objects): it runs once per change on the durable path.
+ */
 export function encodeChange(out: OutputBuffer, change: TableChange): void {
-  const key = change.kind === 'fence-reserve' ? '' : change.kind === 'grant' ? change.lease.key : change.key;
-  const owner = change.kind === 'grant' ? change.lease.owner : undefined;
-  out.ensure(HEADER_BYTES + 64 + Buffer.byteLength(key) + (owner === undefined ? 0 : Buffer.byteLength(owner)));
-  const start = out.pos;
-  out.pos += HEADER_BYTES;
-  const buf = out.buf;
-  const u8 = (v: number) => (buf[out.pos++] = v);
-  const u32 = (v: number) => {
-    buf.writeUInt32LE(v >>> 0, out.pos);
-    out.pos += 4;
-  };
-  const f64 = (v: number) => {
-    buf.writeDoubleLE(v, out.pos);
-    out.pos += 8;
-  };
-  const str = (s: string) => {
-    const length = buf.write(s, out.pos + 2, 'utf8');
-    buf.writeUInt16LE(length, out.pos);
-    out.pos += 2 + length;
-  };
-  const token = (hex: string) => {
-    buf.write(hex, out.pos, TOKEN_BYTES, 'hex');
-    out.pos += TOKEN_BYTES;
-  };
+  // Keys and owners are bounded (1 KiB, 256 B) but may be multi-byte: 3 bytes per UTF-16 unit at most.
   switch (change.kind) {
     case 'grant': {
       const l = change.lease;
-      u8(RecordKind.GRANT);
-      str(l.key);
-      token(l.token);
-      f64(l.fence);
-      u8(l.mode);
+      out.ensure(FIXED_RECORD_BYTES + 3 * (l.key.length + (l.owner?.length ?? 0)));
+      const buf = out.buf;
+      const start = out.pos;
+      let at = start + HEADER_BYTES;
+      buf[at++] = RecordKind.GRANT;
+      at = writeString(buf, at, l.key);
+      buf.write(l.token, at, TOKEN_BYTES, 'hex');
+      at += TOKEN_BYTES;
+      buf.writeDoubleLE(l.fence, at);
+      buf[at + 8] = l.mode;
+      at += 9;
       if (l.owner === undefined) {
-        buf.writeUInt16LE(NO_OWNER, out.pos);
-        out.pos += 2;
+        buf.writeUInt16LE(NO_OWNER, at);
+        at += 2;
       } else {
-        str(l.owner);
+        at = writeString(buf, at, l.owner);
       }
-      u32(l.holdCount);
-      u32(l.ttlMs);
-      f64(l.expiresAtMs);
-      break;
+      buf.writeUInt32LE(l.holdCount >>> 0, at);
+      buf.writeUInt32LE(l.ttlMs >>> 0, at + 4);
+      buf.writeDoubleLE(l.expiresAtMs, at + 8);
+      finishRecord(out, start, at + 16);
+      return;
     }
-    case 'update':
-      u8(RecordKind.UPDATE);
-      str(change.key);
-      token(change.token);
-      u32(change.holdCount);
-      u32(change.ttlMs);
-      f64(change.expiresAtMs);
-      break;
-    case 'free':
-      u8(RecordKind.FREE);
-      str(change.key);
-      token(change.token);
-      break;
-    case 'fence-reserve':
-      u8(RecordKind.FENCE_RESERVE);
-      f64(change.ceiling);
-      break;
+    case 'update': {
+      out.ensure(FIXED_RECORD_BYTES + 3 * change.key.length);
+      const buf = out.buf;
+      const start = out.pos;
+      let at = start + HEADER_BYTES;
+      buf[at++] = RecordKind.UPDATE;
+      at = writeString(buf, at, change.key);
+      buf.write(change.token, at, TOKEN_BYTES, 'hex');
+      at += TOKEN_BYTES;
+      buf.writeUInt32LE(change.holdCount >>> 0, at);
+      buf.writeUInt32LE(change.ttlMs >>> 0, at + 4);
+      buf.writeDoubleLE(change.expiresAtMs, at + 8);
+      finishRecord(out, start, at + 16);
+      return;
+    }
+    case 'free': {
+      out.ensure(FIXED_RECORD_BYTES + 3 * change.key.length);
+      const buf = out.buf;
+      const start = out.pos;
+      let at = start + HEADER_BYTES;
+      buf[at++] = RecordKind.FREE;
+      at = writeString(buf, at, change.key);
+      buf.write(change.token, at, TOKEN_BYTES, 'hex');
+      finishRecord(out, start, at + TOKEN_BYTES);
+      return;
+    }
+    case 'fence-reserve': {
+      out.ensure(FIXED_RECORD_BYTES);
+      const start = out.pos;
+      out.buf[start + HEADER_BYTES] = RecordKind.FENCE_RESERVE;
+      out.buf.writeDoubleLE(change.ceiling, start + HEADER_BYTES + 1);
+      finishRecord(out, start, start + HEADER_BYTES + 9);
+      return;
+    }
   }
-  const length = out.pos - start - HEADER_BYTES;
-  buf.writeUInt32LE(length, start);
-  buf.writeUInt32LE(crc32(buf.subarray(start + HEADER_BYTES, out.pos)), start + 4);
+}
+
+/** Fills in the header of the record from `start` to `end` and moves the buffer past it. */
+function finishRecord(out: OutputBuffer, start: number, end: number): void {
+  const buf = out.buf;
+  buf.writeUInt32LE(end - start - HEADER_BYTES, start);
+  buf.writeUInt32LE(crc32(buf.subarray(start + HEADER_BYTES, end)), start + 4);
+  out.pos = end;
 }
 
 /** A BATCH record announcing `recordBytes` bytes of records after it (0: a clean-close mark). */
