@@ -139,7 +139,6 @@ export class FileStore implements LeaseStore {
 
   constructor(options: Pick<FileStoreOptions, 'dataDir'> & Partial<FileStoreOptions>) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...options };
-    if (process.env.LOCKD_STORE_WRITES === 'threaded') this.options = { ...this.options, inlineSlowMs: -1, inlineBackoffMs: Infinity };
   }
 
   async open(source: SnapshotSource): Promise<RecoveredState> {
@@ -266,7 +265,7 @@ export class FileStore implements LeaseStore {
     // Inline, at the end of this turn: every call read in it shares the one write. On the thread
     // pool a write starts at once; everything asked for while it runs shares the next one (group
     // commit without a timer: an idle disk is never kept waiting).
-    if (this.writesInline() || (EXPERIMENT_EOT && this.options.fsync !== 'always')) this.flushAtEndOfTurn();
+    if (this.writesInline()) this.flushAtEndOfTurn();
     else this.flush();
   }
 
@@ -568,7 +567,6 @@ export class FileStore implements LeaseStore {
 
 }
 
-const EXPERIMENT_EOT = process.env.LOCKD_STORE_EOT === '1';
 function newBatchBuffer(): OutputBuffer {
   const buffer = new OutputBuffer(64 * 1024);
   buffer.pos = BATCH_HEADER_BYTES;
