@@ -38,22 +38,38 @@ function writeString(buf: Buffer, at: number, s: string): number {
 }
 
 /**
+ * Makes room for a record about `key` (plus `moreChars` UTF-16 units of other strings), writes its
+ * kind, key and token after the header space, and returns the offset after them. Keys and owners
+ * are bounded (1 KiB, 256 B) but may be multi-byte: 3 bytes per UTF-16 unit at most.
+ */
+function beginKeyedRecord(out: OutputBuffer, kind: number, key: string, token: string, moreChars: number): number {
+  out.ensure(FIXED_RECORD_BYTES + 3 * (key.length + moreChars));
+  let at = out.pos + HEADER_BYTES;
+  out.buf[at++] = kind;
+  at = writeString(out.buf, at, key);
+  out.buf.write(token, at, TOKEN_BYTES, 'hex');
+  return at + TOKEN_BYTES;
+}
+
+/** Writes a lease's holdCount, ttlMs, expiresAtMs at `at`; returns the offset after them. */
+function writeTerms(buf: Buffer, at: number, holdCount: number, ttlMs: number, expiresAtMs: number): number {
+  buf.writeUInt32LE(holdCount >>> 0, at);
+  buf.writeUInt32LE(ttlMs >>> 0, at + 4);
+  buf.writeDoubleLE(expiresAtMs, at + 8);
+  return at + 16;
+}
+
+/**
  * Appends one change as a framed record. Written field by field into the buffer (no closures, no
  * intermediate objects): it runs once per change on the durable path.
  */
 export function encodeChange(out: OutputBuffer, change: TableChange): void {
-  // Keys and owners are bounded (1 KiB, 256 B) but may be multi-byte: 3 bytes per UTF-16 unit at most.
+  const start = out.pos;
   switch (change.kind) {
     case 'grant': {
       const l = change.lease;
-      out.ensure(FIXED_RECORD_BYTES + 3 * (l.key.length + (l.owner?.length ?? 0)));
+      let at = beginKeyedRecord(out, RecordKind.GRANT, l.key, l.token, l.owner?.length ?? 0);
       const buf = out.buf;
-      const start = out.pos;
-      let at = start + HEADER_BYTES;
-      buf[at++] = RecordKind.GRANT;
-      at = writeString(buf, at, l.key);
-      buf.write(l.token, at, TOKEN_BYTES, 'hex');
-      at += TOKEN_BYTES;
       buf.writeDoubleLE(l.fence, at);
       buf[at + 8] = l.mode;
       at += 9;
@@ -63,46 +79,23 @@ export function encodeChange(out: OutputBuffer, change: TableChange): void {
       } else {
         at = writeString(buf, at, l.owner);
       }
-      buf.writeUInt32LE(l.holdCount >>> 0, at);
-      buf.writeUInt32LE(l.ttlMs >>> 0, at + 4);
-      buf.writeDoubleLE(l.expiresAtMs, at + 8);
-      finishRecord(out, start, at + 16);
+      finishRecord(out, start, writeTerms(buf, at, l.holdCount, l.ttlMs, l.expiresAtMs));
       return;
     }
     case 'update': {
-      out.ensure(FIXED_RECORD_BYTES + 3 * change.key.length);
-      const buf = out.buf;
-      const start = out.pos;
-      let at = start + HEADER_BYTES;
-      buf[at++] = RecordKind.UPDATE;
-      at = writeString(buf, at, change.key);
-      buf.write(change.token, at, TOKEN_BYTES, 'hex');
-      at += TOKEN_BYTES;
-      buf.writeUInt32LE(change.holdCount >>> 0, at);
-      buf.writeUInt32LE(change.ttlMs >>> 0, at + 4);
-      buf.writeDoubleLE(change.expiresAtMs, at + 8);
-      finishRecord(out, start, at + 16);
+      const at = beginKeyedRecord(out, RecordKind.UPDATE, change.key, change.token, 0);
+      finishRecord(out, start, writeTerms(out.buf, at, change.holdCount, change.ttlMs, change.expiresAtMs));
       return;
     }
-    case 'free': {
-      out.ensure(FIXED_RECORD_BYTES + 3 * change.key.length);
-      const buf = out.buf;
-      const start = out.pos;
-      let at = start + HEADER_BYTES;
-      buf[at++] = RecordKind.FREE;
-      at = writeString(buf, at, change.key);
-      buf.write(change.token, at, TOKEN_BYTES, 'hex');
-      finishRecord(out, start, at + TOKEN_BYTES);
+    case 'free':
+      finishRecord(out, start, beginKeyedRecord(out, RecordKind.FREE, change.key, change.token, 0));
       return;
-    }
-    case 'fence-reserve': {
+    case 'fence-reserve':
       out.ensure(FIXED_RECORD_BYTES);
-      const start = out.pos;
       out.buf[start + HEADER_BYTES] = RecordKind.FENCE_RESERVE;
       out.buf.writeDoubleLE(change.ceiling, start + HEADER_BYTES + 1);
       finishRecord(out, start, start + HEADER_BYTES + 9);
       return;
-    }
   }
 }
 
