@@ -171,6 +171,7 @@ export class FileStore implements LeaseStore {
     const image = new LeaseImage();
     const notes: string[] = [];
     let coveredSeq = 0;
+    let lastWrittenAtMs: number | undefined;
     const snapshotPath = path.join(dir, SNAPSHOT);
     if (fs.existsSync(snapshotPath)) {
       const snapshot = this.readFile(snapshotPath, (header, size) => {
@@ -182,6 +183,7 @@ export class FileStore implements LeaseStore {
       }, image);
       if (snapshot.bad) throw new StoreError(`${snapshotPath} is corrupt at byte ${snapshot.bad.offset}: ${snapshot.bad.reason}`);
       this.snapshotBytes = snapshot.size;
+      lastWrittenAtMs = snapshot.modifiedAtMs;
     }
     const logs = fs
       .readdirSync(dir)
@@ -195,6 +197,7 @@ export class FileStore implements LeaseStore {
       const file = path.join(dir, logName(seq));
       const result = this.readFile(file, () => 0, image);
       currentEnd = result.goodEnd;
+      lastWrittenAtMs = Math.max(lastWrittenAtMs ?? 0, result.modifiedAtMs);
       if (result.bad) {
         const last = index === logs.length - 1;
         const where = `${file} at byte ${result.bad.offset} (${result.bad.reason})`;
@@ -222,21 +225,22 @@ export class FileStore implements LeaseStore {
     this.allocatedBytes = fs.fstatSync(this.fd).size;
     fsyncDir(dir);
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
-    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary };
+    // The files' modification times (set by the kernel at each write) say when the state was last written.
+    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
   }
 
   /**
    * Streams one file of records into `image`, from where `start` says they begin (given the
    * file's first bytes and size; it may throw for a bad header).
    */
-  private readFile(file: string, start: (header: Buffer, size: number) => number, image: LeaseImage): ReadResult & { size: number } {
+  private readFile(file: string, start: (header: Buffer, size: number) => number, image: LeaseImage): ReadResult & { size: number; modifiedAtMs: number } {
     const fd = fs.openSync(file, 'r');
     try {
       const source = fileSource(fd);
       const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
       fs.readSync(fd, header, 0, header.length, 0);
       const result = readRecords(source, start(header, source.size), (change) => image.apply(change), this.options.readChunkBytes);
-      return { ...result, size: source.size };
+      return { ...result, size: source.size, modifiedAtMs: fs.fstatSync(fd).mtimeMs };
     } finally {
       fs.closeSync(fd);
     }

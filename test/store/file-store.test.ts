@@ -463,3 +463,10 @@ test('the log is compacted past maxLogBytes even while it is smaller than twice 
   expect(store.stats().compactions).toBeGreaterThanOrEqual(4);
   expect(dataEnd(logFile())).toBeLessThan(16 * 1024 + 4 * 1024);
 });
+
+test('recovery reports when the state was last written: the newest modification time of its files', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('a', 1) }]);
+  const writtenAt = new Date('2030-01-02T03:04:05Z');
+  fs.utimesSync(logFile(), writtenAt, writtenAt);
+  expect((await openStore().open(EMPTY)).lastWrittenAtMs).toBe(writtenAt.getTime());
+});
