@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { LockClient } from '../../src/client';
 import { FileStore } from '../../src/store/file-store';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
+import { cpuMsOf, rssOf } from './targets';
 import type { LeaseView } from '../../src/table/types';
 
 const { values } = parseArgs({ options: { leases: { type: 'string' }, 'key-bytes': { type: 'string' }, 'owner-bytes': { type: 'string' }, 'log-gib': { type: 'string' }, dir: { type: 'string' } } });
@@ -79,6 +80,8 @@ interface Started {
   child: ChildProcess;
   port: number;
   ms: number;
+  /** CPU time lockd used until listening. */
+  cpuMs: number;
   restored: number;
   output: () => string;
 }
@@ -98,11 +101,12 @@ async function startLockd(dir: string): Promise<Started> {
     child.once('exit', (code) => reject(new Error(`lockd exited with ${code}:\n${output.slice(-2_000)}`)));
   });
   const ms = performance.now() - started;
+  const cpuMs = cpuMsOf(child.pid!);
   const restored = Number(/restoredLeases"?:\s*(\d+)/.exec(output)?.[1] ?? -1);
-  return { child, port, ms, restored, output: () => output };
+  return { child, port, ms, cpuMs, restored, output: () => output };
 }
 
-const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
+const rssMiB = (pid: number) => Math.round(rssOf(pid) / 2 ** 20);
 
 /** Checks the restored count and SAMPLES leases' fence and last renewal; returns problems found. */
 async function verify(lockd: Started, base: number, built: { rounds: number; partial: number }, extra: Map<string, number>): Promise<string[]> {
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
 
     const first = await startLockd(dir);
     children.push(first.child);
-    console.log(`start 1 (snapshot + log): listening after ${(first.ms / 1000).toFixed(1)} s, restored ${first.restored.toLocaleString('en-US')} leases, RSS ${rssMiB(first.child.pid!)} MiB`);
+    console.log(`start 1 (snapshot + log): listening after ${(first.ms / 1000).toFixed(1)} s (CPU ${(first.cpuMs / 1000).toFixed(1)} s), restored ${first.restored.toLocaleString('en-US')} leases, RSS ${rssMiB(first.child.pid!)} MiB`);
     const extra = new Map<string, number>();
     const problems1 = await verify(first, base, built, extra);
     // New grants are writes: the log is past the cap, so lockd starts compacting the whole state;
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
 
     const second = await startLockd(dir);
     children.push(second.child);
-    console.log(`start 2 (after kill -9): listening after ${(second.ms / 1000).toFixed(1)} s, restored ${second.restored.toLocaleString('en-US')} leases, RSS ${rssMiB(second.child.pid!)} MiB`);
+    console.log(`start 2 (after kill -9): listening after ${(second.ms / 1000).toFixed(1)} s (CPU ${(second.cpuMs / 1000).toFixed(1)} s), restored ${second.restored.toLocaleString('en-US')} leases, RSS ${rssMiB(second.child.pid!)} MiB`);
     const problems2 = await verify(second, base, built, extra);
     console.log(second.output().split('\n').find((line) => line.includes('store opened')) ?? '');
     second.child.kill('SIGTERM');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileStore } from '../../src/store/file-store';
 import { leaseKey, lockdMemory } from './capacity';
-import { startLockd } from './targets';
+import { cpuMsOf, rssOf, startLockd } from './targets';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 
 const { values } = parseArgs({ options: { leases: { type: 'string' }, 'no-live': { type: 'boolean' } } });
@@ -42,15 +42,11 @@ async function main(): Promise<void> {
       child.once('exit', (code) => reject(new Error(`lockd exited with ${code}`)));
     });
     const startupMs = performance.now() - started;
-    // utime + stime (fields 14 and 15 of /proc/PID/stat), in clock ticks of 10 ms.
-    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const [utime, stime] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number);
-    const cpuMs = (utime + stime) * 10;
-    const rssOf = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
-    const rss = rssOf();
+    const cpuMs = cpuMsOf(child.pid!);
+    const rss = rssOf(child.pid!);
     // Freed pages of the recovered image go back to the OS over the next moments.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const settled = rssOf();
+    const settled = rssOf(child.pid!);
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     console.log(`| leases on disk | disk bytes per lease | lockd start to listening | lockd CPU to listening | RSS at listening | RSS 3 s later |`);

@@ -247,6 +247,13 @@ export function rssOf(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** CPU time (user + system) a process has used, ms, from /proc/PID/stat (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [utime, stime] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number);
+  return (utime + stime) * 10;
+}
+
 /** A process's soft open-file limit from /proc/PID/limits ('self' for this one); undefined if unreadable. */
 export function openFileLimit(pid: number | 'self', which: 'soft' | 'hard' = 'soft'): number | undefined {
   try {
