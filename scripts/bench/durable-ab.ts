@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { lockdDriver, POLL_RETRY, redisDriver, type Driver } from './clients';
 import { measureSyncedWrites } from './disk';
 import { median } from './stats';
-import { cpuMsOf, startLockd, startRedis, type Target } from './targets';
+import { cpuMsOf, startLockd, startRedis, writeCallsOf, type Target } from './targets';
 import { runWorkload, type WorkloadResult } from './workloads';
 
 const { values } = parseArgs({
@@ -29,11 +29,11 @@ const WARMUP_MS = 300;
 
 async function main(): Promise<void> {
   const targets: Target[] = [];
-  const entrants: Array<{ driver: Driver; pid: number; results: Map<number, WorkloadResult[]>; cpuPerPairUs: Map<number, number[]> }> = [];
+  const entrants: Array<{ driver: Driver; pid: number; results: Map<number, WorkloadResult[]>; cpuPerPairUs: Map<number, number[]>; writesPerPair: Map<number, number[]> }> = [];
   const enter = async (target: Promise<Target>, driver: (t: Target) => Driver) => {
     const t = await target;
     targets.push(t);
-    entrants.push({ driver: driver(t), pid: t.pid, results: new Map(CONCURRENCY.map((c) => [c, []])), cpuPerPairUs: new Map(CONCURRENCY.map((c) => [c, []])) });
+    entrants.push({ driver: driver(t), pid: t.pid, results: new Map(CONCURRENCY.map((c) => [c, []])), cpuPerPairUs: new Map(CONCURRENCY.map((c) => [c, []])), writesPerPair: new Map(CONCURRENCY.map((c) => [c, []])) });
   };
   try {
     await enter(startLockd('memory'), lockdDriver);
@@ -56,24 +56,26 @@ async function main(): Promise<void> {
       for (const c of CONCURRENCY) {
         for (const entrant of entrants) {
           const cpuBefore = cpuMsOf(entrant.pid);
+          const writesBefore = writeCallsOf(entrant.pid);
           const result = await runWorkload(entrant.driver, 'uncontended', c, { warmupMs: WARMUP_MS, windowMs: WINDOW_MS, graceMs: 2_000 });
           entrant.results.get(c)!.push(result);
           // Server CPU per pair: robust where throughput is not, on a machine whose CPUs others
           // share (pairs of the warm-up are estimated at the window's rate).
           const pairs = (result.pairsPerSecond * (WARMUP_MS + WINDOW_MS)) / 1000;
           entrant.cpuPerPairUs.get(c)!.push(((cpuMsOf(entrant.pid) - cpuBefore) * 1000) / Math.max(1, pairs));
+          entrant.writesPerPair.get(c)!.push((writeCallsOf(entrant.pid) - writesBefore) / Math.max(1, pairs));
         }
       }
       disk.push(measureSyncedWrites().p50Us);
       process.stderr.write(`round ${round}: ${entrants.map((e) => CONCURRENCY.map((c) => `${e.driver.label} C=${c} ${Math.round(e.results.get(c)![round - 1].pairsPerSecond)}`).join(' · ')).join(' | ')} | disk ${Math.round(disk[round - 1])} us\n`);
     }
     console.log(`${ROUNDS} interleaved rounds of ${WINDOW_MS} ms; disk synced 4 KiB write p50 ${Math.round(median(disk))} us (median of rounds)\n`);
-    console.log('| target | C | pairs/s (median) | p50 ms (median) | server CPU µs per pair (median) | each round pairs/s |');
-    console.log('|---|---:|---:|---:|---:|---|');
+    console.log('| target | C | pairs/s (median) | p50 ms (median) | server CPU µs per pair (median) | server write syscalls per pair (median; sockets and disk) | each round pairs/s |');
+    console.log('|---|---:|---:|---:|---:|---:|---|');
     for (const c of CONCURRENCY) {
       for (const e of entrants) {
         const rs = e.results.get(c)!;
-        console.log(`| ${e.driver.label} | ${c} | ${Math.round(median(rs.map((r) => r.pairsPerSecond))).toLocaleString('en-US')} | ${median(rs.map((r) => r.p50Ms)).toFixed(3)} | ${Math.round(median(e.cpuPerPairUs.get(c)!))} | ${rs.map((r) => Math.round(r.pairsPerSecond)).join(' · ')} |`);
+        console.log(`| ${e.driver.label} | ${c} | ${Math.round(median(rs.map((r) => r.pairsPerSecond))).toLocaleString('en-US')} | ${median(rs.map((r) => r.p50Ms)).toFixed(3)} | ${Math.round(median(e.cpuPerPairUs.get(c)!))} | ${median(e.writesPerPair.get(c)!).toFixed(2)} | ${rs.map((r) => Math.round(r.pairsPerSecond)).join(' · ')} |`);
       }
     }
     const ratio = (a: number, b: number, c: number) => median(entrants[a].results.get(c)!.map((r, i) => r.pairsPerSecond / entrants[b].results.get(c)![i].pairsPerSecond));

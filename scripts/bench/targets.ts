@@ -254,6 +254,11 @@ export function cpuMsOf(pid: number): number {
   return (utime + stime) * 10;
 }
 
+/** Write-family syscalls (write, pwrite, writev, ... on files and sockets alike) a process has made, from /proc/PID/io. */
+export function writeCallsOf(pid: number): number {
+  return Number(/syscw:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+}
+
 /** A process's soft open-file limit from /proc/PID/limits ('self' for this one); undefined if unreadable. */
 export function openFileLimit(pid: number | 'self', which: 'soft' | 'hard' = 'soft'): number | undefined {
   try {
