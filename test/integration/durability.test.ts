@@ -99,7 +99,8 @@ test('kill -9 under concurrent load never loses an acknowledged grant nor leaves
     }
     await restarted.stop();
   }
-});
+  // Six lockd starts and up to 10 s of load per round: on a loaded machine this outlasts jest's 30 s default.
+}, 180_000);
 
 /** State field of /proc/PID/stat ('Z' for a zombie), or undefined once the pid is gone. */
 function procState(pid: number): string | undefined {
