@@ -30,7 +30,7 @@ const CLIENT_TIMEOUT_MS = 60_000;
  * from flags needs this). true: one lockd with default flags serves every stack, for a lockd that
  * tells each connection's stack from its first bytes. Clients only get a port either way.
  */
-const ONE_LOCKD_SERVES_EVERY_STACK = false;
+const ONE_LOCKD_SERVES_EVERY_STACK = true;
 
 let scratch: string;
 const lockds = new Map<string, Promise<LockdProcess>>();
@@ -48,8 +48,8 @@ afterAll(async () => {
 /** A data directory holding only a fence reservation at FENCE_CEILING, written by lockd's own store. */
 async function seededDataDir(name: string): Promise<string> {
   const dataDir = path.join(scratch, `data-${name}`);
-  const store = new FileStore({ dataDir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => FENCE_CEILING });
-  await store.open();
+  const store = new FileStore({ dataDir, fsync: 'batch', forceRecovery: false });
+  await store.open({ durableLeases: () => [], reservedFenceCeiling: FENCE_CEILING });
   store.append({ kind: 'fence-reserve', ceiling: FENCE_CEILING });
   await new Promise<void>((resolve, reject) => store.sync((error) => (error ? reject(error) : resolve())));
   await store.close();
