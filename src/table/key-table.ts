@@ -12,21 +12,19 @@ import type { LeaseSlots } from './lease-slots';
 import type { LockMode } from './types';
 import { QueuedWaiter, WaiterQueue } from './waiter-queue';
 
-/** A key with several holders or any waiters: its queue, plus its holders by token. */
+/**
+ * A key with several holders or any waiters: its queue, plus its holders as a list linked through
+ * LeaseSlots (grant order, O(1) removal) and by token (release finds its slot among thousands of
+ * SHARED holders without a scan). The first holder stands for the key in KeyOrder.
+ */
 class KeyState extends WaiterQueue {
-  /** Holder slots by token: release finds its slot without scanning thousands of SHARED holders. */
-  readonly holders = new Map<string, number>();
-  /** The holder slot that stands for the key in KeyOrder; -1 while nobody holds the key. */
-  representative: number;
+  readonly holdersByToken = new Map<string, number>();
+  /** First and last holder slot; -1 while nobody holds the key. */
+  firstHolder = -1;
+  lastHolder = -1;
 
-  constructor(
-    readonly key: string,
-    slot: number,
-    token: string,
-  ) {
+  constructor(readonly key: string) {
     super();
-    this.holders.set(token, slot);
-    this.representative = slot;
   }
 }
 
@@ -54,22 +52,25 @@ export class KeyTable {
   }
 
   holderCount(entry: KeyEntry): number {
-    return typeof entry === 'number' ? 1 : entry.holders.size;
+    return typeof entry === 'number' ? 1 : entry.holdersByToken.size;
   }
 
   /** The mode of the key's holders (several holders are all SHARED). Only when it has holders. */
   holderMode(entry: KeyEntry): LockMode {
-    return this.slots.mode[typeof entry === 'number' ? entry : entry.representative] as LockMode;
+    return this.slots.mode[typeof entry === 'number' ? entry : entry.firstHolder] as LockMode;
   }
 
   /** The key's holder slots, in grant order. */
   holders(entry: KeyEntry): number[] {
-    return typeof entry === 'number' ? [entry] : [...entry.holders.values()];
+    if (typeof entry === 'number') return [entry];
+    const slots: number[] = [];
+    for (let slot = entry.firstHolder; slot >= 0; slot = this.slots.holderNext[slot] - 1) slots.push(slot);
+    return slots;
   }
 
   /** The holder slot whose token is `token`, or -1. Constant-time in the token's bytes. */
   holderWithToken(entry: KeyEntry, token: string): number {
-    const slot = typeof entry === 'number' ? entry : entry.holders.get(token);
+    const slot = typeof entry === 'number' ? entry : entry.holdersByToken.get(token);
     return slot !== undefined && this.slots.tokenMatches(slot, token) ? slot : -1;
   }
 
@@ -90,12 +91,7 @@ export class KeyTable {
 
   /** Adds `slot` (which stores the key) as one more holder of the key. */
   addHolder(entry: KeyEntry, slot: number): void {
-    const state = this.stateOf(entry);
-    state.holders.set(this.slots.tokenOf(slot), slot);
-    if (state.representative < 0) {
-      state.representative = slot;
-      this.order.insert(slot);
-    }
+    this.appendHolder(this.stateOf(entry), slot);
   }
 
   /** Parks `waiter` at the tail of the key's queue. */
@@ -121,26 +117,33 @@ export class KeyTable {
     }
     const state = this.complex.get(this.slots.keyOf(slot));
     if (state === undefined) return undefined;
-    state.holders.delete(this.slots.tokenOf(slot));
-    if (state.representative === slot) {
+    state.holdersByToken.delete(this.slots.tokenOf(slot));
+    const { holderPrevious: previousOf, holderNext: nextOf } = this.slots;
+    const previous = previousOf[slot] - 1;
+    const next = nextOf[slot] - 1;
+    previousOf[slot] = 0;
+    nextOf[slot] = 0;
+    if (next >= 0) previousOf[next] = previous + 1;
+    else state.lastHolder = previous;
+    if (previous >= 0) {
+      nextOf[previous] = next + 1;
+    } else {
+      // The key's first holder stood for it in the key order: the next one takes over.
+      state.firstHolder = next;
       this.order.remove(slot);
-      state.representative = -1;
-      const next = state.holders.values().next();
-      if (!next.done) {
-        state.representative = next.value;
-        this.order.insert(next.value);
-      }
+      if (next >= 0) this.order.insert(next);
     }
     return state;
   }
 
   /** Returns a key to its compact form once its queue is empty: the bare slot, or nothing. */
   settle(entry: KeyEntry): void {
-    if (typeof entry === 'number' || entry.length > 0 || entry.holders.size > 1) return;
+    if (typeof entry === 'number' || entry.length > 0 || entry.holdersByToken.size > 1) return;
     // An entry already settled by an earlier step of the same call is no longer the key's.
     if (this.complex.get(entry.key) !== entry) return;
     this.complex.delete(entry.key);
-    if (entry.holders.size === 1) this.single.insert(entry.representative);
+    // A lone holder's list links are already clear: it has no neighbours.
+    if (entry.firstHolder >= 0) this.single.insert(entry.firstHolder);
   }
 
   /** Held keys that start with `prefix` and sort after `startAfter`, in byte order, lazily. */
@@ -157,8 +160,23 @@ export class KeyTable {
   private stateOf(entry: KeyEntry): KeyState {
     if (typeof entry !== 'number') return entry;
     this.single.remove(entry);
-    const state = new KeyState(this.slots.keyOf(entry), entry, this.slots.tokenOf(entry));
+    const state = new KeyState(this.slots.keyOf(entry));
     this.complex.set(state.key, state);
+    state.firstHolder = state.lastHolder = entry;
+    state.holdersByToken.set(this.slots.tokenOf(entry), entry);
     return state;
+  }
+
+  private appendHolder(state: KeyState, slot: number): void {
+    state.holdersByToken.set(this.slots.tokenOf(slot), slot);
+    const last = state.lastHolder;
+    state.lastHolder = slot;
+    if (last >= 0) {
+      this.slots.holderNext[last] = slot + 1;
+      this.slots.holderPrevious[slot] = last + 1;
+    } else {
+      state.firstHolder = slot;
+      this.order.insert(slot);
+    }
   }
 }

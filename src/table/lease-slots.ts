@@ -1,7 +1,7 @@
 /**
  * Storage of live leases as parallel typed arrays indexed by slot number, with each key's UTF-8
  * bytes in one arena Buffer. One object (and one key string) per lease would cost ~300 bytes and
- * make every major GC walk a million objects; here a slot costs 71 bytes of typed arrays (free
+ * make every major GC walk a million objects; here a slot costs 79 bytes of typed arrays (8 of them touched only for keys with several holders) (free
  * slots are linked through their key offsets, owners are ids into one table of labels) plus its
  * key bytes, and the GC sees a dozen objects.
  *
@@ -61,6 +61,12 @@ export class LeaseSlots {
    */
   readonly orderLeft: Int32Array;
   readonly orderRight: Int32Array;
+  /**
+   * Neighbours in the holder list of a key with several holders, as slot + 1 (0: none): a lone
+   * holder's slot never writes them, so their pages stay untouched.
+   */
+  readonly holderPrevious: Int32Array;
+  readonly holderNext: Int32Array;
 
   /**
    * Owner labels in use, by id, with how many leases use each: clients send the same label with
@@ -91,7 +97,7 @@ export class LeaseSlots {
     };
     const at = {
       fence: take(8), expiresAt: take(8), keyOffset: take(4), keyHash: take(4), ttl: take(4), holdCount: take(4),
-      session: take(4), heapIndex: take(4), orderLeft: take(4), orderRight: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
+      session: take(4), heapIndex: take(4), orderLeft: take(4), orderRight: take(4), holderPrevious: take(4), holderNext: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
     };
     let memory: ArrayBuffer;
     try {
@@ -110,6 +116,8 @@ export class LeaseSlots {
     this.heapIndex = new Int32Array(memory, at.heapIndex, capacity);
     this.orderLeft = new Int32Array(memory, at.orderLeft, capacity);
     this.orderRight = new Int32Array(memory, at.orderRight, capacity);
+    this.holderPrevious = new Int32Array(memory, at.holderPrevious, capacity);
+    this.holderNext = new Int32Array(memory, at.holderNext, capacity);
     this.ownerId = new Uint32Array(memory, at.ownerId, capacity);
     this.keyLength = new Uint16Array(memory, at.keyLength, capacity);
     this.mode = new Uint8Array(memory, at.mode, capacity);
