@@ -5,7 +5,7 @@
 import { LeaseSlots } from '../../src/table/lease-slots';
 import { LockMode, Waiter } from '../../src/table/types';
 import { QueuedWaiter, WaiterQueue } from '../../src/table/waiter-queue';
-import { LIMITS, setup } from './fixtures';
+import { countLinearArrayCalls, LIMITS, setup } from './fixtures';
 
 const BIG = 100_000;
 const LIMITS_BIG = { ...LIMITS, maxLeases: 2 * BIG + 10, maxWaiters: 2 * BIG + 10 };
@@ -17,7 +17,10 @@ test('given 100,000 waiters parked by one session behind a holder, then closing 
   const holder = t.grant({ key: 'k' });
   for (let i = 0; i < BIG; i++) t.park({ key: 'k', session: 2, waitMs: i % 2 === 0 ? -1 : 20_000 });
   const other = t.park({ key: 'k', session: 3 });
-  expect(t.table.closeSession(2, t.now())).toEqual({ leases: 0, waiters: BIG });
+  let closed = { leases: -1, waiters: -1 };
+  // Structure: no waiter is found by searching an array (that would be O(n) per waiter).
+  expect(countLinearArrayCalls(() => (closed = t.table.closeSession(2, t.now())))).toBeLessThan(10);
+  expect(closed).toEqual({ leases: 0, waiters: BIG });
   expect(t.table.waiterTotal).toBe(1);
   expect(t.inspect('k').waiters).toBe(1);
   expect(t.granted).toHaveLength(0);
@@ -36,8 +39,11 @@ test('given 100,000 waiters, then cancelling every other one (from the middle ou
   for (let i = 0; i < BIG; i++) waiters.push(t.park({ key: 'k', session: 2 + (i % 7), mode: LockMode.SHARED }));
   const order = Array.from({ length: BIG / 2 }, (_, i) => 2 * i).sort((a, b) => Math.abs(a - BIG / 2) - Math.abs(b - BIG / 2));
   let cancelled = 0;
-  for (const i of order) if (t.table.cancelWaiter(waiters[i], t.now())) cancelled++;
+  const scans = countLinearArrayCalls(() => {
+    for (const i of order) if (t.table.cancelWaiter(waiters[i], t.now())) cancelled++;
+  });
   expect(cancelled).toBe(BIG / 2);
+  expect(scans).toBeLessThan(10);
   expect(t.table.cancelWaiter(waiters[0], t.now())).toBe(false);
   expect(t.table.waiterTotal).toBe(BIG / 2);
   t.release('k', holder.token);
@@ -52,7 +58,8 @@ test('given an EXCLUSIVE holder in front of 100,000 SHARED waiters and an EXCLUS
   for (let i = 0; i < BIG; i++) shared.push(t.park({ key: 'k', mode: LockMode.SHARED, session: 10 + i, ephemeral: true }));
   const writer = t.park({ key: 'k', session: 5 });
   const tail = t.park({ key: 'k', mode: LockMode.SHARED, session: 6 });
-  t.release('k', holder.token);
+  // Structure: the grants come off the queue's head without shifting an array each time.
+  expect(countLinearArrayCalls(() => t.release('k', holder.token))).toBeLessThan(10);
   expect(t.granted).toHaveLength(BIG);
   expect(ids(t.grantedWaiters())).toEqual(ids(shared));
   const fences = t.granted.map((g) => g.lease.fence);
@@ -61,11 +68,14 @@ test('given an EXCLUSIVE holder in front of 100,000 SHARED waiters and an EXCLUS
   // The SHARED holders leave one by one (their sessions close), last granted first for half of them.
   let freed = 0;
   let grantedBeforeLast = 0;
-  for (let i = 0; i < BIG; i++) {
-    const session = i < BIG / 2 ? 10 + BIG - 1 - i : 10 + (i - BIG / 2);
-    if (i === BIG - 1) grantedBeforeLast = t.granted.length;
-    freed += t.table.closeSession(session, t.now()).leases;
-  }
+  const scans = countLinearArrayCalls(() => {
+    for (let i = 0; i < BIG; i++) {
+      const session = i < BIG / 2 ? 10 + BIG - 1 - i : 10 + (i - BIG / 2);
+      if (i === BIG - 1) grantedBeforeLast = t.granted.length;
+      freed += t.table.closeSession(session, t.now()).leases;
+    }
+  });
+  expect(scans).toBeLessThan(10);
   expect(freed).toBe(BIG);
   expect(grantedBeforeLast).toBe(BIG);
   expect(t.grantedWaiters().slice(BIG)).toEqual([writer]);
@@ -79,7 +89,7 @@ test('given 100,000 waiters with deadlines, then each one times out alone, in or
   t.grant({ key: 'k', ttlMs: 60_000 });
   const waiters: Waiter[] = [];
   for (let i = 0; i < BIG; i++) waiters.push(t.park({ key: 'k', session: 2, waitMs: 1_000 + (i % 1_000) }));
-  t.tick(1_999);
+  expect(countLinearArrayCalls(() => t.tick(1_999))).toBeLessThan(10);
   expect(t.timedOut).toHaveLength(BIG);
   expect(ids(t.timedOut).sort((a, b) => a - b)).toEqual(ids(waiters));
   expect(t.table.waiterTotal).toBe(0);

@@ -103,3 +103,20 @@ export function replay(changes: readonly TableChange[]): { leases: Map<string, L
 export function byFence<T extends { fence: number }>(leases: Iterable<T>): T[] {
   return [...leases].sort((a, b) => a.fence - b.fence);
 }
+
+/** Array methods that search or move a whole array: one call costs O(length). */
+const LINEAR_ARRAY_METHODS = ['indexOf', 'lastIndexOf', 'includes', 'find', 'findIndex', 'some', 'every', 'filter', 'splice', 'shift', 'unshift'] as const;
+
+/**
+ * Runs `fn` and counts its calls to Array methods that cost O(length) (indexOf, splice, shift...):
+ * a queue or holder list that removes an element with one of them pays O(n) per removal.
+ */
+export function countLinearArrayCalls(fn: () => void): number {
+  const spies = LINEAR_ARRAY_METHODS.map((method) => jest.spyOn(Array.prototype, method));
+  try {
+    fn();
+    return spies.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
