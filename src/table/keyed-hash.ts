@@ -18,31 +18,6 @@ export function randomHashKey(): HashKey {
   return { k0: words[0], k1: words[1] };
 }
 
-// The four state words; module-level so the round function needs no allocation to return them.
-let v0 = 0;
-let v1 = 0;
-let v2 = 0;
-let v3 = 0;
-
-function rotl(x: number, b: number): number {
-  return (x << b) | (x >>> (32 - b));
-}
-
-function rounds(count: number): void {
-  for (let r = 0; r < count; r++) {
-    v0 = (v0 + v1) | 0;
-    v1 = rotl(v1, 5) ^ v0;
-    v0 = rotl(v0, 16);
-    v2 = (v2 + v3) | 0;
-    v3 = rotl(v3, 8) ^ v2;
-    v0 = (v0 + v3) | 0;
-    v3 = rotl(v3, 7) ^ v0;
-    v2 = (v2 + v1) | 0;
-    v1 = rotl(v1, 13) ^ v2;
-    v2 = rotl(v2, 16);
-  }
-}
-
 /**
  * HalfSipHash-c-d with a 32-bit result (as a signed int32) of bytes[start, end) under `key`.
  * The defaults (1 compression round, 3 finalization rounds) are the hash-table variant; 2-4 is
@@ -50,27 +25,46 @@ function rounds(count: number): void {
  */
 export function halfSipHash(bytes: Uint8Array, start: number, end: number, key: HashKey, compressionRounds = 1, finalRounds = 3): number {
   const length = end - start;
-  v0 = key.k0;
-  v1 = key.k1;
-  v2 = 0x6c796765 ^ key.k0;
-  v3 = 0x74656462 ^ key.k1;
+  let v0 = key.k0;
+  let v1 = key.k1;
+  let v2 = 0x6c796765 ^ key.k0;
+  let v3 = 0x74656462 ^ key.k1;
   const wholeWordsEnd = end - (length & 3);
   let i = start;
-  for (; i < wholeWordsEnd; i += 4) {
-    const m = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-    v3 ^= m;
-    rounds(compressionRounds);
-    v0 ^= m;
+  // One loop serves every block: each whole word, then the last block (tail bytes plus the
+  // length), then finalization (no message, the finalization rounds), so the round is written once.
+  for (let block = 0; block < 3; ) {
+    let message = 0;
+    let rounds = compressionRounds;
+    if (i < wholeWordsEnd) {
+      message = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+      i += 4;
+    } else if (block === 0) {
+      message = length << 24;
+      const tail = length & 3;
+      if (tail === 3) message |= bytes[i + 2] << 16;
+      if (tail >= 2) message |= bytes[i + 1] << 8;
+      if (tail >= 1) message |= bytes[i];
+      block = 1;
+    } else {
+      v2 ^= 0xff;
+      rounds = finalRounds;
+      block = 3;
+    }
+    v3 ^= message;
+    for (let r = 0; r < rounds; r++) {
+      v0 = (v0 + v1) | 0;
+      v1 = ((v1 << 5) | (v1 >>> 27)) ^ v0;
+      v0 = (v0 << 16) | (v0 >>> 16);
+      v2 = (v2 + v3) | 0;
+      v3 = ((v3 << 8) | (v3 >>> 24)) ^ v2;
+      v0 = (v0 + v3) | 0;
+      v3 = ((v3 << 7) | (v3 >>> 25)) ^ v0;
+      v2 = (v2 + v1) | 0;
+      v1 = ((v1 << 13) | (v1 >>> 19)) ^ v2;
+      v2 = (v2 << 16) | (v2 >>> 16);
+    }
+    v0 ^= message;
   }
-  let last = length << 24;
-  const tail = length & 3;
-  if (tail === 3) last |= bytes[i + 2] << 16;
-  if (tail >= 2) last |= bytes[i + 1] << 8;
-  if (tail >= 1) last |= bytes[i];
-  v3 ^= last;
-  rounds(compressionRounds);
-  v0 ^= last;
-  v2 ^= 0xff;
-  rounds(finalRounds);
   return v1 ^ v3;
 }
