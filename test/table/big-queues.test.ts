@@ -12,24 +12,27 @@ const LIMITS_BIG = { ...LIMITS, maxLeases: 2 * BIG + 10, maxWaiters: 2 * BIG + 1
 /** Waiter ids: comparing 100,000 waiters by id is quick where a deep comparison is not. */
 const ids = (waiters: readonly Waiter[]) => waiters.map((w) => w.id);
 
-test('given 100,000 waiters parked by one session behind a holder, then closing it removes them all, silently, and the next session waiting is first in line', () => {
+test("given 100,000 waiters parked by one session behind a holder and another session's waiter, then closing it removes them all, silently, and the other waiters keep their places", () => {
   const t = setup(LIMITS_BIG);
   const holder = t.grant({ key: 'k' });
+  const ahead = t.park({ key: 'k', session: 4 });
   for (let i = 0; i < BIG; i++) t.park({ key: 'k', session: 2, waitMs: i % 2 === 0 ? -1 : 20_000 });
   const other = t.park({ key: 'k', session: 3 });
   let closed = { leases: -1, waiters: -1 };
   // Structure: no waiter is found by searching an array (that would be O(n) per waiter).
   expect(countLinearArrayCalls(() => (closed = t.table.closeSession(2, t.now())))).toBeLessThan(10);
   expect(closed).toEqual({ leases: 0, waiters: BIG });
-  expect(t.table.waiterTotal).toBe(1);
-  expect(t.inspect('k').waiters).toBe(1);
+  expect(t.table.waiterTotal).toBe(2);
+  expect(t.inspect('k').waiters).toBe(2);
   expect(t.granted).toHaveLength(0);
   expect(t.timedOut).toHaveLength(0);
   // The deadline heap lost them too: nothing times out when their deadline passes.
   t.tick(20_000);
   expect(t.timedOut).toHaveLength(0);
   t.release('k', holder.token);
-  expect(t.grantedWaiters()).toEqual([other]);
+  expect(t.grantedWaiters()).toEqual([ahead]);
+  t.release('k', t.granted[0].lease.token);
+  expect(t.grantedWaiters()).toEqual([ahead, other]);
 });
 
 test('given 100,000 waiters, then cancelling every other one (from the middle out) leaves the rest in FIFO order', () => {
