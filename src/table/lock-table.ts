@@ -20,19 +20,13 @@ import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
 import { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, LockMode, SessionId, TableObserver, Waiter } from './types';
-import { checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
+import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
 import { QueuedWaiter } from './waiter-queue';
 
 export { MAX_KEY_BYTES, MAX_OWNER_BYTES, validateKey } from './validate';
 
 /** Ranges the table enforces; the server fills them from its options. */
-export interface TableLimits {
-  defaultTtlMs: number;
-  minTtlMs: number;
-  maxTtlMs: number;
-  maxWaitMs: number;
-  defaultListLimit: number;
-  maxListLimit: number;
+export interface TableLimits extends ArgumentLimits {
   /** Live leases allowed at once: a direct grant beyond it is refused (RESOURCE_EXHAUSTED). */
   maxLeases: number;
   /** Parked waiters allowed at once. */
