@@ -6,7 +6,7 @@
  *   node dist/scripts/bench/table-bench.js [--baseline /path/to/other/dist/src/table] [scenario...]
  *
  * Scenarios: hotpath (acquire+release ops/s with 100,000 other leases held), memory (RSS per
- * lease at 1,000,000 leases), close (closing a session with 100,000 waiters parked behind another's),
+ * lease at 1,000,000 leases), close (closing a session with 100,000 waiters interleaved with another's),
  * mass-grant (releasing an EXCLUSIVE holder in front of 100,000 SHARED waiters), list (list by
  * prefix at 1,000,000 leases), flood (200,000 keys that collide under FNV-1a vs random keys).
  */
@@ -89,9 +89,11 @@ const scenarios: Record<string, Scenario> = {
     const table = makeTable(module);
     const now = 1_700_000_000_000;
     table.acquire({ key: 'hot', ttlMs: HOUR_MS, session: 1 }, now);
-    // One waiter of another connection queues first, so the closing session's waiters are not at the head.
-    table.acquire({ key: 'hot', waitMs: -1, session: 3 }, now);
-    for (let i = 0; i < 100_000; i++) table.acquire({ key: 'hot', waitMs: 600_000, session: 2 }, now);
+    // Another connection's waiters queue in between, so the closing session's are spread through the queue.
+    for (let i = 0; i < 100_000; i++) {
+      table.acquire({ key: 'hot', waitMs: 600_000, session: 2 }, now);
+      table.acquire({ key: 'hot', waitMs: -1, session: 3 }, now);
+    }
     let closed = { leases: 0, waiters: 0 };
     const took = seconds(() => (closed = table.closeSession(2, now)));
     return { waiters: closed.waiters, 'closeSession ms': +(took * 1000).toFixed(1) };
