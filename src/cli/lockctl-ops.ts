@@ -54,14 +54,17 @@ example:
 
 type Values = { [K in keyof typeof OPS_OPTIONS]?: (typeof OPS_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string } & { json?: boolean; wait?: string };
 
-/** How a command's result is printed (lockctl's Output). */
+/** How a command's result is printed (lockctl's Output): results to stdout, notes to stderr. */
 export interface OpsOutput {
-  json: boolean;
-  print(human: string, json: unknown): void;
+  readonly json: boolean;
+  result(human: string, json: unknown): void;
+  note(message: string): void;
 }
 
 /** Thrown for bad flags (lockctl maps it to a usage error). */
-export class OpsUsageError extends Error {}
+export class OpsUsageError extends Error {
+  readonly code = 'LOCKCTL_USAGE';
+}
 
 /** Runs `metrics`, `drain` or `release --force`; resolves to lockctl's exit code (0 done, 1 not done in time, 4 nothing to release). */
 export async function runOpsCommand(command: 'metrics' | 'drain' | 'force-release', values: Values, key: string | undefined, out: OpsOutput): Promise<number> {
@@ -172,7 +175,7 @@ async function showMetrics(http: OpsHttp, top: number, out: OpsOutput): Promise<
     syncP99Seconds: histogramQuantile(samples, 'lockd_store_sync_seconds', 0.99),
   };
   if (out.json) {
-    out.print('', { ...totals, busiest, contended });
+    out.result('', { ...totals, busiest, contended });
     return 0;
   }
   const lines = [
@@ -185,7 +188,7 @@ async function showMetrics(http: OpsHttp, top: number, out: OpsOutput): Promise<
     'most contended prefixes (acquires that found the lock held):',
     ...(contended.length === 0 ? ['  none'] : table(contended)),
   ];
-  out.print(lines.join('\n'), undefined);
+  out.result(lines.join('\n'), undefined);
   return 0;
 }
 
@@ -207,12 +210,12 @@ async function forceRelease(http: OpsHttp, key: string, reason: string, fence: n
   const { json } = await http.call('POST', `/v1/admin/locks/${encodeURIComponent(key)}/force-release`, { reason, fence, operator });
   const result = json as { key: string; released: Array<{ owner?: string; fence: number; mode: string }> };
   if (result.released.length === 0) {
-    process.stderr.write(`lockctl: nothing released: no lease on ${JSON.stringify(key)}${fence === undefined ? '' : ` with fence ${fence}`}\n`);
-    if (out.json) out.print('', result);
+    out.note(`nothing released: no lease on ${JSON.stringify(key)}${fence === undefined ? '' : ` with fence ${fence}`}`);
+    if (out.json) out.result('', result);
     return 4;
   }
   const what = result.released.map((l) => `fence ${l.fence} (${l.mode}${l.owner === undefined ? '' : `, owner ${l.owner}`})`).join(', ');
-  out.print(`force-released ${key}: ${what}`, result);
+  out.result(`force-released ${key}: ${what}`, result);
   return 0;
 }
 
@@ -221,13 +224,13 @@ type DrainJson = { draining: boolean; since?: string; leases: number; waiters: n
 async function drain(http: OpsHttp, values: Values, out: OpsOutput): Promise<number> {
   if (values.cancel) {
     const { json } = await http.call('DELETE', '/v1/admin/drain');
-    out.print('drain cancelled: lockd grants new leases again', json);
+    out.result('drain cancelled: lockd grants new leases again', json);
     return 0;
   }
   let status = (await http.call('POST', '/v1/admin/drain')).json as DrainJson;
   const describe = (s: DrainJson) => `draining since ${s.since}: ${s.leases} leases still held${s.done ? ' (done: safe to stop lockd)' : ''}`;
   if (values.wait === undefined) {
-    out.print(describe(status), status);
+    out.result(describe(status), status);
     return 0;
   }
   const waitMs = parseDurationMs(values.wait);
@@ -235,11 +238,11 @@ async function drain(http: OpsHttp, values: Values, out: OpsOutput): Promise<num
   const deadline = Date.now() + waitMs;
   let shown = -1;
   while (!status.done && Date.now() < deadline) {
-    if (status.leases !== shown && !out.json) process.stderr.write(`lockctl: ${describe(status)}\n`);
+    if (status.leases !== shown && !out.json) out.note(describe(status));
     shown = status.leases;
     await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(0, deadline - Date.now()))));
     status = (await http.call('GET', '/v1/admin/drain')).json as DrainJson;
   }
-  out.print(describe(status), status);
+  out.result(describe(status), status);
   return status.done ? 0 : 1;
 }
