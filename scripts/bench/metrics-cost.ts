@@ -6,11 +6,14 @@
  * 2. End to end: two in-memory lockd processes, one with the HTTP listener and --metrics=false,
  *    one with metrics on (both listen for HTTP, so only the bookkeeping differs); C LockClient
  *    workers doing acquire/release pairs for a few seconds per round, servers alternating, one
- *    /metrics scrape per round on the metered one.
+ *    /metrics scrape per round on the metered one. Throughput on a shared machine swings between
+ *    rounds, so lockd's own CPU time per pair (from /proc/PID/stat) is reported beside it: it
+ *    does not depend on how the client processes were scheduled.
  *
  *   npm run build && node dist/scripts/bench/metrics-cost.js [--rounds 5] [--seconds 3] [--workers 16] [--pairs 200000]
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -110,8 +113,22 @@ function startLockd(metricsOn: boolean): Promise<Server> {
   });
 }
 
-/** Pairs per second over WORKERS clients for ROUND_MS. */
-async function networkRound(clients: LockClient[], round: number): Promise<number> {
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** One round's throughput and the server's CPU microseconds per pair. */
+interface RoundResult {
+  pairsPerSecond: number;
+  cpuMicrosPerPair: number;
+}
+
+/** Pairs per second over WORKERS clients for ROUND_MS, and what they cost `server` in CPU. */
+async function networkRound(clients: LockClient[], round: number, server: Server): Promise<RoundResult> {
+  const cpuBefore = cpuSecondsOf(server.child.pid!);
   const deadline = performance.now() + ROUND_MS;
   let pairs = 0;
   const started = performance.now();
@@ -124,24 +141,28 @@ async function networkRound(clients: LockClient[], round: number): Promise<numbe
       }
     }),
   );
-  return pairs / ((performance.now() - started) / 1000);
+  const cpu = cpuSecondsOf(server.child.pid!) - cpuBefore;
+  return { pairsPerSecond: pairs / ((performance.now() - started) / 1000), cpuMicrosPerPair: (cpu * 1e6) / pairs };
 }
 
-async function endToEnd(): Promise<{ off: number[]; on: number[] }> {
+async function endToEnd(): Promise<{ throughput: { off: number[]; on: number[] }; cpu: { off: number[]; on: number[] } }> {
   const servers = { off: await startLockd(false), on: await startLockd(true) };
   const clients = {
     off: Array.from({ length: WORKERS }, () => new LockClient({ host: '127.0.0.1', port: servers.off.port })),
     on: Array.from({ length: WORKERS }, () => new LockClient({ host: '127.0.0.1', port: servers.on.port })),
   };
-  const result = { off: [] as number[], on: [] as number[] };
+  const throughput = { off: [] as number[], on: [] as number[] };
+  const cpu = { off: [] as number[], on: [] as number[] };
   try {
-    await networkRound(clients.off, -1); // warm up
-    await networkRound(clients.on, -1);
+    await networkRound(clients.off, -1, servers.off); // warm up
+    await networkRound(clients.on, -1, servers.on);
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which goes first, so drift on a shared machine hits both alike.
       const order: Array<'off' | 'on'> = round % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
       for (const which of order) {
-        result[which].push(await networkRound(clients[which], round));
+        const { pairsPerSecond, cpuMicrosPerPair } = await networkRound(clients[which], round, servers[which]);
+        throughput[which].push(pairsPerSecond);
+        cpu[which].push(cpuMicrosPerPair);
         if (which === 'on') await (await fetch(`http://127.0.0.1:${servers.on.httpPort}/metrics`)).text();
       }
     }
@@ -149,7 +170,7 @@ async function endToEnd(): Promise<{ off: number[]; on: number[] }> {
     await Promise.all([...clients.off, ...clients.on].map((c) => c.close()));
     for (const server of Object.values(servers)) server.child.kill('SIGTERM');
   }
-  return result;
+  return { throughput, cpu };
 }
 
 function median(xs: number[]): number {
@@ -157,9 +178,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function report(title: string, { off, on }: { off: number[]; on: number[] }, unit: string): void {
-  const cost = (1 - median(on) / median(off)) * 100;
-  const fmt = (xs: number[]) => xs.map((x) => `${Math.round(x / 1000)}k`).join(', ');
+/** Prints both medians and the cost; `higherIsBetter` for throughput, false for CPU per pair. */
+function report(title: string, { off, on }: { off: number[]; on: number[] }, unit: string, higherIsBetter = true): void {
+  const cost = (higherIsBetter ? 1 - median(on) / median(off) : median(on) / median(off) - 1) * 100;
+  const fmt = (xs: number[]) => xs.map((x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(1))).join(', ');
   process.stdout.write(
     `${title}\n  metrics off: median ${Math.round(median(off)).toLocaleString('en-US')} ${unit} (rounds: ${fmt(off)})\n` +
       `  metrics on:  median ${Math.round(median(on)).toLocaleString('en-US')} ${unit} (rounds: ${fmt(on)})\n` +
@@ -170,7 +192,9 @@ function report(title: string, { off, on }: { off: number[]; on: number[] }, uni
 async function main(): Promise<void> {
   process.stdout.write(`metrics cost, ${new Date().toISOString()}, node ${process.version}, ${ROUNDS} rounds\n\n`);
   report(`in process (LocalBackend vs MeteredBackend, ${PAIRS.toLocaleString('en-US')} acquire+release pairs per round, no network)`, await inProcess(), 'pairs/s');
-  report(`end to end (in-memory lockd, ${WORKERS} LockClient workers, ${ROUND_MS / 1000} s per round)`, await endToEnd(), 'pairs/s');
+  const { throughput, cpu } = await endToEnd();
+  report(`end to end (in-memory lockd, ${WORKERS} LockClient workers, ${ROUND_MS / 1000} s per round): throughput`, throughput, 'pairs/s');
+  report(`end to end: lockd's CPU per acquire+release pair (/proc/PID/stat)`, cpu, 'us/pair', false);
 }
 
 main().catch((error) => {

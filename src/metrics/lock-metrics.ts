@@ -6,12 +6,13 @@
  * Names follow Prometheus conventions: `lockd_` prefix, base units (`_seconds`), `_total` on
  * counters. Per-prefix series are bounded by --metrics-max-prefixes (see KeyPrefixes).
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { LeaseEndReason, LockEventListener } from '../backend/backend';
 import type { EndingLease } from '../table/types';
 import { Buckets, CallbackFamily, HistogramFamily } from './families';
 import { HoldTracker } from './hold-tracker';
 import { KeyPrefixes } from './prefixes';
+import { registerProcessMetrics } from './process-metrics';
 
 /** Wait time buckets, seconds: from a hand-off on a busy key to the longest --max-wait. */
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
@@ -59,7 +60,7 @@ export interface LockMetricsOptions {
   maxPrefixes: number;
   /** Told once when keys start being counted under "_other". */
   onPrefixOverflow(prefix: string): void;
-  /** Also export process_* and nodejs_* metrics (CPU, memory, event-loop lag). Default true. */
+  /** Also export process_* and nodejs_* metrics (CPU, memory, file descriptors, event-loop lag). Default true. */
   processMetrics?: boolean;
 }
 
@@ -148,7 +149,7 @@ export class LockMetrics implements LockEventListener {
     gauge('lockd_http_waits', 'HTTP acquire requests parked in a wait.', sources.httpWaits);
     gauge('lockd_draining', '1 while lockd drains (grants no new leases), else 0.', () => (sources.draining() ? 1 : 0));
     gauge('lockd_metrics_prefixes', 'Distinct key prefixes with their own series (at most --metrics-max-prefixes, plus _other).', () => this.prefixes.size);
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: r });
+    if (options.processMetrics !== false) registerProcessMetrics(r);
   }
 
   /** Prometheus text of every metric. */
