@@ -5,6 +5,7 @@
  * block of each pair) whose hashes are all equal. Each pair costs a birthday search of ~2^16
  * blocks, so 18 pairs (262,144 keys) take well under a second.
  */
+import { Rng } from '../../fuzz/rng';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -18,26 +19,14 @@ export function fnv1a(text: string, state = FNV_OFFSET): number {
   return hash >>> 0;
 }
 
-/** A small seeded PRNG (mulberry32), so the keys are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomText(random: () => number, length: number): string {
+function randomText(random: Rng, length: number): string {
   let text = '';
-  for (let i = 0; i < length; i++) text += ALPHABET[Math.floor(random() * ALPHABET.length)];
+  for (let i = 0; i < length; i++) text += ALPHABET[random.int(ALPHABET.length)];
   return text;
 }
 
 /** Two different blocks taking `state` to the same next state (a birthday search). */
-function collidingPair(state: number, random: () => number): [string, string, number] {
+function collidingPair(state: number, random: Rng): [string, string, number] {
   const seen = new Map<number, string>();
   for (;;) {
     const block = randomText(random, BLOCK_CHARS);
@@ -57,7 +46,7 @@ export function collidingKeyLength(prefix: string, count: number): number {
 
 /** `count` distinct keys starting with `prefix`, all with the same FNV-1a 32-bit hash. */
 export function collidingKeys(prefix: string, count: number, seed = 1): string[] {
-  const random = mulberry32(seed);
+  const random = new Rng(seed);
   const stages = stagesFor(count);
   const pairs: Array<[string, string]> = [];
   let state = fnv1a(prefix);
@@ -77,6 +66,6 @@ export function collidingKeys(prefix: string, count: number, seed = 1): string[]
 
 /** `count` keys of random characters, `length` characters long, starting with `prefix`. */
 export function randomKeys(prefix: string, count: number, length: number, seed = 2): string[] {
-  const random = mulberry32(seed);
+  const random = new Rng(seed);
   return Array.from({ length: count }, () => prefix + randomText(random, length - prefix.length));
 }
