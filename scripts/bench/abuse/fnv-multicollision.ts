@@ -25,15 +25,36 @@ function randomText(random: Rng, length: number): string {
   return text;
 }
 
+/** The 6-character block numbered `n` (base 62 digits of n). */
+function blockOf(n: number): string {
+  let text = '';
+  for (let i = 0; i < BLOCK_CHARS; i++) {
+    text += ALPHABET[n % ALPHABET.length];
+    n = Math.floor(n / ALPHABET.length);
+  }
+  return text;
+}
+
+/** The state after feeding block `n` to FNV-1a from `state`, without building the string. */
+function stepBlock(state: number, n: number): number {
+  let hash = state;
+  for (let i = 0; i < BLOCK_CHARS; i++) {
+    hash = Math.imul(hash ^ ALPHABET.charCodeAt(n % ALPHABET.length), FNV_PRIME);
+    n = Math.floor(n / ALPHABET.length);
+  }
+  return hash >>> 0;
+}
+
 /** Two different blocks taking `state` to the same next state (a birthday search). */
 function collidingPair(state: number, random: Rng): [string, string, number] {
-  const seen = new Map<number, string>();
+  const seen = new Map<number, number>();
+  const blocks = ALPHABET.length ** BLOCK_CHARS;
   for (;;) {
-    const block = randomText(random, BLOCK_CHARS);
-    const next = fnv1a(block, state);
+    const n = random.int(blocks);
+    const next = stepBlock(state, n);
     const earlier = seen.get(next);
-    if (earlier !== undefined && earlier !== block) return [earlier, block, next];
-    seen.set(next, block);
+    if (earlier !== undefined && earlier !== n) return [blockOf(earlier), blockOf(n), next];
+    seen.set(next, n);
   }
 }
 
