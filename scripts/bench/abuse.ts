@@ -97,12 +97,14 @@ async function runOne(attack: Attack, settings: Settings): Promise<Row> {
     row.alone = await canary.window();
     const cpuBefore = lockd.cpuSeconds();
     const started = performance.now();
-    row.notes = await attack.run(ctx);
-    row.cpuPercent = ((lockd.cpuSeconds() - cpuBefore) / ((performance.now() - started) / 1000)) * 100;
-    row.canary = await canary.window();
+    try {
+      row.notes = await attack.run(ctx);
+    } finally {
+      row.cpuPercent = ((lockd.cpuSeconds() - cpuBefore) / ((performance.now() - started) / 1000)) * 100;
+      row.canary = await canary.window();
+    }
   } catch (error) {
     row.notes = `${row.notes ? `${row.notes}; ` : ''}attack failed: ${(error as Error).message}`;
-    if (canary && row.alone && !row.canary) row.canary = await canary.window().catch(() => undefined);
   } finally {
     clearInterval(sampler);
     row.peakRssBytes = lockd.peakRssBytes();

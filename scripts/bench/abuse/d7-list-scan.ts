@@ -3,8 +3,8 @@
  * prefix (10 matching keys) in one write. A call's cost should follow the keys it returns, not
  * every key held.
  */
-import { calls } from '../../fuzz/lock-service';
-import { Attack, AttackContext, holdLeases, int, secs } from './attack';
+import { calls, DList } from '../../fuzz/lock-service';
+import { Attack, AttackContext, holdLeases, int, secs, sleep } from './attack';
 import { okValue, RawClient } from './raw-client';
 
 const TTL_MS = 3_600_000;
@@ -12,6 +12,8 @@ const NARROW = 'd7/narrow/';
 const NARROW_KEYS = 10;
 const CALLS = 100;
 const CONNECTIONS = 4;
+/** How long the attack waits for its 100 replies. */
+const CALLS_LIMIT_MS = 60_000;
 
 async function prepare(ctx: AttackContext): Promise<void> {
   const total = ctx.size(1_000_000, 10_000);
@@ -34,10 +36,19 @@ export const listScan: Attack = {
   async run(ctx) {
     const client = await RawClient.connect(ctx.port);
     const started = performance.now();
-    const replies = await Promise.all(client.callMany(Array.from({ length: CALLS }, () => calls.listLocks(client.seqid(), NARROW, 100)), 120_000));
-    const ms = performance.now() - started;
+    const answeredAt: number[] = [];
+    const sizes = new Set<number>();
+    const replies = client.callMany(Array.from({ length: CALLS }, () => calls.listLocks(client.seqid(), NARROW, 100))).map((reply) =>
+      reply.then((outcome) => {
+        answeredAt.push(performance.now() - started);
+        sizes.add((okValue(outcome) as DList).items.length);
+      }),
+    );
+    await Promise.race([Promise.allSettled(replies), sleep(CALLS_LIMIT_MS)]);
     client.close();
-    const sizes = new Set(replies.map((r) => (okValue(r) as { items: unknown[] }).items.length));
-    return `${int(ctx.size(1_000_000, 10_000))} leases; ${CALLS} calls answered in ${secs(ms)} (${(ms / CALLS).toFixed(1)} ms each), ${[...sizes].join('/')} keys per page`;
+    const leases = int(ctx.size(1_000_000, 10_000));
+    if (answeredAt.length === 0) return `${leases} leases; none of the ${CALLS} calls answered within ${secs(CALLS_LIMIT_MS)}`;
+    const last = answeredAt[answeredAt.length - 1];
+    return `${leases} leases; ${answeredAt.length}/${CALLS} calls answered within ${secs(CALLS_LIMIT_MS)}, first after ${secs(answeredAt[0])}, last after ${secs(last)} (${(last / answeredAt.length).toFixed(0)} ms each), ${[...sizes].join('/')} keys per page`;
   },
 };

@@ -6,6 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { Attack, int, sleep, SocketSwarm } from './attack';
 
+/** How long a wave waits for lockd to close its connections. */
+const CLOSE_WAIT_MS = 5_000;
+
 const HTTP_REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: abuse-bench\r\nAccept: */*\r\n\r\n');
 
 /** A TLS 1.2 record carrying a ClientHello header and random contents: what a TLS client sends first. */
@@ -31,7 +34,7 @@ function garbage(id: string, what: string, payload: () => Buffer): Attack {
       while (performance.now() < end) {
         const wave = new SocketSwarm();
         await wave.open(ctx.port, count, 200, (socket) => socket.write(payload()));
-        const settleBy = performance.now() + 2_000;
+        const settleBy = performance.now() + CLOSE_WAIT_MS;
         while (wave.stillOpen > 0 && performance.now() < settleBy) await sleep(20);
         opened += wave.sockets.length;
         closed += wave.closedByLockd;
@@ -39,7 +42,7 @@ function garbage(id: string, what: string, payload: () => Buffer): Attack {
         wave.release();
         rounds++;
       }
-      return `${int(opened)} connections in ${rounds} waves; lockd closed ${int(closed)} within 2 s, sent back ${int(bytesBack)} bytes; ${int(ctx.lockd.logLines - logBefore)} log lines`;
+      return `${int(opened)} connections in ${rounds} waves; lockd closed ${int(closed)} within ${CLOSE_WAIT_MS / 1000} s, sent back ${int(bytesBack)} bytes; ${int(ctx.lockd.logLines - logBefore)} log lines`;
     },
   };
 }
