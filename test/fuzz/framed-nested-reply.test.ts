@@ -26,22 +26,25 @@ describe.each(STACKS.filter((s) => s.transport === 'framed'))('a wait that ends 
     const fence = fieldOf<number>(fieldOf<DStruct>(held, 2)!, 3)!;
 
     const client = await RawClient.connect(lockd.port, stack);
-    const acquireSeqid = client.seqid();
-    const messages: TMessage[] = [calls.acquire(acquireSeqid, { lockKey: 'held', waitMs: 1 })];
-    for (let i = 0; i < FILLER_PINGS; i++) messages.push(calls.ping(client.seqid()));
-    messages.push(method === 'inspect' ? calls.inspect(client.seqid(), 'held') : calls.checkFence(client.seqid(), 'held', fence));
-    // One write, so lockd handles all of it in one turn and the wait expires inside the last call.
-    const replies = messages.map((m) => client.expect(m.seqid, 20_000));
-    client.write(Buffer.concat(messages.map((m) => encodeForStack(m, stack))));
-    const outcomes = await Promise.all(replies);
+    try {
+      const acquireSeqid = client.seqid();
+      const messages: TMessage[] = [calls.acquire(acquireSeqid, { lockKey: 'held', waitMs: 1 })];
+      for (let i = 0; i < FILLER_PINGS; i++) messages.push(calls.ping(client.seqid()));
+      messages.push(method === 'inspect' ? calls.inspect(client.seqid(), 'held') : calls.checkFence(client.seqid(), 'held', fence));
+      // One write, so lockd handles all of it in one turn and the wait expires inside the last call.
+      const replies = messages.map((m) => client.expect(m.seqid, 20_000));
+      client.write(Buffer.concat(messages.map((m) => encodeForStack(m, stack))));
+      const outcomes = await Promise.all(replies);
 
-    expect(outcomes.every((o) => o.kind === 'ok')).toBe(true);
-    expect(fieldOf(okValue(outcomes[0]), 1)).toBe(false); // the acquire's wait ran out
-    const last = okValue(outcomes[outcomes.length - 1]);
-    if (method === 'inspect') expect((fieldOf<DList>(last as DStruct, 2)!.items).length).toBe(1);
-    else expect(last).toBe(true);
-    client.close();
-    holder.close();
+      expect(outcomes.every((o) => o.kind === 'ok')).toBe(true);
+      expect(fieldOf(okValue(outcomes[0]), 1)).toBe(false); // the acquire's wait ran out
+      const last = okValue(outcomes[outcomes.length - 1]);
+      if (method === 'inspect') expect((fieldOf<DList>(last as DStruct, 2)!.items).length).toBe(1);
+      else expect(last).toBe(true);
+    } finally {
+      client.close();
+      holder.close();
+    }
     expect(await lockd.stop()).toBe(0);
   }, 30_000);
 });
