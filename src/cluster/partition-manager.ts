@@ -247,6 +247,8 @@ export class PartitionManager {
 
   private drop(p: number, reason: string): void {
     if (!this.mine.delete(p)) return;
+    // Not ours any more; who owns it now is known at the next read.
+    if (this.owners.get(p) === this.options.nodeId) this.owners.delete(p);
     this.journal.drop(p, reason);
     this.hooks.evict(p, reason);
   }

@@ -1,0 +1,115 @@
+/**
+ * One lockd node of a cluster, wired: etcd client, node session, journal, partition manager,
+ * cluster backend, and the periodic compaction of etcd's history. main.ts builds this instead of
+ * a LocalBackend when --etcd is given, serves `backend`, and calls `stop()` on shutdown.
+ */
+import type { Etcd3 } from 'etcd3';
+import { ConfigError } from '../errors';
+import type { TableLimits } from '../table/lock-table';
+import type { Clock } from '../table/types';
+import { ClusterBackend } from './cluster-backend';
+import { createEtcdClient } from './etcd-client';
+import { compactEtcdHistory, EtcdJournal } from './etcd-journal';
+import { ClusterKeys } from './keys';
+import { NodeSession } from './node-session';
+import type { ClusterOptions } from './options';
+import { PartitionManager } from './partition-manager';
+
+/** The cluster's fixed parameters, written once by the first node (config key). */
+export interface ClusterConfig {
+  version: 1;
+  partitions: number;
+  fenceBase: number;
+}
+
+export interface ClusterNode {
+  readonly backend: ClusterBackend;
+  readonly manager: PartitionManager;
+  readonly session: NodeSession;
+  readonly journal: EtcdJournal;
+  readonly client: Etcd3;
+  readonly config: ClusterConfig;
+  /** Hands every partition back, revokes the node lease, closes the etcd client. */
+  stop(): Promise<void>;
+}
+
+/** Extra knobs, mostly for tests. */
+export interface ClusterNodeTuning {
+  claimGraceMs?: number;
+  settleMs?: number;
+  reconcileMs?: number;
+}
+
+/**
+ * Joins the cluster: reads (or, first, writes) its config, registers this node, claims its
+ * partitions. Throws ConfigError when the cluster was created with another partition count.
+ */
+export async function startClusterNode(options: ClusterOptions, limits: TableLimits, clock: Clock, tuning: ClusterNodeTuning = {}): Promise<ClusterNode> {
+  const client = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs);
+  try {
+    const keys = new ClusterKeys(options.cluster);
+    const config = await readOrCreateConfig(client, keys, options.partitions);
+    const session = new NodeSession(client, keys, { nodeId: options.nodeId, advertise: options.advertise, nodeTtlMs: options.nodeTtlMs });
+    const journal = new EtcdJournal(client, keys, {
+      deadline: () => session.deadline,
+      compactLogEntries: options.compactLogEntries,
+      compactLogBytes: options.compactLogBytes,
+    });
+    let backend: ClusterBackend | undefined;
+    const manager = new PartitionManager(
+      client,
+      keys,
+      session,
+      journal,
+      { adopt: (p, replay) => backend!.adopt(p, replay), evict: (p, reason) => backend?.evict(p, reason) },
+      { nodeId: options.nodeId, partitions: config.partitions, ...tuning },
+    );
+    backend = new ClusterBackend(limits, journal, manager, clock, {
+      nodeId: options.nodeId,
+      partitions: config.partitions,
+      fenceBase: config.fenceBase,
+      maxClockSkewMs: options.maxClockSkewMs,
+    });
+    // One node compacts etcd's history: the owner of partition 0 (any node would be correct; one saves work).
+    const compactor = setInterval(() => {
+      if (manager.serves(0)) void compactEtcdHistory(client, keys, options.historyRetainRevisions).catch(() => undefined);
+    }, options.historyCompactIntervalMs);
+    compactor.unref();
+    await manager.start();
+    const node: ClusterNode = {
+      backend,
+      manager,
+      session,
+      journal,
+      client,
+      config,
+      async stop() {
+        clearInterval(compactor);
+        await manager.stop();
+        await backend!.close();
+        await session.close();
+        client.close();
+      },
+    };
+    return node;
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
+async function readOrCreateConfig(client: Etcd3, keys: ClusterKeys, partitions: number): Promise<ClusterConfig> {
+  const key = Buffer.from(keys.config);
+  const wanted: ClusterConfig = { version: 1, partitions, fenceBase: 0 };
+  const response = await client.kv.txn({
+    compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+    success: [{ request_put: { key, value: Buffer.from(JSON.stringify(wanted)) } }],
+    failure: [{ request_range: { key } }],
+  });
+  if (response.succeeded) return wanted;
+  const existing = JSON.parse(response.responses[0].response_range.kvs[0].value.toString()) as ClusterConfig;
+  if (existing.partitions !== partitions) {
+    throw new ConfigError(`cluster ${JSON.stringify(keys.cluster)} was created with --partitions ${existing.partitions}; this node asks for ${partitions} (the count is fixed at bootstrap)`);
+  }
+  return existing;
+}

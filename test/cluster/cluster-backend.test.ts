@@ -1,0 +1,126 @@
+/**
+ * The cluster backend over a real etcd: grants are acknowledged after their journal commit, with
+ * fences published per partition; a node that takes over replays every acknowledged lease (same
+ * token and fence, renewable) and continues fences above them; keys of another node's partitions
+ * are refused UNAVAILABLE naming that node; a node cut off from etcd answers nothing.
+ */
+import { UnavailableError } from '../../src/errors';
+import type { SessionSink } from '../../src/backend/backend';
+import { startClusterNode, type ClusterNode } from '../../src/cluster/cluster-node';
+import { resolveClusterOptions } from '../../src/cluster/options';
+import { partitionOf } from '../../src/cluster/partitions';
+import type { TableLimits } from '../../src/table/lock-table';
+import { systemClock, type LeaseView } from '../../src/table/types';
+import { EtcdCluster, startEtcd } from '../helpers/etcd';
+import { startTcpProxy } from '../helpers/tcp-proxy';
+
+const LIMITS: TableLimits = { defaultTtlMs: 60_000, minTtlMs: 10, maxTtlMs: 600_000, maxWaitMs: 30_000, defaultListLimit: 100, maxListLimit: 1000, maxLeases: 10_000, maxWaiters: 10_000 };
+const P = 4;
+const SINK: SessionSink = { waiterGranted() {}, waiterTimedOut() {} };
+
+let etcd: EtcdCluster;
+let clusterSeq = 0;
+const nodes: ClusterNode[] = [];
+
+beforeAll(async () => {
+  etcd = await startEtcd({ members: 1 });
+}, 60_000);
+afterEach(async () => {
+  for (const node of nodes.splice(0).reverse()) await node.stop().catch(() => undefined);
+});
+afterAll(async () => etcd?.stop());
+
+async function node(cluster: string, nodeId: string, endpoints = etcd.endpoints, settleMs = 60_000): Promise<ClusterNode> {
+  const options = resolveClusterOptions({ etcdEndpoints: endpoints, cluster, nodeId, advertise: `127.0.0.1:${9100 + nodes.length}`, partitions: P, nodeTtlMs: 2_000, etcdCallTimeoutMs: 500 }, {});
+  const started = await startClusterNode(options, LIMITS, systemClock, { claimGraceMs: 300, reconcileMs: 200, settleMs });
+  nodes.push(started);
+  return started;
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function synced(n: ClusterNode): Promise<void> {
+  return new Promise((resolve, reject) => n.backend.sync((error) => (error ? reject(error) : resolve())));
+}
+
+async function grant(n: ClusterNode, key: string, session: number): Promise<LeaseView> {
+  const outcome = n.backend.acquire({ key, session, ttlMs: 60_000 });
+  if (outcome.kind !== 'granted') throw new Error(`${key}: ${outcome.kind}`);
+  await synced(n);
+  return outcome.lease;
+}
+
+test('a node that takes over replays every acknowledged lease (same token and fence, renewable) and continues fences above them', async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const a = await node(cluster, 'a');
+  await until('a owns every partition', () => a.manager.owned().length === P, 20_000);
+  const session = a.backend.openSession(SINK);
+  const leases: LeaseView[] = [];
+  for (let i = 0; i < 12; i++) leases.push(await grant(a, `key-${i}`, session));
+  // Published fences: unique, and each names its key's partition.
+  expect(new Set(leases.map((l) => l.fence)).size).toBe(leases.length);
+  for (const lease of leases) expect(lease.fence % P).toBe(partitionOf(lease.key, P));
+  expect(a.backend.checkFence('key-0', leases[0].fence)).toBe(true);
+
+  await a.stop(); // graceful: hands every partition back
+  nodes.splice(nodes.indexOf(a), 1);
+  const b = await node(cluster, 'b');
+  await until('b owns every partition', () => b.manager.owned().length === P, 20_000);
+  for (const lease of leases) {
+    expect(b.backend.checkFence(lease.key, lease.fence)).toBe(true);
+    const renewed = b.backend.renew(lease.key, lease.token, 30_000);
+    expect(renewed.fence).toBe(lease.fence);
+  }
+  await synced(b);
+  const s = b.backend.openSession(SINK);
+  expect(b.backend.release('key-0', leases[0].token)).toBe(true);
+  const next = await grant(b, 'key-0', s);
+  expect(next.fence).toBeGreaterThan(leases[0].fence);
+  expect(next.fence % P).toBe(partitionOf('key-0', P));
+}, 60_000);
+
+test("a key of another node's partition is refused UNAVAILABLE naming that node's address", async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const a = await node(cluster, 'a', etcd.endpoints, 0);
+  const b = await node(cluster, 'b', etcd.endpoints, 0);
+  await until('both own partitions, all owned', () => a.manager.owned().length > 0 && b.manager.owned().length > 0 && a.manager.owned().length + b.manager.owned().length === P, 20_000);
+  await until('a knows b', () => a.manager.liveNodes().length === 2, 10_000);
+  const p = b.manager.owned()[0];
+  let key = '';
+  for (let i = 0; key === '' && i < 10_000; i++) if (partitionOf(`k${i}`, P) === p) key = `k${i}`;
+  // a learns who owns p at its next read of owners/ (every reconcile round).
+  await until("a's view names b as p's owner", () => a.manager.ownerOf(p)?.nodeId === 'b', 10_000);
+  const session = a.backend.openSession(SINK);
+  const attempt = () => a.backend.acquire({ key, session });
+  expect(attempt).toThrow(UnavailableError);
+  expect(attempt).toThrow(/node b at 127\.0\.0\.1:\d+ owns it/);
+  // b grants it.
+  const lease = await grant(b, key, b.backend.openSession(SINK));
+  expect(lease.key).toBe(key);
+}, 60_000);
+
+test('a node cut off from etcd refuses every call once its ownership deadline passes', async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const proxy = await startTcpProxy(etcd.members[0].clientPort);
+  try {
+    const a = await node(cluster, 'a', [proxy.endpoint]);
+    await until('a owns every partition', () => a.manager.owned().length === P, 20_000);
+    const session = a.backend.openSession(SINK);
+    const lease = await grant(a, 'held', session);
+    proxy.blackhole();
+    await until('a steps down', () => !a.session.live(), 10_000);
+    expect(a.backend.ownedPartitions()).toEqual([]);
+    expect(() => a.backend.acquire({ key: 'other', session })).toThrow(UnavailableError);
+    expect(() => a.backend.checkFence('held', lease.fence)).toThrow(UnavailableError);
+    expect(() => a.backend.renew('held', lease.token, undefined)).toThrow(UnavailableError);
+  } finally {
+    proxy.pass();
+    await proxy.close();
+  }
+}, 60_000);
