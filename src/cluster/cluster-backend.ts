@@ -171,7 +171,11 @@ export class ClusterBackend implements Backend {
   }
 
   rollBack(key: string, token: string): void {
-    this.release(key, token);
+    // No serving check: a partition that left this node took its table (and the change) with it.
+    const part = this.tables.get(partitionOf(key, this.options.partitions));
+    if (part === undefined) return;
+    part.table.release(key, token, this.clock.now());
+    this.armTimer(part);
   }
 
   isHeld(key: string, token: string): boolean {
