@@ -24,6 +24,12 @@ export interface NodeSessionOptions {
   advertise: string;
   /** Asked TTL of the node lease, ms (etcd counts whole seconds; the granted TTL is what counts). */
   nodeTtlMs: number;
+  /**
+   * A keep-alive unanswered this long means the stream's member is stalled (paused, cut off):
+   * the stream is dropped and the next keep-alive opens a new one (etcd3 picks a host whose
+   * circuit is closed). Default 1000 ms.
+   */
+  keepAliveStallMs?: number;
   /** Monotonic clock, ms. Default performance.now. */
   monotonicNow?: () => number;
 }
@@ -120,6 +126,8 @@ export class NodeSession {
     const lease = this.leaseId;
     if (lease === undefined) return;
     this.scheduleKeepAlive();
+    const oldest = this.sentAt[0];
+    if (oldest !== undefined && this.now() - oldest > (this.options.keepAliveStallMs ?? 1000)) this.resetStream();
     try {
       const stream = await this.openStream();
       if (stream === undefined || this.leaseId !== lease) return;
