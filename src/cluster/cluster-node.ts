@@ -4,7 +4,7 @@
  * a LocalBackend when --etcd is given, serves `backend`, and calls `stop()` on shutdown.
  */
 import type { Etcd3 } from 'etcd3';
-import { ConfigError } from '../errors';
+import { ConfigError, UnavailableError } from '../errors';
 import type { TableLimits } from '../table/lock-table';
 import type { Clock } from '../table/types';
 import { ClusterBackend } from './cluster-backend';
@@ -48,7 +48,7 @@ export async function startClusterNode(options: ClusterOptions, limits: TableLim
   const client = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs);
   try {
     const keys = new ClusterKeys(options.cluster);
-    const config = await readOrCreateConfig(client, keys, options.partitions);
+    const config = await retryUntil(options.etcdStartupTimeoutMs, () => readOrCreateConfig(client, keys, options.partitions));
     const session = new NodeSession(client, keys, { nodeId: options.nodeId, advertise: options.advertise, nodeTtlMs: options.nodeTtlMs });
     const journal = new EtcdJournal(client, keys, {
       deadline: () => session.deadline,
@@ -95,6 +95,22 @@ export async function startClusterNode(options: ClusterOptions, limits: TableLim
   } catch (error) {
     client.close();
     throw error;
+  }
+}
+
+/** Runs `attempt` until it succeeds or `timeoutMs` passed; a ConfigError is final at once. */
+async function retryUntil<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
+  const giveUpAt = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      if (performance.now() >= giveUpAt) {
+        throw new UnavailableError(`etcd did not answer within ${timeoutMs} ms (--etcd endpoints reachable?): ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 

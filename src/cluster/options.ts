@@ -26,6 +26,11 @@ export interface ClusterOptions {
    * step down, and a dead node's partitions move within ~5.5 s.
    */
   nodeTtlMs: number;
+  /**
+   * How long a starting node keeps trying to reach etcd before it gives up, in ms. Default
+   * 30 s: etcd members started at the same time as lockd need a few seconds to elect a leader.
+   */
+  etcdStartupTimeoutMs: number;
   /** Deadline of each etcd call, in ms. Default 2000: a paused member fails fast and calls move on to the next. */
   etcdCallTimeoutMs: number;
   /**
@@ -49,6 +54,7 @@ export const CLUSTER_DEFAULTS = Object.freeze({
   partitions: 64,
   nodeTtlMs: 5_000,
   etcdCallTimeoutMs: 2_000,
+  etcdStartupTimeoutMs: 30_000,
   maxClockSkewMs: 500,
   compactLogEntries: 10_000,
   compactLogBytes: 4 * 1024 * 1024,

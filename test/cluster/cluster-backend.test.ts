@@ -5,18 +5,15 @@
  * are refused UNAVAILABLE naming that node; a node cut off from etcd answers nothing.
  */
 import { UnavailableError } from '../../src/errors';
-import type { SessionSink } from '../../src/backend/backend';
 import { startClusterNode, type ClusterNode } from '../../src/cluster/cluster-node';
 import { resolveClusterOptions } from '../../src/cluster/options';
 import { partitionOf } from '../../src/cluster/partitions';
-import type { TableLimits } from '../../src/table/lock-table';
 import { systemClock, type LeaseView } from '../../src/table/types';
+import { grantDurably as grant, LIMITS, NO_WAITS as SINK, synced, until } from './support';
 import { EtcdCluster, startEtcd } from '../helpers/etcd';
 import { startTcpProxy } from '../helpers/tcp-proxy';
 
-const LIMITS: TableLimits = { defaultTtlMs: 60_000, minTtlMs: 10, maxTtlMs: 600_000, maxWaitMs: 30_000, defaultListLimit: 100, maxListLimit: 1000, maxLeases: 10_000, maxWaiters: 10_000 };
 const P = 4;
-const SINK: SessionSink = { waiterGranted() {}, waiterTimedOut() {} };
 
 let etcd: EtcdCluster;
 let clusterSeq = 0;
@@ -37,24 +34,8 @@ async function node(cluster: string, nodeId: string, endpoints = etcd.endpoints,
   return started;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-function synced(n: ClusterNode): Promise<void> {
-  return new Promise((resolve, reject) => n.backend.sync((error) => (error ? reject(error) : resolve())));
-}
 
-async function grant(n: ClusterNode, key: string, session: number): Promise<LeaseView> {
-  const outcome = n.backend.acquire({ key, session, ttlMs: 60_000 });
-  if (outcome.kind !== 'granted') throw new Error(`${key}: ${outcome.kind}`);
-  await synced(n);
-  return outcome.lease;
-}
 
 test('a node that takes over replays every acknowledged lease (same token and fence, renewable) and continues fences above them', async () => {
   const cluster = `backend-${process.pid}-${clusterSeq++}`;

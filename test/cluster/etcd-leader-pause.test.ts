@@ -3,16 +3,13 @@
  * keeps its partitions (node TTL 5 s outlives an etcd election), every change made during the
  * pause is acknowledged once etcd answers again, and a node taking over replays all of them.
  */
-import type { SessionSink } from '../../src/backend/backend';
 import { startClusterNode, type ClusterNode } from '../../src/cluster/cluster-node';
 import { resolveClusterOptions } from '../../src/cluster/options';
-import type { TableLimits } from '../../src/table/lock-table';
 import { systemClock, type LeaseView } from '../../src/table/types';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { grantDurably, LIMITS, NO_WAITS as SINK, until } from './support';
 
-const LIMITS: TableLimits = { defaultTtlMs: 60_000, minTtlMs: 10, maxTtlMs: 600_000, maxWaitMs: 30_000, defaultListLimit: 100, maxListLimit: 1000, maxLeases: 10_000, maxWaiters: 10_000 };
 const P = 4;
-const SINK: SessionSink = { waiterGranted() {}, waiterTimedOut() {} };
 
 let etcd: EtcdCluster;
 const nodes: ClusterNode[] = [];
@@ -32,13 +29,6 @@ async function node(nodeId: string): Promise<ClusterNode> {
   return started;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('an etcd leader pause moves no partition, and every change made during it is acknowledged and replayed', async () => {
   const a = await node('a');
@@ -48,10 +38,7 @@ test('an etcd leader pause moves no partition, and every change made during it i
   const session = a.backend.openSession(SINK);
   const acknowledged: LeaseView[] = [];
   const grantAndSync = async (key: string) => {
-    const outcome = a.backend.acquire({ key, session, ttlMs: 60_000 });
-    if (outcome.kind !== 'granted') throw new Error(`${key} not granted`);
-    await new Promise<void>((resolve, reject) => a.backend.sync((error) => (error ? reject(error) : resolve())));
-    acknowledged.push(outcome.lease);
+    acknowledged.push(await grantDurably(a, key, session));
   };
   await grantAndSync('before');
 

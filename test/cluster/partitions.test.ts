@@ -12,6 +12,7 @@ import { PartitionManager } from '../../src/cluster/partition-manager';
 import { partitionOf, publishFence, localFence } from '../../src/cluster/partitions';
 import { EtcdCluster, startEtcd } from '../helpers/etcd';
 import { startTcpProxy } from '../helpers/tcp-proxy';
+import { until } from './support';
 
 const P = 8;
 const NODE_TTL_MS = 2_000;
@@ -63,13 +64,6 @@ function startNode(keys: ClusterKeys, id: string, endpoints: string[], settleMs 
   return node;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function freshKeys(): ClusterKeys {
   return new ClusterKeys(`partitions-test-${process.pid}-${clusterSeq++}`);
