@@ -28,7 +28,7 @@ afterEach(async () => {
 afterAll(async () => etcd?.stop());
 
 async function node(cluster: string, nodeId: string, endpoints = etcd.endpoints, settleMs = 60_000): Promise<ClusterNode> {
-  const options = resolveClusterOptions({ etcdEndpoints: endpoints, cluster, nodeId, advertise: `127.0.0.1:${9100 + nodes.length}`, partitions: P, nodeTtlMs: 2_000, etcdCallTimeoutMs: 500 }, {});
+  const options = resolveClusterOptions({ etcdEndpoints: endpoints, cluster, nodeId, advertise: `127.0.0.1:${9100 + nodes.length}`, partitions: P, nodeTtlMs: 4_000, etcdCallTimeoutMs: 1_000 }, {});
   const started = await startClusterNode(options, LIMITS, systemClock, { claimGraceMs: 300, reconcileMs: 200, settleMs });
   nodes.push(started);
   return started;
@@ -95,7 +95,7 @@ test('a node cut off from etcd refuses every call once its ownership deadline pa
     const session = a.backend.openSession(SINK);
     const lease = await grant(a, 'held', session);
     proxy.blackhole();
-    await until('a steps down', () => !a.session.live(), 10_000);
+    await until('a steps down', () => !a.session.live(), 20_000);
     expect(a.backend.ownedPartitions()).toEqual([]);
     expect(() => a.backend.acquire({ key: 'other', session })).toThrow(UnavailableError);
     expect(() => a.backend.checkFence('held', lease.fence)).toThrow(UnavailableError);

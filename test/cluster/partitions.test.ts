@@ -40,7 +40,7 @@ interface TestNode {
 }
 
 function startNode(keys: ClusterKeys, id: string, endpoints: string[], settleMs = 60_000): TestNode {
-  const client = createEtcdClient(endpoints, 500);
+  const client = createEtcdClient(endpoints, 1_000);
   const session = new NodeSession(client, keys, { nodeId: id, advertise: `127.0.0.1:${9000 + clusterSeq}`, nodeTtlMs: NODE_TTL_MS });
   const journal = new EtcdJournal(client, keys, { deadline: () => session.deadline });
   const node: TestNode = { id, client, session, manager: undefined as never, adopted: new Map(), evicted: [], sessionEndedAt: undefined };
