@@ -13,10 +13,16 @@
  * yet, or this node's ownership deadline passed) throw UnavailableError naming the owner's
  * address when it is known; forwarding is the front end's job.
  *
- * Known limits of this first version: --max-leases and --max-waiters apply per partition (each
- * table has its own), not per node; ephemeral grants are not journaled (the table reports only
- * durable leases), so a new owner does not know them — design study §4.7/§4.8 list the table
- * changes (one table per node with partition-aware fences, journaled ephemeral grants) that lift both.
+ * Ephemeral grants (released when their connection closes) are journaled too, by this module,
+ * since the table reports only durable leases: a new owner that did not know them could grant
+ * the key while the old owner is merely paused and its holder still believes it holds the lock
+ * (design study §4.8). A new owner keeps them as ordinary leases until their expiry; frees are
+ * journaled on release and on the session's end (a free lost with a crash only keeps the key
+ * held until the lease's TTL, the safe direction).
+ *
+ * Known limit of this first version: --max-leases and --max-waiters apply per partition (each
+ * table has its own), not per node; design study §4.7 lists the table change (one table per node
+ * with partition-aware fences) that lifts it.
  */
 import { UnavailableError } from '../errors';
 import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
@@ -53,10 +59,17 @@ export interface ClusterBackendOptions {
   maxClockSkewMs: number;
 }
 
-/** One owned partition: its table and its expiry timer. */
+/** An ephemeral lease this node granted and journaled, as the table knows it (partition-local fence). */
+interface EphemeralLease {
+  lease: LeaseView;
+  readonly session: SessionId;
+}
+
+/** One owned partition: its table, its expiry timer, its journaled ephemeral leases by token. */
 class PartitionTable {
   timer: NodeJS.Timeout | undefined;
   timerAt = Infinity;
+  readonly ephemeral = new Map<string, EphemeralLease>();
   constructor(
     readonly p: number,
     readonly table: LockTable,
@@ -82,13 +95,13 @@ export class ClusterBackend implements Backend {
   ) {
     journal.stateOf = (p) => {
       const part = this.tables.get(p);
-      return part && { leases: part.table.durableLeases(), fenceCeiling: part.table.reservedFenceCeiling };
+      return part && { leases: this.snapshotLeases(part), fenceCeiling: part.table.reservedFenceCeiling };
     };
   }
 
-  /** Partitions with a table here. */
+  /** Partitions this node serves now (a table here, and the ownership deadline not passed). */
   ownedPartitions(): number[] {
-    return [...this.tables.keys()].sort((a, b) => a - b);
+    return [...this.tables.keys()].filter((p) => this.directory.serves(p)).sort((a, b) => a - b);
   }
 
   /**
@@ -98,16 +111,16 @@ export class ClusterBackend implements Backend {
   adopt(p: number, replay: PartitionReplay): void {
     this.evict(p, 'adopted again');
     const table = new LockTable(this.limits, {
-      waiterGranted: (waiter, lease) => this.sessions.get(waiter.session)?.waiterGranted(waiter, this.publish(p, lease)),
-      waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
-      changed: (change: TableChange) => {
-        this.journal.append(p, change);
-        this.dirty.add(p);
+      waiterGranted: (waiter, lease) => {
+        if (waiter.ephemeral) this.journalEphemeralGrant(part, lease, waiter.session);
+        this.sessions.get(waiter.session)?.waiterGranted(waiter, this.publish(p, lease));
       },
+      waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
+      changed: (change: TableChange) => this.append(p, change),
     });
+    const part: PartitionTable = new PartitionTable(p, table);
     const now = this.clock.now();
     table.restore(replay.leases, replay.fenceCeiling, now, now - this.options.maxClockSkewMs);
-    const part = new PartitionTable(p, table);
     this.tables.set(p, part);
     this.armTimer(part);
   }
@@ -144,6 +157,8 @@ export class ClusterBackend implements Backend {
       const closed = part.table.closeSession(session, now);
       leases += closed.leases;
       waiters += closed.waiters;
+      // The table freed the session's ephemeral leases without reporting it: journal the frees.
+      for (const [token, entry] of part.ephemeral) if (entry.session === session) this.journalEphemeralEnd(part, entry.lease.key, token);
       this.armTimer(part);
     }
     return { leases, waiters };
@@ -152,20 +167,23 @@ export class ClusterBackend implements Backend {
   acquire(request: AcquireRequest): AcquireOutcome {
     const part = this.route(request.key);
     const outcome = part.table.acquire(request, this.clock.now());
+    if (outcome.kind === 'granted') {
+      if (outcome.reentered) this.journalEphemeralUpdate(part, outcome.lease);
+      else if (request.ephemeral === true) this.journalEphemeralGrant(part, outcome.lease, request.session);
+    }
     this.armTimer(part);
     return outcome.kind === 'granted' ? { ...outcome, lease: this.publish(part.p, outcome.lease) } : outcome;
   }
 
   release(key: string, token: string): boolean {
     const part = this.route(key);
-    const released = part.table.release(key, token, this.clock.now());
-    this.armTimer(part);
-    return released;
+    return this.releaseIn(part, key, token);
   }
 
   renew(key: string, token: string, ttlMs: number | undefined): LeaseView {
     const part = this.route(key);
     const lease = part.table.renew(key, token, ttlMs, this.clock.now());
+    this.journalEphemeralUpdate(part, lease);
     this.armTimer(part);
     return this.publish(part.p, lease);
   }
@@ -173,9 +191,7 @@ export class ClusterBackend implements Backend {
   rollBack(key: string, token: string): void {
     // No serving check: a partition that left this node took its table (and the change) with it.
     const part = this.tables.get(partitionOf(key, this.options.partitions));
-    if (part === undefined) return;
-    part.table.release(key, token, this.clock.now());
-    this.armTimer(part);
+    if (part !== undefined) this.releaseIn(part, key, token);
   }
 
   isHeld(key: string, token: string): boolean {
@@ -266,6 +282,58 @@ export class ClusterBackend implements Backend {
     this.closed = true;
     for (const part of this.tables.values()) clearTimeout(part.timer);
     await this.journal.close();
+  }
+
+  private releaseIn(part: PartitionTable, key: string, token: string): boolean {
+    const now = this.clock.now();
+    const released = part.table.release(key, token, now);
+    if (released && part.ephemeral.has(token)) {
+      if (part.table.isHeld(key, token, now)) this.journalEphemeralUpdate(part, this.afterPartialRelease(part, token));
+      else this.journalEphemeralEnd(part, key, token);
+    }
+    this.armTimer(part);
+    return released;
+  }
+
+  private journalEphemeralGrant(part: PartitionTable, lease: LeaseView, session: SessionId): void {
+    part.ephemeral.set(lease.token, { lease, session });
+    this.append(part.p, { kind: 'grant', lease });
+  }
+
+  /** Journals a re-entry, renewal or partial release of a journaled ephemeral lease (no-op for others: the table journals them). */
+  private journalEphemeralUpdate(part: PartitionTable, lease: LeaseView): void {
+    const entry = part.ephemeral.get(lease.token);
+    if (entry === undefined) return;
+    entry.lease = lease;
+    const { key, token, holdCount, ttlMs, expiresAtMs } = lease;
+    this.append(part.p, { kind: 'update', key, token, holdCount, ttlMs, expiresAtMs });
+  }
+
+  private journalEphemeralEnd(part: PartitionTable, key: string, token: string): void {
+    if (!part.ephemeral.delete(token)) return;
+    this.append(part.p, { kind: 'free', key, token, reason: 'released' });
+  }
+
+  /** A held ephemeral lease's current view (after a partial release: holdCount and expiry as the table has them). */
+  private afterPartialRelease(part: PartitionTable, token: string): LeaseView {
+    const lease = part.ephemeral.get(token)!.lease;
+    return { ...lease, holdCount: lease.holdCount - 1 };
+  }
+
+  private append(p: number, change: TableChange): void {
+    this.journal.append(p, change);
+    this.dirty.add(p);
+  }
+
+  /** What a snapshot of p holds: the table's durable leases and the journaled ephemeral ones still held. */
+  private *snapshotLeases(part: PartitionTable): Iterable<LeaseView> {
+    yield* part.table.durableLeases();
+    const now = this.clock.now();
+    for (const [token, entry] of part.ephemeral) {
+      // An ephemeral lease that expired is freed by the table silently; forget it here too.
+      if (part.table.isHeld(entry.lease.key, token, now)) yield entry.lease;
+      else part.ephemeral.delete(token);
+    }
   }
 
   /** The table serving `key`, or UnavailableError naming who serves it. */

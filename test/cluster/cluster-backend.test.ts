@@ -105,3 +105,31 @@ test('a node cut off from etcd refuses every call once its ownership deadline pa
     await proxy.close();
   }
 }, 60_000);
+
+test("an ephemeral grant is journaled: after its owner crashes the new owner keeps it until expiry; once its session closed, the key is free there", async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const a = await node(cluster, 'a');
+  await until('a owns every partition', () => a.manager.owned().length === P, 20_000);
+  const holder = a.backend.openSession(SINK);
+  const closing = a.backend.openSession(SINK);
+  const held = a.backend.acquire({ key: 'eph-held', session: holder, ephemeral: true, ttlMs: 60_000 });
+  const freed = a.backend.acquire({ key: 'eph-freed', session: closing, ephemeral: true, ttlMs: 60_000 });
+  if (held.kind !== 'granted' || freed.kind !== 'granted') throw new Error('not granted');
+  // Re-entry of an ephemeral lease is journaled as well.
+  a.backend.acquire({ key: 'eph-held', session: holder, token: held.lease.token, ttlMs: 60_000 });
+  await synced(a);
+  expect(a.backend.closeSession(closing).leases).toBe(1);
+  a.backend.writeBehind();
+  await synced(a);
+
+  // a crashes: its lease is not renewed, nothing is handed back, its connections never close.
+  a.manager.halt();
+  a.session.abandon();
+  const b = await node(cluster, 'b');
+  await until('b owns every partition', () => b.manager.owned().length === P, 20_000);
+  expect(b.backend.checkFence('eph-held', held.lease.fence)).toBe(true);
+  expect(b.backend.inspect('eph-held').holders[0].holdCount).toBe(2);
+  const s = b.backend.openSession(SINK);
+  expect(b.backend.acquire({ key: 'eph-held', session: s }).kind).toBe('busy');
+  expect(b.backend.acquire({ key: 'eph-freed', session: s }).kind).toBe('granted');
+}, 60_000);
