@@ -49,6 +49,8 @@ export class PartitionManager {
   private readonly mine = new Map<number, string>();
   private readonly owners = new Map<number, string>();
   private readonly freeSince = new Map<number, number>();
+  /** Partitions being handed off: refused to new calls while their last batch commits. */
+  private readonly draining = new Set<number>();
   private nodes = new Map<string, NodeInfo>();
   private timer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
@@ -79,14 +81,14 @@ export class PartitionManager {
     journal.addListener({ partitionLost: (p, reason) => this.drop(p, reason) });
   }
 
-  /** Partitions this node serves now (claimed and replayed, session live). */
+  /** Partitions this node serves now (claimed and replayed, session live, not being handed off). */
   owned(): number[] {
-    return this.session.live() ? [...this.mine.keys()].sort((a, b) => a - b) : [];
+    return [...this.mine.keys()].filter((p) => this.serves(p)).sort((a, b) => a - b);
   }
 
   /** True while this node may answer for p. */
   serves(p: number): boolean {
-    return this.mine.has(p) && this.session.live();
+    return this.mine.has(p) && !this.draining.has(p) && this.session.live();
   }
 
   /** The node owning p as last read (undefined: none), and its address when known. */
@@ -128,8 +130,7 @@ export class PartitionManager {
     this.watcher = undefined;
     await this.running;
     for (const [p, claimRev] of [...this.mine]) {
-      this.drop(p, 'this node is leaving');
-      await releasePartition(this.client, this.keys, p, claimRev).catch(() => undefined);
+      await this.handOff(p, claimRev, 'this node is leaving').catch(() => undefined);
     }
   }
 
@@ -205,8 +206,7 @@ export class PartitionManager {
           if (preferred !== undefined && preferred !== me) {
             handedOff = true;
             const claimRev = this.mine.get(p)!;
-            this.drop(p, `handed off to ${preferred}`);
-            await releasePartition(this.client, this.keys, p, claimRev);
+            await this.handOff(p, claimRev, `handed off to ${preferred}`);
           }
         }
         continue;
@@ -243,6 +243,22 @@ export class PartitionManager {
       return;
     }
     this.hooks.adopt(p, replay);
+  }
+
+  /**
+   * Graceful hand-off: new calls for p are refused (UNAVAILABLE), the changes already made are
+   * committed, then p is dropped (its waiters answered UNAVAILABLE) and owners/p deleted under our
+   * claim, so the next owner claims at once and replays every acknowledged change.
+   */
+  private async handOff(p: number, claimRev: string, reason: string): Promise<void> {
+    this.draining.add(p);
+    try {
+      await new Promise<void>((resolve) => this.journal.sync(p, () => resolve()));
+      this.drop(p, reason);
+      await releasePartition(this.client, this.keys, p, claimRev);
+    } finally {
+      this.draining.delete(p);
+    }
   }
 
   private drop(p: number, reason: string): void {
