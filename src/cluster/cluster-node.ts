@@ -33,6 +33,14 @@ export interface ClusterNode {
   stop(): Promise<void>;
 }
 
+/** Where a node reports what happened; a winston logger fits (`logger.log(level, message, fields)`). */
+export interface ClusterLog {
+  log(level: 'error' | 'warn' | 'info' | 'debug', message: string, fields?: Record<string, unknown>): void;
+}
+
+/** etcd errors are logged at most this often (the journal retries them; one line says etcd is slow or away). */
+const ETCD_ERROR_LOG_INTERVAL_MS = 5_000;
+
 /** Extra knobs, mostly for tests. */
 export interface ClusterNodeTuning {
   claimGraceMs?: number;
@@ -44,7 +52,13 @@ export interface ClusterNodeTuning {
  * Joins the cluster: reads (or, first, writes) its config, registers this node, claims its
  * partitions. Throws ConfigError when the cluster was created with another partition count.
  */
-export async function startClusterNode(options: ClusterOptions, limits: TableLimits, clock: Clock, tuning: ClusterNodeTuning = {}): Promise<ClusterNode> {
+export async function startClusterNode(
+  options: ClusterOptions,
+  limits: TableLimits,
+  clock: Clock,
+  tuning: ClusterNodeTuning = {},
+  log: ClusterLog = { log() {} },
+): Promise<ClusterNode> {
   const client = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs);
   try {
     const keys = new ClusterKeys(options.cluster);
@@ -61,7 +75,16 @@ export async function startClusterNode(options: ClusterOptions, limits: TableLim
       keys,
       session,
       journal,
-      { adopt: (p, replay) => backend!.adopt(p, replay), evict: (p, reason) => backend?.evict(p, reason) },
+      {
+        adopt: (p, replay) => {
+          backend!.adopt(p, replay);
+          log.log('info', 'partition claimed', { partition: p, leases: replay.leases.length, snapshotLeases: replay.snapshotLeases, logEntries: replay.logEntries });
+        },
+        evict: (p, reason) => {
+          backend?.evict(p, reason);
+          log.log('info', 'partition left this node', { partition: p, reason });
+        },
+      },
       { nodeId: options.nodeId, partitions: config.partitions, ...tuning },
     );
     backend = new ClusterBackend(limits, journal, manager, clock, {
@@ -70,9 +93,24 @@ export async function startClusterNode(options: ClusterOptions, limits: TableLim
       fenceBase: config.fenceBase,
       maxClockSkewMs: options.maxClockSkewMs,
     });
+    let etcdErrorLoggedAt = -Infinity;
+    journal.addListener({
+      partitionLost: (p, reason) => log.log('warn', 'partition lost', { partition: p, reason }),
+      etcdError: (error) => {
+        if (performance.now() - etcdErrorLoggedAt < ETCD_ERROR_LOG_INTERVAL_MS) return;
+        etcdErrorLoggedAt = performance.now();
+        log.log('warn', 'etcd is slow or unreachable; journal writes are retried until the ownership deadline', { error: error.message });
+      },
+    });
+    session.onEnd((why) => why !== 'closed' && log.log('warn', 'node session ended: this node stopped answering for its partitions and will rejoin', { why }));
+    log.log('info', 'joining cluster', { cluster: options.cluster, nodeId: options.nodeId, partitions: config.partitions, etcd: options.etcdEndpoints });
     // One node compacts etcd's history: the owner of partition 0 (any node would be correct; one saves work).
     const compactor = setInterval(() => {
-      if (manager.serves(0)) void compactEtcdHistory(client, keys, options.historyRetainRevisions).catch(() => undefined);
+      if (!manager.serves(0)) return;
+      compactEtcdHistory(client, keys, options.historyRetainRevisions).then(
+        (revision) => revision !== undefined && log.log('debug', 'etcd history compacted', { revision }),
+        (error: Error) => log.log('warn', 'etcd history compaction failed; retried at the next interval', { error: error.message }),
+      );
     }, options.historyCompactIntervalMs);
     compactor.unref();
     await manager.start();
