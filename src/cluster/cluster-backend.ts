@@ -26,6 +26,7 @@
  */
 import { UnavailableError } from '../errors';
 import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
+import { SessionRegistry } from '../backend/session-registry';
 import { LockTable, type TableLimits } from '../table/lock-table';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableChange, Waiter } from '../table/types';
 import type { EtcdJournal, PartitionReplay, SyncDone } from './etcd-journal';
@@ -33,7 +34,6 @@ import { localFence, partitionOf, publishFence } from './partitions';
 
 /** setTimeout's longest delay; later deadlines re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const MAX_SESSION = 0x7fffffff;
 
 /** A session's sink may also hear that its parked wait ended because the partition moved. */
 export interface ClusterSessionSink extends SessionSink {
@@ -79,11 +79,10 @@ class PartitionTable {
 export class ClusterBackend implements Backend {
   readonly durable = true;
   private readonly tables = new Map<number, PartitionTable>();
-  private readonly sessions = new Map<SessionId, ClusterSessionSink>();
+  private readonly sessions = new SessionRegistry<ClusterSessionSink>();
   private readonly listeners: LockEventListener[] = [];
   /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
   private dirty = new Set<number>();
-  private nextSession = 1;
   private closed = false;
 
   constructor(
@@ -141,11 +140,7 @@ export class ClusterBackend implements Backend {
   }
 
   openSession(sink: SessionSink): SessionId {
-    let session = this.nextSession;
-    while (this.sessions.has(session)) session = session >= MAX_SESSION ? 1 : session + 1;
-    this.nextSession = session >= MAX_SESSION ? 1 : session + 1;
-    this.sessions.set(session, sink);
-    return session;
+    return this.sessions.open(sink);
   }
 
   closeSession(session: SessionId): { leases: number; waiters: number } {
