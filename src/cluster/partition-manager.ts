@@ -54,6 +54,7 @@ export class PartitionManager {
   private nodes = new Map<string, NodeInfo>();
   private timer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
+  private watching = false;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -117,6 +118,7 @@ export class PartitionManager {
     clearInterval(this.timer);
     void this.watcher?.cancel().catch(() => undefined);
     this.watcher = undefined;
+    this.watching = false;
   }
 
   /**
@@ -128,6 +130,7 @@ export class PartitionManager {
     clearInterval(this.timer);
     await this.watcher?.cancel().catch(() => undefined);
     this.watcher = undefined;
+    this.watching = false;
     await this.running;
     for (const [p, claimRev] of [...this.mine]) {
       await this.handOff(p, claimRev, 'this node is leaving').catch(() => undefined);
@@ -169,7 +172,7 @@ export class PartitionManager {
 
   private async reconcile(): Promise<void> {
     if (this.session.lease === undefined) await this.session.start();
-    await this.ensureWatch();
+    this.ensureWatch();
     const now = performance.now();
     const [nodesRead, ownersRead] = await Promise.all([
       this.client.kv.range({ key: Buffer.from(this.keys.nodesPrefix), range_end: prefixEnd(this.keys.nodesPrefix) }),
@@ -269,14 +272,31 @@ export class PartitionManager {
     this.hooks.evict(p, reason);
   }
 
-  private async ensureWatch(): Promise<void> {
-    if (this.watcher !== undefined || this.stopped) return;
+  /** Starts the watch in the background: a round never waits for it (etcd3 retries its creation while etcd is away). */
+  private ensureWatch(): void {
+    if (this.watching || this.stopped) return;
+    this.watching = true;
     // A hint only: a deleted owner key (a partition freed) runs a round at once, which reads again.
-    const watcher = await this.client.watch().prefix(this.keys.ownersPrefix).ignore('put').create();
-    watcher.on('delete', () => this.trigger());
-    watcher.on('error', () => {
-      if (this.watcher === watcher) this.watcher = undefined;
-    });
-    this.watcher = watcher;
+    this.client
+      .watch()
+      .prefix(this.keys.ownersPrefix)
+      .ignore('put')
+      .create()
+      .then(
+        (watcher) => {
+          if (this.stopped) {
+            void watcher.cancel().catch(() => undefined);
+            return;
+          }
+          this.watcher = watcher;
+          watcher.on('delete', () => this.trigger());
+          watcher.on('error', () => {
+            if (this.watcher !== watcher) return;
+            this.watcher = undefined;
+            this.watching = false;
+          });
+        },
+        () => (this.watching = false),
+      );
   }
 }

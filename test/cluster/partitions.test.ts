@@ -115,7 +115,12 @@ test('a node cut off from etcd stops owning its partitions before another node c
   const firstAdoptByB = Math.min(...[...b.adopted.values()].map((v) => v.at));
   const lastEvictByA = Math.max(...a.evicted.map((e) => e.at));
   expect(lastEvictByA).toBeLessThan(firstAdoptByB);
+
+  // Reconnected, a rejoins with a new lease and claims nothing b holds.
   proxy.pass();
+  await until('a has a new session', () => a.session.live(), 20_000);
+  expect(a.manager.owned()).toEqual([]);
+  expect(b.manager.owned()).toHaveLength(P);
 }, 60_000);
 
 test("a crashed node's partitions are claimed by another node after its lease expires", async () => {
