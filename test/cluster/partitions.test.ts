@@ -3,6 +3,8 @@
  * owner; a node cut off from etcd stops owning before another node can claim its partitions; a
  * crashed node's partitions are claimed by another once its lease expires.
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../../src/cluster/etcd-client';
 import { EtcdJournal, type PartitionReplay } from '../../src/cluster/etcd-journal';
@@ -140,4 +142,35 @@ test("a crashed node's partitions are claimed by another node after its lease ex
   // b got them by claims after a's lease expired in etcd (a's registration went with it).
   expect(b.manager.claims).toBe(P);
   expect(await b.client.get(keys.node('a')).string()).toBeNull();
+}, 60_000);
+
+test("kill -9 of a node process: another node claims all its partitions once its lease expires", async () => {
+  const keys = freshKeys();
+  const child = spawn(
+    process.execPath,
+    ['--require', path.resolve(__dirname, '../helpers/exit-with-parent.js'), path.resolve(__dirname, '../helpers/cluster-node-child.js'), etcd.endpoints.join(','), keys.cluster, 'victim', String(P), String(NODE_TTL_MS)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const all = JSON.stringify([...Array(P).keys()]);
+  await until(`the child owns every partition (it printed: ${output})`, () => output.includes(`owned ${all}`), 30_000);
+  const b = startNode(keys, 'b', etcd.endpoints);
+  await b.manager.start();
+  expect(b.manager.owned()).toEqual([]);
+
+  child.kill('SIGKILL');
+  await exited;
+  const killedAt = performance.now();
+  await until('b owns every partition', () => b.manager.owned().length === P, NODE_TTL_MS + 15_000);
+  const takeoverMs = Math.max(...[...b.adopted.values()].map((v) => v.at)) - killedAt;
+  console.log(`takeover of ${P} partitions after kill -9: ${takeoverMs.toFixed(0)} ms (node TTL ${NODE_TTL_MS} ms)`);
+  expect(b.manager.claims).toBe(P);
+  expect(await b.client.get(keys.node('victim')).string()).toBeNull();
 }, 60_000);
