@@ -7,6 +7,7 @@
 import { UnavailableError } from '../../src/errors';
 import { startClusterNode, type ClusterNode } from '../../src/cluster/cluster-node';
 import { resolveClusterOptions } from '../../src/cluster/options';
+import { PartitionManager } from '../../src/cluster/partition-manager';
 import { partitionOf } from '../../src/cluster/partitions';
 import { systemClock, type LeaseView } from '../../src/table/types';
 import { grantDurably as grant, LIMITS, NO_WAITS as SINK, synced, until } from './support';
@@ -72,6 +73,9 @@ test("a key of another node's partition is refused UNAVAILABLE naming that node'
   const b = await node(cluster, 'b', etcd.endpoints, 0);
   await until('both own partitions, all owned', () => a.manager.owned().length > 0 && b.manager.owned().length > 0 && a.manager.owned().length + b.manager.owned().length === P, 20_000);
   await until('a knows b', () => a.manager.liveNodes().length === 2, 10_000);
+  // Partitions first claimed by whichever node was quicker move to their preferred node: wait until that settled.
+  const settled = (n: ClusterNode) => n.manager.owned().every((p) => PartitionManager.preferred(p, ['a', 'b']) === (n === a ? 'a' : 'b'));
+  await until('every partition on its preferred node', () => settled(a) && settled(b) && a.manager.owned().length + b.manager.owned().length === P, 20_000);
   const p = b.manager.owned()[0];
   let key = '';
   for (let i = 0; key === '' && i < 10_000; i++) if (partitionOf(`k${i}`, P) === p) key = `k${i}`;

@@ -158,6 +158,7 @@ test("kill -9 of a node process: another node claims all its partitions once its
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    child.stdin!.destroy();
   });
   const all = JSON.stringify([...Array(P).keys()]);
   await until(`the child owns every partition (it printed: ${output})`, () => output.includes(`owned ${all}`), 30_000);
