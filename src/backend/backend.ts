@@ -93,21 +93,21 @@ export interface Backend {
   /** Has changes no reply waits for (releases, expiries) written soon, with no sync of their own. */
   writeBehind(): void;
 
-  // Operations ---------------------------------------------------------------------------------
+  // Operations (optional: a backend without them answers the admin routes UNAVAILABLE) --------
   /**
    * An operator frees every lease on `key` (only the one with `fence`, when given), whatever its
    * hold count. The freed tokens are remembered (a bounded number) so that a later renew or
    * re-entry with one gets NOT_HOLDER naming `reason` and `actor`: the holder learns why.
    */
-  forceRelease(key: string, fence: number | undefined, reason: string, actor: string): ForcedRelease[];
+  forceRelease?(key: string, fence: number | undefined, reason: string, actor: string): ForcedRelease[];
   /**
    * Starts draining: new leases are refused with UNAVAILABLE ("draining"), parked waiters are
    * refused (their sinks' waiterRefused), holders keep, renew and release their leases.
    */
-  startDrain(): DrainStatus;
+  startDrain?(): DrainStatus;
   /** Stops draining: grants resume. */
-  stopDrain(): DrainStatus;
-  drainStatus(): DrainStatus;
+  stopDrain?(): DrainStatus;
+  drainStatus?(): DrainStatus;
 
   /** Adds a listener of lock events. */
   addListener(listener: LockEventListener): void;

@@ -8,12 +8,11 @@ import { LockTable, TableLimits } from '../table/lock-table';
 import { fullGc } from '../util/reclaim';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
 import type { Backend, BackendStats, DrainStatus, ForcedRelease, LockEventListener, SessionSink } from './backend';
+import { SessionRegistry } from './session-registry';
 
 /** setTimeout's longest delay; later deadlines re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Session 0 is "no connection" (leases restored from disk); sessions count up from 1 and wrap. */
-const MAX_SESSION = 0x7fffffff;
 
 /** Operations settings of a LocalBackend. */
 export interface BackendOpsOptions {
@@ -30,9 +29,8 @@ interface ForceReleaseNote {
 
 export class LocalBackend implements Backend {
   private readonly table: LockTable;
-  private readonly sessions = new Map<SessionId, SessionSink>();
+  private readonly sessions = new SessionRegistry<SessionSink>();
   private readonly listeners: LockEventListener[] = [];
-  private nextSession = 1;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private readonly observer: TableObserver;
@@ -86,12 +84,7 @@ export class LocalBackend implements Backend {
   }
 
   openSession(sink: SessionSink): SessionId {
-    let session = this.nextSession;
-    // Skip ids still in use after a wrap (a connection open across 2^31 others).
-    while (this.sessions.has(session)) session = session >= MAX_SESSION ? 1 : session + 1;
-    this.nextSession = session >= MAX_SESSION ? 1 : session + 1;
-    this.sessions.set(session, sink);
-    return session;
+    return this.sessions.open(sink);
   }
 
   closeSession(session: SessionId): { leases: number; waiters: number } {

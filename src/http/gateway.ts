@@ -4,6 +4,7 @@
  * waiter id. A request whose client goes away while waiting has its waiter cancelled. Changes
  * are answered only once durable, as on the Thrift side; releases are answered at once.
  */
+import { adminOp } from '../backend/admin-op';
 import type { Backend, ForcedRelease, SessionSink } from '../backend/backend';
 import { AbortedError, LockdError, UnavailableError } from '../errors';
 import type { AcquireRequest, LeaseView, SessionId, Waiter } from '../table/types';
@@ -69,7 +70,7 @@ export class HttpGateway implements SessionSink {
 
   /** An operator's force-release, answered once durable. */
   async forceRelease(key: string, fence: number | undefined, reason: string, actor: string): Promise<ForcedRelease[]> {
-    const freed = this.backend.forceRelease(key, fence, reason, actor);
+    const freed = adminOp(this.backend.forceRelease, 'force-release').call(this.backend, key, fence, reason, actor);
     await this.synced();
     return freed;
   }

@@ -5,7 +5,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type winston from 'winston';
-import type { Backend } from '../backend/backend';
+import { adminOp } from '../backend/admin-op';
+import type { Backend, DrainStatus as DrainStatusView } from '../backend/backend';
 import { InvalidArgumentError } from '../errors';
 import type { LockMetrics } from '../metrics/lock-metrics';
 import { LockMode, type HolderView, type LeaseView, type LockInfoView } from '../table/types';
@@ -219,7 +220,7 @@ export const ROUTES: readonly RouteSpec[] = [
     right: 'admin',
     schema: { response: { 200: S.DrainStatus, ...S.lockErrors } },
     async handler(ctx, request) {
-      const status = ctx.backend.startDrain();
+      const status = adminOp(ctx.backend.startDrain, 'drain').call(ctx.backend);
       ctx.logger.info('drain started', { who: request.principal?.name, leases: status.leases });
       return drainJson(status);
     },
@@ -233,7 +234,7 @@ export const ROUTES: readonly RouteSpec[] = [
     right: 'admin',
     schema: { response: { 200: S.DrainStatus, ...S.lockErrors } },
     async handler(ctx) {
-      return drainJson(ctx.backend.drainStatus());
+      return drainJson(adminOp(ctx.backend.drainStatus, 'drain').call(ctx.backend));
     },
   },
   {
@@ -245,7 +246,7 @@ export const ROUTES: readonly RouteSpec[] = [
     right: 'admin',
     schema: { response: { 200: S.DrainStatus, ...S.lockErrors } },
     async handler(ctx, request) {
-      const status = ctx.backend.stopDrain();
+      const status = adminOp(ctx.backend.stopDrain, 'drain').call(ctx.backend);
       ctx.logger.info('drain stopped', { who: request.principal?.name });
       return drainJson(status);
     },
@@ -272,7 +273,7 @@ export const ROUTES: readonly RouteSpec[] = [
     schema: { response: { 200: S.Readiness, 503: S.Readiness } },
     async handler(ctx, _request, reply) {
       const store = await storeCheck(ctx.backend);
-      const draining = ctx.backend.drainStatus().draining;
+      const draining = ctx.backend.drainStatus?.().draining ?? false;
       const ready = store.ok && !draining;
       return reply.code(ready ? 200 : 503).send({ ready, checks: { store, accepting: { ok: !draining, draining } } });
     },
@@ -350,7 +351,7 @@ function listPage(ctx: RouteContext, prefix: string, limit: number | undefined, 
   return more ? { locks, next: locks[locks.length - 1].key } : { locks };
 }
 
-function drainJson(status: ReturnType<Backend['drainStatus']>) {
+function drainJson(status: DrainStatusView) {
   return {
     draining: status.draining,
     since: status.sinceMs === undefined ? undefined : new Date(status.sinceMs).toISOString(),

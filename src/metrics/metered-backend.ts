@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Backend, BackendStats, DrainStatus, ForcedRelease, LockEventListener, SessionSink } from '../backend/backend';
 import { LockdError } from '../errors';
+import { adminOp } from '../backend/admin-op';
 import type { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, SessionId, Waiter } from '../table/types';
 import type { LockMetrics, WaitOutcome } from './lock-metrics';
 
@@ -175,21 +176,21 @@ export class MeteredBackend implements Backend {
   }
 
   forceRelease(key: string, fence: number | undefined, reason: string, actor: string): ForcedRelease[] {
-    const freed = this.inner.forceRelease(key, fence, reason, actor);
+    const freed = adminOp(this.inner.forceRelease, 'force-release').call(this.inner, key, fence, reason, actor);
     this.changesSinceSync += freed.length;
     return freed;
   }
 
   startDrain(): DrainStatus {
-    return this.inner.startDrain();
+    return adminOp(this.inner.startDrain, 'drain').call(this.inner);
   }
 
   stopDrain(): DrainStatus {
-    return this.inner.stopDrain();
+    return adminOp(this.inner.stopDrain, 'drain').call(this.inner);
   }
 
   drainStatus(): DrainStatus {
-    return this.inner.drainStatus();
+    return adminOp(this.inner.drainStatus, 'drain').call(this.inner);
   }
 
   addListener(listener: LockEventListener): void {

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { connectStub } from '../helpers/in-process-lockd';
 import { startLockd, stopAllLockd } from '../helpers/lockd-process';
 
 /** True while a process with this pid exists (signal 0 only checks). */
@@ -54,7 +55,10 @@ test('kill() ends it at once; exited() reports the signal death as null', async 
 test('waitForOutput waits for a line lockd prints later, and rejects with the output on timeout', async () => {
   const lockd = await startLockd(['--log-level', 'debug']);
   const closed = lockd.waitForOutput(/connection closed/);
-  expect(await connects(lockd.port)).toBe(true);
+  // A connection becomes a session once its first bytes show its protocol: ping, then leave.
+  const stub = await connectStub(lockd.port);
+  expect(await stub.ping()).toBe('pong');
+  stub.connection.close();
   await closed;
   await expect(lockd.waitForOutput(/never printed/, 50)).rejects.toThrow(/timed out after 50 ms[\s\S]*lockd listening on/);
 });

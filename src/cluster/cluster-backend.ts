@@ -1,0 +1,379 @@
+/**
+ * The Backend of a cluster node: the lock table for the partitions this node owns, journaled in
+ * etcd. It mirrors LocalBackend (the pure LockTable + a clock + one expiry timer + a store), with
+ * the etcd journal as the store and `sync` = the partition journal commit (a reply that changed
+ * state is sent only once its batch committed under this node's claim).
+ *
+ * Each owned partition has its own LockTable, built from the journal's replay when the partition
+ * is adopted and discarded when it is evicted. Tables count fences k = 1, 2, ... per partition;
+ * what leaves this module is the published fence fenceBase + k × P + p (partitions.ts), so fences
+ * strictly increase per key across owners and never collide across keys.
+ *
+ * Calls for a key whose partition this node does not serve (another node owns it, nobody does
+ * yet, or this node's ownership deadline passed) throw UnavailableError naming the owner's
+ * address when it is known; forwarding is the front end's job.
+ *
+ * Ephemeral grants (released when their connection closes) are journaled too, by this module,
+ * since the table reports only durable leases: a new owner that did not know them could grant
+ * the key while the old owner is merely paused and its holder still believes it holds the lock
+ * (design study §4.8). A new owner keeps them as ordinary leases until their expiry; frees are
+ * journaled on release and on the session's end (a free lost with a crash only keeps the key
+ * held until the lease's TTL, the safe direction).
+ *
+ * Known limit of this first version: --max-leases and --max-waiters apply per partition (each
+ * table has its own), not per node; design study §4.7 lists the table change (one table per node
+ * with partition-aware fences) that lifts it.
+ */
+import { UnavailableError } from '../errors';
+import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
+import { SessionRegistry } from '../backend/session-registry';
+import { LockTable, type TableLimits } from '../table/lock-table';
+import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableChange, Waiter } from '../table/types';
+import type { EtcdJournal, PartitionReplay, SyncDone } from './etcd-journal';
+import { localFence, partitionOf, publishFence } from './partitions';
+
+/** setTimeout's longest delay; later deadlines re-arm when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A session's sink may also hear that its parked wait ended because the partition moved. */
+export interface ClusterSessionSink extends SessionSink {
+  /** The waiter's partition left this node (hand-off, lost ownership): answer UNAVAILABLE. */
+  waiterUnavailable?(waiter: Waiter, error: UnavailableError): void;
+}
+
+/** Who serves which partition, as the partition manager knows it. */
+export interface PartitionDirectory {
+  /** True while this node may answer for p (claimed, replayed, ownership deadline not passed). */
+  serves(p: number): boolean;
+  /** The owner of p as last read from etcd, with its address when known. */
+  ownerOf(p: number): { nodeId: string; addr: string | undefined } | undefined;
+}
+
+export interface ClusterBackendOptions {
+  /** This node's id (to tell "another node owns it" from "our ownership lapsed"). */
+  nodeId: string;
+  partitions: number;
+  /** Added to every published fence (config.fenceBase: continue above a migrated single node). */
+  fenceBase: number;
+  /** Replayed leases are honoured this much longer than their journaled expiry (other nodes' clocks). */
+  maxClockSkewMs: number;
+}
+
+/** An ephemeral lease this node granted and journaled, as the table knows it (partition-local fence). */
+interface EphemeralLease {
+  lease: LeaseView;
+  readonly session: SessionId;
+}
+
+/** One owned partition: its table, its expiry timer, its journaled ephemeral leases by token. */
+class PartitionTable {
+  timer: NodeJS.Timeout | undefined;
+  timerAt = Infinity;
+  readonly ephemeral = new Map<string, EphemeralLease>();
+  constructor(
+    readonly p: number,
+    readonly table: LockTable,
+  ) {}
+}
+
+export class ClusterBackend implements Backend {
+  readonly durable = true;
+  private readonly tables = new Map<number, PartitionTable>();
+  private readonly sessions = new SessionRegistry<ClusterSessionSink>();
+  private readonly listeners: LockEventListener[] = [];
+  /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
+  private dirty = new Set<number>();
+  private closed = false;
+
+  constructor(
+    private readonly limits: TableLimits,
+    private readonly journal: EtcdJournal,
+    private readonly directory: PartitionDirectory,
+    private readonly clock: Clock,
+    private readonly options: ClusterBackendOptions,
+  ) {
+    journal.stateOf = (p) => {
+      const part = this.tables.get(p);
+      return part && { leases: this.snapshotLeases(part), fenceCeiling: part.table.reservedFenceCeiling };
+    };
+  }
+
+  /** Partitions this node serves now (a table here, and the ownership deadline not passed). */
+  ownedPartitions(): number[] {
+    return [...this.tables.keys()].filter((p) => this.directory.serves(p)).sort((a, b) => a - b);
+  }
+
+  /**
+   * Builds p's table from its replay (PartitionHooks.adopt). Leases keep the time they had left
+   * on the journaling node's clock plus the clock-skew margin, at most their TTL from now.
+   */
+  adopt(p: number, replay: PartitionReplay): void {
+    this.evict(p, 'adopted again');
+    const table = new LockTable(this.limits, {
+      waiterGranted: (waiter, lease) => {
+        if (waiter.ephemeral) this.journalEphemeralGrant(part, lease, waiter.session);
+        this.sessions.get(waiter.session)?.waiterGranted(waiter, this.publish(p, lease));
+      },
+      waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
+      changed: (change: TableChange) => this.append(p, change),
+    });
+    const part: PartitionTable = new PartitionTable(p, table);
+    const now = this.clock.now();
+    table.restore(replay.leases, replay.fenceCeiling, now, now - this.options.maxClockSkewMs);
+    this.tables.set(p, part);
+    this.armTimer(part);
+  }
+
+  /** Drops p's table (PartitionHooks.evict): its parked waiters are answered UNAVAILABLE. */
+  evict(p: number, reason: string): void {
+    const part = this.tables.get(p);
+    if (part === undefined) return;
+    this.tables.delete(p);
+    this.dirty.delete(p);
+    clearTimeout(part.timer);
+    const error = this.unavailable(p, `partition ${p} left this node (${reason})`);
+    for (const waiter of part.table.drainWaiters()) {
+      const sink = this.sessions.get(waiter.session);
+      if (sink?.waiterUnavailable) sink.waiterUnavailable(waiter, error);
+      else sink?.waiterTimedOut(waiter);
+    }
+  }
+
+  openSession(sink: SessionSink): SessionId {
+    return this.sessions.open(sink);
+  }
+
+  closeSession(session: SessionId): { leases: number; waiters: number } {
+    this.sessions.delete(session);
+    const now = this.clock.now();
+    let leases = 0;
+    let waiters = 0;
+    for (const part of this.tables.values()) {
+      const closed = part.table.closeSession(session, now);
+      leases += closed.leases;
+      waiters += closed.waiters;
+      // The table freed the session's ephemeral leases without reporting it: journal the frees.
+      for (const [token, entry] of part.ephemeral) if (entry.session === session) this.journalEphemeralEnd(part, entry.lease.key, token);
+      this.armTimer(part);
+    }
+    return { leases, waiters };
+  }
+
+  acquire(request: AcquireRequest): AcquireOutcome {
+    const part = this.route(request.key);
+    const outcome = part.table.acquire(request, this.clock.now());
+    if (outcome.kind === 'granted') {
+      if (outcome.reentered) this.journalEphemeralUpdate(part, outcome.lease);
+      else if (request.ephemeral === true) this.journalEphemeralGrant(part, outcome.lease, request.session);
+    }
+    this.armTimer(part);
+    return outcome.kind === 'granted' ? { ...outcome, lease: this.publish(part.p, outcome.lease) } : outcome;
+  }
+
+  release(key: string, token: string): boolean {
+    const part = this.route(key);
+    return this.releaseIn(part, key, token);
+  }
+
+  renew(key: string, token: string, ttlMs: number | undefined): LeaseView {
+    const part = this.route(key);
+    const lease = part.table.renew(key, token, ttlMs, this.clock.now());
+    this.journalEphemeralUpdate(part, lease);
+    this.armTimer(part);
+    return this.publish(part.p, lease);
+  }
+
+  rollBack(key: string, token: string): void {
+    // No serving check: a partition that left this node took its table (and the change) with it.
+    const part = this.tables.get(partitionOf(key, this.options.partitions));
+    if (part !== undefined) this.releaseIn(part, key, token);
+  }
+
+  isHeld(key: string, token: string): boolean {
+    return this.route(key).table.isHeld(key, token, this.clock.now());
+  }
+
+  checkFence(key: string, fence: number): boolean {
+    const part = this.route(key);
+    const k = localFence(fence, part.p, this.options.partitions, this.options.fenceBase);
+    return k !== undefined && part.table.checkFence(key, k, this.clock.now());
+  }
+
+  inspect(key: string): LockInfoView {
+    const part = this.route(key);
+    return this.publishInfo(part.p, part.table.inspect(key, this.clock.now()));
+  }
+
+  /** Held keys of the partitions this node serves, merged in byte order (other nodes' keys are the front end's fan-out). */
+  *scan(prefix: string, startAfter: string | undefined): Iterable<LockInfoView> {
+    const now = this.clock.now();
+    const heads: Array<{ p: number; it: Iterator<LockInfoView>; next: IteratorResult<LockInfoView> }> = [];
+    for (const part of this.tables.values()) {
+      if (!this.directory.serves(part.p)) continue;
+      const it = part.table.scan(prefix, startAfter, now)[Symbol.iterator]();
+      heads.push({ p: part.p, it, next: it.next() });
+    }
+    for (;;) {
+      let best: (typeof heads)[number] | undefined;
+      for (const head of heads) if (!head.next.done && (best === undefined || head.next.value.key < (best.next.value as LockInfoView).key)) best = head;
+      if (best === undefined) return;
+      yield this.publishInfo(best.p, best.next.value as LockInfoView);
+      best.next = best.it.next();
+    }
+  }
+
+  cancelWaiter(waiter: Waiter): boolean {
+    const part = this.tables.get(partitionOf(waiter.key, this.options.partitions));
+    if (part === undefined) return false;
+    const cancelled = part.table.cancelWaiter(waiter, this.clock.now());
+    this.armTimer(part);
+    return cancelled;
+  }
+
+  drainWaiters(): Waiter[] {
+    return [...this.tables.values()].flatMap((part) => part.table.drainWaiters());
+  }
+
+  /** Calls `done` once the changes of every partition changed since the last sync call are committed in etcd. */
+  sync(done: (error: Error | null) => void): void {
+    const partitions = [...this.dirty];
+    this.dirty = new Set();
+    if (partitions.length === 0) {
+      done(null);
+      return;
+    }
+    let left = partitions.length;
+    let failed = false;
+    const one: SyncDone = (error) => {
+      if (failed) return;
+      if (error !== null) {
+        failed = true;
+        done(error);
+      } else if (--left === 0) done(null);
+    };
+    for (const p of partitions) this.journal.sync(p, one);
+  }
+
+  writeBehind(): void {
+    for (const p of this.dirty) this.journal.writeBehind(p);
+  }
+
+  addListener(listener: LockEventListener): void {
+    this.listeners.push(listener);
+  }
+
+  stats(): BackendStats {
+    let leases = 0;
+    let waiters = 0;
+    for (const part of this.tables.values()) {
+      leases += part.table.leaseCount;
+      waiters += part.table.waiterTotal;
+    }
+    return { leases, waiters };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const part of this.tables.values()) clearTimeout(part.timer);
+    await this.journal.close();
+  }
+
+  private releaseIn(part: PartitionTable, key: string, token: string): boolean {
+    const now = this.clock.now();
+    const released = part.table.release(key, token, now);
+    if (released && part.ephemeral.has(token)) {
+      if (part.table.isHeld(key, token, now)) this.journalEphemeralUpdate(part, this.afterPartialRelease(part, token));
+      else this.journalEphemeralEnd(part, key, token);
+    }
+    this.armTimer(part);
+    return released;
+  }
+
+  private journalEphemeralGrant(part: PartitionTable, lease: LeaseView, session: SessionId): void {
+    part.ephemeral.set(lease.token, { lease, session });
+    this.append(part.p, { kind: 'grant', lease });
+  }
+
+  /** Journals a re-entry, renewal or partial release of a journaled ephemeral lease (no-op for others: the table journals them). */
+  private journalEphemeralUpdate(part: PartitionTable, lease: LeaseView): void {
+    const entry = part.ephemeral.get(lease.token);
+    if (entry === undefined) return;
+    entry.lease = lease;
+    const { key, token, holdCount, ttlMs, expiresAtMs } = lease;
+    this.append(part.p, { kind: 'update', key, token, holdCount, ttlMs, expiresAtMs });
+  }
+
+  private journalEphemeralEnd(part: PartitionTable, key: string, token: string): void {
+    if (!part.ephemeral.delete(token)) return;
+    this.append(part.p, { kind: 'free', key, token, reason: 'released' });
+  }
+
+  /** A held ephemeral lease's current view (after a partial release: holdCount and expiry as the table has them). */
+  private afterPartialRelease(part: PartitionTable, token: string): LeaseView {
+    const lease = part.ephemeral.get(token)!.lease;
+    return { ...lease, holdCount: lease.holdCount - 1 };
+  }
+
+  private append(p: number, change: TableChange): void {
+    this.journal.append(p, change);
+    this.dirty.add(p);
+  }
+
+  /** What a snapshot of p holds: the table's durable leases and the journaled ephemeral ones still held. */
+  private *snapshotLeases(part: PartitionTable): Iterable<LeaseView> {
+    yield* part.table.durableLeases();
+    const now = this.clock.now();
+    for (const [token, entry] of part.ephemeral) {
+      // An ephemeral lease that expired is freed by the table silently; forget it here too.
+      if (part.table.isHeld(entry.lease.key, token, now)) yield entry.lease;
+      else part.ephemeral.delete(token);
+    }
+  }
+
+  /** The table serving `key`, or UnavailableError naming who serves it. */
+  private route(key: string): PartitionTable {
+    const p = partitionOf(key, this.options.partitions);
+    const part = this.tables.get(p);
+    if (part !== undefined && this.directory.serves(p)) return part;
+    throw this.unavailable(p, `this node does not serve partition ${p} of ${JSON.stringify(key)}`);
+  }
+
+  private unavailable(p: number, what: string): UnavailableError {
+    const owner = this.directory.ownerOf(p);
+    let where: string;
+    if (owner === undefined) where = 'no node owns it right now; retry shortly';
+    else if (owner.nodeId === this.options.nodeId) where = "this node's ownership lapsed (etcd unreachable?); retry shortly or ask another node";
+    else where = `node ${owner.nodeId} at ${owner.addr ?? 'an unknown address'} owns it; ask that node`;
+    return new UnavailableError(`${what}: ${where}`);
+  }
+
+  private publish(p: number, lease: LeaseView): LeaseView {
+    return { ...lease, fence: publishFence(lease.fence, p, this.options.partitions, this.options.fenceBase) };
+  }
+
+  private publishInfo(p: number, info: LockInfoView): LockInfoView {
+    if (info.holders.length === 0) return info;
+    const { partitions, fenceBase } = this.options;
+    return { ...info, holders: info.holders.map((h) => ({ ...h, fence: publishFence(h.fence, p, partitions, fenceBase) })) };
+  }
+
+  /** As LocalBackend: one timer per table, re-armed only when its next deadline moves earlier. */
+  private armTimer(part: PartitionTable): void {
+    const next = part.table.nextDeadline();
+    if (next >= part.timerAt || next === Infinity) return;
+    clearTimeout(part.timer);
+    part.timerAt = next;
+    const delay = Math.min(Math.max(0, next - this.clock.now()), MAX_TIMER_MS);
+    part.timer = setTimeout(() => {
+      part.timer = undefined;
+      part.timerAt = Infinity;
+      if (this.tables.get(part.p) !== part) return;
+      part.table.expireDue(this.clock.now());
+      this.armTimer(part);
+      // Expiries answer nobody: their records ride along with the next write.
+      this.journal.writeBehind(part.p);
+    }, delay);
+    part.timer.unref();
+  }
+}

@@ -1,0 +1,482 @@
+/**
+ * The lock table's changes, journaled in etcd per partition (design study §4.4-4.5).
+ *
+ * Each owned partition p has a log of batches, `p/<p>/log/<seq>`, each batch the bytes the file
+ * store would write (src/store/records.ts: a BATCH record, then GRANT/UPDATE/FREE/FENCE_RESERVE
+ * records). One flush is one etcd txn covering every partition with pending records, guarded per
+ * partition by `create_revision(owners/p) == claimRev` (only the node whose claim created the
+ * owner key can append: a deposed owner's write fails) and `version(log/<seq>) == 0` (so a resent
+ * batch is appended at most once). One txn is in flight at a time; changes made meanwhile share
+ * the next (group commit).
+ *
+ * Outcomes of a txn: committed -> its callers are answered. Compare failed -> read back per
+ * partition: the owner key changed (ownership lost: the partition is dropped and its callers get
+ * UNAVAILABLE), or the log key exists (an earlier, ambiguous attempt committed: answered), or
+ * neither (another partition's failure dragged it down: sent again). Error or timeout
+ * (ambiguous) -> the same bytes are sent again until a definite answer, while the node's
+ * ownership deadline holds; past it, the partitions in the batch are given up.
+ *
+ * Replay (`open`) reads the partition's snapshot and every log entry after it, linearizably,
+ * after the claim committed; compaction writes a snapshot of the partition's live leases and
+ * deletes the log it covers, so the log stays short; `compactEtcdHistory` bounds etcd's history.
+ */
+import type { Etcd3, IRequestOp, ICompare } from 'etcd3';
+import { StoreError, UnavailableError } from '../errors';
+import { encodeBatchHeader, encodeChange, LeaseImage, readRecords } from '../store/records';
+import type { LeaseView, TableChange } from '../table/types';
+import { OutputBuffer } from '../util/output-buffer';
+import { ClusterKeys, prefixEnd } from './keys';
+
+/** Called when a durability wait ends: null once the changes committed. */
+export type SyncDone = (error: Error | null) => void;
+
+export interface JournalOptions {
+  /** Most bytes of batches in one txn (etcd's --max-request-bytes is 1.5 MiB). Default 1 MiB. */
+  maxTxnBytes?: number;
+  /** Most partitions in one txn (2 compares each; etcd's --max-txn-ops is 128). Default 64. */
+  maxPartitionsPerTxn?: number;
+  /** A partition's log is compacted into a snapshot past this many entries. Default 10,000. */
+  compactLogEntries?: number;
+  /** ...or this many bytes. Default 4 MiB. */
+  compactLogBytes?: number;
+  /** Largest snapshot chunk. Default 1 MiB. */
+  snapshotChunkBytes?: number;
+  /**
+   * Monotonic ms until which this node may still act as owner (its ownership deadline). An
+   * ambiguous write is retried until then, and given up after. Default: no deadline.
+   */
+  deadline?: () => number;
+  /** Monotonic clock for `deadline`. Default performance.now. */
+  monotonicNow?: () => number;
+  /** Wait between resends of an ambiguous txn. Default 100 ms. */
+  retryDelayMs?: number;
+}
+
+export interface JournalListener {
+  /** Partition p was dropped: its owner key changed, or an ambiguous write outlived the deadline. */
+  partitionLost?(p: number, reason: string): void;
+  /** An etcd call failed (logged by the caller; the journal retries). */
+  etcdError?(error: Error): void;
+}
+
+/** What replaying a partition found. */
+export interface PartitionReplay {
+  /** Live leases as journaled (the table drops those already expired). */
+  readonly leases: LeaseView[];
+  /** Highest partition-local fence reserved or issued. */
+  readonly fenceCeiling: number;
+  /** Log entries read after the snapshot. */
+  readonly logEntries: number;
+  /** Leases read from the snapshot. */
+  readonly snapshotLeases: number;
+  /** Seq the next batch gets. */
+  readonly nextSeq: number;
+}
+
+/** The state a snapshot of a partition records, taken from its table at one instant. */
+export interface PartitionState {
+  readonly leases: Iterable<LeaseView>;
+  readonly fenceCeiling: number;
+}
+
+interface SnapshotMeta {
+  gen: number;
+  chunks: number;
+  lastSeq: number;
+  fenceCeiling: number;
+}
+
+interface SealedBatch {
+  readonly seq: number;
+  readonly bytes: Buffer;
+  readonly waiters: SyncDone[];
+}
+
+/** One owned partition's write state. */
+class PartitionLog {
+  pending = new OutputBuffer(4096);
+  pendingWaiters: SyncDone[] = [];
+  /** Sent (maybe more than once), not yet known to be committed. */
+  inflight: SealedBatch | undefined;
+  logEntries = 0;
+  logBytes = 0;
+  snapshotting = false;
+
+  constructor(
+    readonly p: number,
+    readonly claimRev: string,
+    public nextSeq: number,
+    public snapshot: SnapshotMeta | undefined,
+  ) {}
+
+  /** Turns the pending records into the batch for seq nextSeq (kept byte for byte until definite). */
+  seal(): SealedBatch {
+    const records = this.pending.buf.subarray(0, this.pending.pos);
+    const bytes = Buffer.concat([encodeBatchHeader(records.length), records]);
+    this.inflight = { seq: this.nextSeq, bytes, waiters: this.pendingWaiters };
+    this.pending = new OutputBuffer(4096);
+    this.pendingWaiters = [];
+    return this.inflight;
+  }
+}
+
+const RANGE_PAGE = 1000;
+
+export class EtcdJournal {
+  private readonly parts = new Map<number, PartitionLog>();
+  private readonly listeners: JournalListener[] = [];
+  private readonly maxTxnBytes: number;
+  private readonly maxPartitionsPerTxn: number;
+  private readonly compactLogEntries: number;
+  private readonly compactLogBytes: number;
+  private readonly snapshotChunkBytes: number;
+  private readonly deadline: () => number;
+  private readonly monotonicNow: () => number;
+  private readonly retryDelayMs: number;
+  private writing = false;
+  private flushScheduled = false;
+  private closed = false;
+  /** Gives a partition's state for its snapshot; set by the backend that owns the tables. */
+  stateOf: ((p: number) => PartitionState | undefined) | undefined;
+  /** Txns sent (each flush attempt counts), for tests and metrics. */
+  txnsSent = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: ClusterKeys,
+    options: JournalOptions = {},
+  ) {
+    this.maxTxnBytes = options.maxTxnBytes ?? 1024 * 1024;
+    this.maxPartitionsPerTxn = options.maxPartitionsPerTxn ?? 64;
+    this.compactLogEntries = options.compactLogEntries ?? 10_000;
+    this.compactLogBytes = options.compactLogBytes ?? 4 * 1024 * 1024;
+    this.snapshotChunkBytes = options.snapshotChunkBytes ?? 1024 * 1024;
+    this.deadline = options.deadline ?? (() => Infinity);
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
+    this.retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  addListener(listener: JournalListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Partitions this journal writes. */
+  owned(): number[] {
+    return [...this.parts.keys()];
+  }
+
+  /** Log entries of p after its snapshot (what compaction bounds). */
+  logEntriesOf(p: number): number {
+    return this.parts.get(p)?.logEntries ?? 0;
+  }
+
+  /**
+   * Reads partition p's snapshot and log (linearizable reads, to be issued after the claim at
+   * `claimRev` committed) and makes p writable under that claim. Throws StoreError when an entry
+   * cannot be decoded.
+   */
+  async open(p: number, claimRev: string): Promise<PartitionReplay> {
+    if (this.parts.has(p)) throw new Error(`partition ${p} is already open`);
+    const image = new LeaseImage();
+    const metaKv = (await this.client.kv.range({ key: Buffer.from(this.keys.snapMeta(p)) })).kvs[0];
+    const meta = metaKv === undefined ? undefined : (JSON.parse(metaKv.value.toString()) as SnapshotMeta);
+    if (meta !== undefined) {
+      const prefix = this.keys.snapPrefix(p, meta.gen);
+      let chunks = 0;
+      await this.rangeAll(prefix, Buffer.from(prefix), (key, value) => {
+        chunks++;
+        this.applyRecords(p, key, value, image);
+      });
+      if (chunks !== meta.chunks) throw new StoreError(`partition ${p}: snapshot ${meta.gen} has ${chunks} chunks in etcd, its meta says ${meta.chunks}`);
+      if (meta.fenceCeiling > image.fenceCeiling) image.fenceCeiling = meta.fenceCeiling;
+    }
+    const snapshotLeases = image.count;
+    const from = meta === undefined ? 0 : meta.lastSeq + 1;
+    let nextSeq = from;
+    let logEntries = 0;
+    let logBytes = 0;
+    await this.rangeAll(this.keys.logPrefix(p), Buffer.from(this.keys.log(p, from)), (key, value) => {
+      const seq = this.keys.seqOfLogKey(p, key);
+      if (seq !== nextSeq) throw new StoreError(`partition ${p}: log entry ${seq} follows ${nextSeq - 1} (a gap in the journal)`);
+      this.applyRecords(p, key, value, image);
+      nextSeq = seq + 1;
+      logEntries++;
+      logBytes += value.length;
+    });
+    const part = new PartitionLog(p, claimRev, nextSeq, meta);
+    part.logEntries = logEntries;
+    part.logBytes = logBytes;
+    this.parts.set(p, part);
+    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, logEntries, snapshotLeases, nextSeq };
+  }
+
+  /** Stops writing p (handed off or lost): calls waiting on its unwritten changes get UNAVAILABLE. */
+  drop(p: number, reason: string): void {
+    const part = this.parts.get(p);
+    if (part === undefined) return;
+    this.parts.delete(p);
+    const error = new UnavailableError(`partition ${p} is no longer served by this node: ${reason}`);
+    for (const done of part.inflight?.waiters ?? []) done(error);
+    for (const done of part.pendingWaiters) done(error);
+  }
+
+  /** Queues one change of partition p; it is durable once a sync of p completes. */
+  append(p: number, change: TableChange): void {
+    const part = this.parts.get(p);
+    if (part === undefined) throw new Error(`partition ${p} is not open in the journal`);
+    encodeChange(part.pending, change);
+  }
+
+  /** Calls `done` once every change of p appended so far is committed (or with why it cannot be). */
+  sync(p: number, done: SyncDone): void {
+    const part = this.parts.get(p);
+    if (part === undefined) {
+      done(new UnavailableError(`partition ${p} is not served by this node`));
+      return;
+    }
+    if (part.pending.pos > 0) part.pendingWaiters.push(done);
+    else if (part.inflight !== undefined) part.inflight.waiters.push(done);
+    else {
+      done(null);
+      return;
+    }
+    this.scheduleFlush();
+  }
+
+  /** Has p's queued changes written soon, with nobody waiting for them. */
+  writeBehind(p: number): void {
+    if (this.parts.get(p)?.pending.pos) this.scheduleFlush();
+  }
+
+  /** Writes what is queued (best effort), then stops; later calls are refused. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.scheduleFlush();
+      const until = this.monotonicNow() + 2_000;
+      while ((this.writing || this.flushScheduled) && this.monotonicNow() < until) await sleep(10);
+    }
+    this.closed = true;
+    for (const p of [...this.parts.keys()]) this.drop(p, 'the journal closed');
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing) return;
+    this.flushScheduled = true;
+    // End of this turn: every change of the turn rides in the same txn.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (;;) {
+        const batch = this.nextTxn();
+        if (batch.length === 0) break;
+        await this.commit(batch);
+      }
+    } finally {
+      this.writing = false;
+    }
+    // Changes that arrived in the last instant of the loop.
+    for (const part of this.parts.values()) if (part.pending.pos > 0) this.scheduleFlush();
+    this.maybeSnapshot();
+  }
+
+  /** The partitions the next txn carries: those with a batch in flight first, then new ones, within limits. */
+  private nextTxn(): PartitionLog[] {
+    if (this.closed && this.parts.size === 0) return [];
+    const chosen: PartitionLog[] = [];
+    let bytes = 0;
+    for (const part of this.parts.values()) {
+      if (chosen.length >= this.maxPartitionsPerTxn) break;
+      let size = part.inflight?.bytes.length;
+      if (size === undefined) {
+        if (part.pending.pos === 0) continue;
+        size = part.pending.pos;
+      }
+      if (chosen.length > 0 && bytes + size > this.maxTxnBytes) continue;
+      if (part.inflight === undefined) part.seal();
+      bytes += size;
+      chosen.push(part);
+    }
+    return chosen;
+  }
+
+  private async commit(batch: PartitionLog[]): Promise<void> {
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    const failure: IRequestOp[] = [];
+    for (const part of batch) {
+      const sealed = part.inflight!;
+      const ownerKey = Buffer.from(this.keys.owner(part.p));
+      const logKey = Buffer.from(this.keys.log(part.p, sealed.seq));
+      compare.push(
+        { key: ownerKey, target: 'Create', result: 'Equal', create_revision: part.claimRev },
+        { key: logKey, target: 'Version', result: 'Equal', version: 0 },
+      );
+      success.push({ request_put: { key: logKey, value: sealed.bytes } });
+      failure.push({ request_range: { key: ownerKey } }, { request_range: { key: logKey, keys_only: true } });
+    }
+    this.txnsSent++;
+    let response;
+    try {
+      response = await this.client.kv.txn({ compare, success, failure });
+    } catch (error) {
+      for (const listener of this.listeners) listener.etcdError?.(error as Error);
+      // Ambiguous: it may or may not have committed. Resend the same bytes while we may still own.
+      if (this.monotonicNow() >= this.deadline()) {
+        for (const part of batch) this.lose(part, `etcd did not confirm a journal write before the ownership deadline (${(error as Error).message})`);
+      } else {
+        await sleep(this.retryDelayMs);
+      }
+      return;
+    }
+    if (response.succeeded) {
+      for (const part of batch) this.committed(part);
+      return;
+    }
+    batch.forEach((part, i) => {
+      if (this.parts.get(part.p) !== part) return;
+      const owner = response.responses[2 * i]?.response_range.kvs[0];
+      const logged = response.responses[2 * i + 1]?.response_range.kvs.length ?? 0;
+      if (owner === undefined || owner.create_revision !== part.claimRev) {
+        this.lose(part, owner === undefined ? 'its owner key is gone (lease expired or revoked)' : `another claim owns it (created at revision ${owner.create_revision})`);
+      } else if (logged > 0) {
+        this.committed(part); // an earlier attempt of this very batch committed
+      }
+      // else: dragged down by another partition's failed compare; resent by the next txn.
+    });
+  }
+
+  private committed(part: PartitionLog): void {
+    // Dropped while the txn ran: its callers were answered then.
+    if (this.parts.get(part.p) !== part) return;
+    const sealed = part.inflight!;
+    part.inflight = undefined;
+    part.nextSeq = sealed.seq + 1;
+    part.logEntries++;
+    part.logBytes += sealed.bytes.length;
+    for (const done of sealed.waiters) done(null);
+  }
+
+  private lose(part: PartitionLog, reason: string): void {
+    if (this.parts.get(part.p) !== part) return;
+    this.drop(part.p, reason);
+    for (const listener of this.listeners) listener.partitionLost?.(part.p, reason);
+  }
+
+  private maybeSnapshot(): void {
+    if (this.stateOf === undefined || this.closed) return;
+    for (const part of this.parts.values()) {
+      if (part.snapshotting || (part.logEntries < this.compactLogEntries && part.logBytes < this.compactLogBytes)) continue;
+      part.snapshotting = true;
+      this.snapshot(part.p)
+        .catch((error: Error) => {
+          for (const listener of this.listeners) listener.etcdError?.(error);
+        })
+        .finally(() => (part.snapshotting = false));
+    }
+  }
+
+  /**
+   * Writes a snapshot of p's live leases (from `stateOf`) covering every committed log entry,
+   * then deletes those entries and the previous snapshot, all guarded by the claim. Returns
+   * false when there was nothing to compact or the claim no longer holds. Changes made while it
+   * runs land in later log entries and replay idempotently over it (grant and update set, free
+   * deletes). A snapshot may hold a lease whose own batch never commits (the owner lost p first):
+   * the next owner then keeps that lease until its expiry, the safe direction.
+   */
+  async snapshot(p: number): Promise<boolean> {
+    const part = this.parts.get(p);
+    const state = this.stateOf?.(p);
+    if (part === undefined || state === undefined) return false;
+    const lastSeq = part.nextSeq - 1;
+    if (lastSeq < 0 || part.snapshot?.lastSeq === lastSeq) return false;
+    const entriesCovered = part.logEntries;
+    const bytesCovered = part.logBytes;
+    const chunks: Buffer[] = [];
+    let out = new OutputBuffer(64 * 1024);
+    for (const lease of state.leases) {
+      encodeChange(out, { kind: 'grant', lease });
+      if (out.pos >= this.snapshotChunkBytes) {
+        chunks.push(Buffer.from(out.buf.subarray(0, out.pos)));
+        out = new OutputBuffer(64 * 1024);
+      }
+    }
+    encodeChange(out, { kind: 'fence-reserve', ceiling: state.fenceCeiling });
+    chunks.push(Buffer.from(out.buf.subarray(0, out.pos)));
+
+    const gen = lastSeq;
+    const guard: ICompare = { key: Buffer.from(this.keys.owner(p)), target: 'Create', result: 'Equal', create_revision: part.claimRev };
+    for (let i = 0; i < chunks.length; i++) {
+      const response = await this.client.kv.txn({
+        compare: [guard],
+        success: [{ request_put: { key: Buffer.from(this.keys.snapChunk(p, gen, i)), value: chunks[i] } }],
+        failure: [],
+      });
+      if (!response.succeeded) return false;
+    }
+    const meta: SnapshotMeta = { gen, chunks: chunks.length, lastSeq, fenceCeiling: state.fenceCeiling };
+    const ops: IRequestOp[] = [
+      { request_put: { key: Buffer.from(this.keys.snapMeta(p)), value: Buffer.from(JSON.stringify(meta)) } },
+      { request_delete_range: { key: Buffer.from(this.keys.logPrefix(p)), range_end: Buffer.from(this.keys.log(p, lastSeq + 1)) } },
+    ];
+    const previous = part.snapshot;
+    if (previous !== undefined && previous.gen !== gen) {
+      const prefix = this.keys.snapPrefix(p, previous.gen);
+      ops.push({ request_delete_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } });
+    }
+    const response = await this.client.kv.txn({ compare: [guard], success: ops, failure: [] });
+    if (!response.succeeded) return false;
+    part.snapshot = meta;
+    part.logEntries -= entriesCovered;
+    part.logBytes -= bytesCovered;
+    return true;
+  }
+
+  /** Decodes one etcd value of records into `image`; a bad record is a StoreError (etcd keeps what was written). */
+  private applyRecords(p: number, key: string, value: Buffer, image: LeaseImage): void {
+    const result = readRecords(value, 0, (change) => image.apply(change));
+    if (result.bad !== undefined) throw new StoreError(`partition ${p}: undecodable journal entry ${key} at byte ${result.bad.offset}: ${result.bad.reason}`);
+  }
+
+  /** Every key in [from, end of prefix), in key order, read in pages. */
+  private async rangeAll(prefix: string, from: Buffer, visit: (key: string, value: Buffer) => void): Promise<void> {
+    const end = prefixEnd(prefix);
+    let start = from;
+    for (;;) {
+      const page = await this.client.kv.range({ key: start, range_end: end, limit: RANGE_PAGE });
+      for (const kv of page.kvs) visit(kv.key.toString(), kv.value);
+      if (!page.more || page.kvs.length === 0) return;
+      start = Buffer.concat([page.kvs[page.kvs.length - 1].key, Buffer.from([0])]);
+    }
+  }
+}
+
+/**
+ * Compacts etcd's history (all keys, not only lockd's) to `retainRevisions` below the current
+ * revision, so superseded journal values do not accumulate (etcd keeps every revision until a
+ * compaction; past its quota it accepts only reads and deletes). Returns the revision compacted
+ * to, or undefined when there was nothing to do.
+ */
+export async function compactEtcdHistory(client: Etcd3, keys: ClusterKeys, retainRevisions: number): Promise<number | undefined> {
+  const current = Number((await client.kv.range({ key: Buffer.from(keys.config), count_only: true })).header.revision);
+  const target = current - retainRevisions;
+  if (target <= 1) return undefined;
+  try {
+    await client.kv.compact({ revision: target, physical: false });
+  } catch (error) {
+    // Another node (or etcd's auto-compaction) already compacted past it: nothing left to do.
+    if (/compacted/.test((error as Error).message)) return undefined;
+    throw error;
+  }
+  return target;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

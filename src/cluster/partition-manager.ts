@@ -1,0 +1,302 @@
+/**
+ * Which partitions this node serves (design study §4.3). Every second, and on every change under
+ * nodes/ or owners/ that the watch reports, it reads both prefixes (linearizably: the watch is
+ * only a hint) and reconciles:
+ * - a free partition whose preferred node (rendezvous hash over live nodes) is this one, or that
+ *   stayed free longer than the claim grace, is claimed (one create-if-absent txn on owners/p
+ *   with the node lease), its journal replayed, then adopted;
+ * - a partition of ours whose owner key is gone or was re-created by someone else is dropped at once;
+ * - a partition of ours whose preferred node is another live node (up for longer than the
+ *   settle time) is handed off, one per round: evicted, then owners/p deleted under our claim.
+ * When the node session ends (ownership deadline, lease gone) every partition is dropped at once,
+ * and the manager starts a new session and claims again once etcd answers.
+ */
+import { createHash } from 'node:crypto';
+import type { Etcd3, Watcher } from 'etcd3';
+import type { EtcdJournal, PartitionReplay } from './etcd-journal';
+import { type ClusterKeys, prefixEnd } from './keys';
+import type { NodeSession } from './node-session';
+import { claimPartition, releasePartition } from './ownership';
+
+export interface PartitionManagerOptions {
+  nodeId: string;
+  partitions: number;
+  /** A partition free this long is claimed by any node, preferred or not. Default 2000 ms. */
+  claimGraceMs?: number;
+  /** A node must be registered this long before partitions are handed to it. Default 5000 ms. */
+  settleMs?: number;
+  /** Reconcile period. Default 1000 ms. */
+  reconcileMs?: number;
+}
+
+/** What the owner of the tables (the cluster backend) does when a partition arrives or leaves. */
+export interface PartitionHooks {
+  /** p is ours from now: build its table from the replay. Called only while the session is live. */
+  adopt(p: number, replay: PartitionReplay): void;
+  /** p is no longer ours (lost, handed off, session ended): stop answering for it, answer its waiters. */
+  evict(p: number, reason: string): void;
+}
+
+/** A registered node as nodes/<id> describes it. */
+export interface NodeInfo {
+  readonly id: string;
+  readonly addr: string;
+  /** Local monotonic time this node was first seen registered. */
+  readonly seenAt: number;
+}
+
+export class PartitionManager {
+  private readonly mine = new Map<number, string>();
+  private readonly owners = new Map<number, string>();
+  private readonly freeSince = new Map<number, number>();
+  /** Partitions being handed off: refused to new calls while their last batch commits. */
+  private readonly draining = new Set<number>();
+  private nodes = new Map<string, NodeInfo>();
+  private timer: NodeJS.Timeout | undefined;
+  private watcher: Watcher | undefined;
+  private watching = false;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly claimGraceMs: number;
+  private readonly settleMs: number;
+  private readonly reconcileMs: number;
+  /** Claims that committed, for tests and metrics. */
+  claims = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: ClusterKeys,
+    private readonly session: NodeSession,
+    private readonly journal: EtcdJournal,
+    private readonly hooks: PartitionHooks,
+    private readonly options: PartitionManagerOptions,
+  ) {
+    this.claimGraceMs = options.claimGraceMs ?? 2_000;
+    this.settleMs = options.settleMs ?? 5_000;
+    this.reconcileMs = options.reconcileMs ?? 1_000;
+    session.onEnd((why) => {
+      for (const p of [...this.mine.keys()]) this.drop(p, `the node session ended (${why})`);
+      this.trigger();
+    });
+    journal.addListener({ partitionLost: (p, reason) => this.drop(p, reason) });
+  }
+
+  /** Partitions this node serves now (claimed and replayed, session live, not being handed off). */
+  owned(): number[] {
+    return [...this.mine.keys()].filter((p) => this.serves(p)).sort((a, b) => a - b);
+  }
+
+  /** True while this node may answer for p. */
+  serves(p: number): boolean {
+    return this.mine.has(p) && !this.draining.has(p) && this.session.live();
+  }
+
+  /** The node owning p as last read (undefined: none), and its address when known. */
+  ownerOf(p: number): { nodeId: string; addr: string | undefined } | undefined {
+    const nodeId = this.owners.get(p);
+    return nodeId === undefined ? undefined : { nodeId, addr: this.nodes.get(nodeId)?.addr };
+  }
+
+  /** Live nodes as last read. */
+  liveNodes(): NodeInfo[] {
+    return [...this.nodes.values()];
+  }
+
+  /** Starts the session if needed, the watch and the reconcile loop; resolves after the first round. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.timer = setInterval(() => this.trigger(), this.reconcileMs);
+    this.timer.unref();
+    this.trigger();
+    await this.running;
+  }
+
+  /** Stops reconciling and keeps every claim: what a crashed node leaves behind (tests). */
+  halt(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    void this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
+    this.watching = false;
+  }
+
+  /**
+   * Stops reconciling and hands every partition back (deleting owners/p under our claim), so
+   * other nodes claim them without waiting for the lease to expire.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
+    this.watching = false;
+    await this.running;
+    for (const [p, claimRev] of [...this.mine]) {
+      await this.handOff(p, claimRev, 'this node is leaving').catch(() => undefined);
+    }
+  }
+
+  /** Runs a reconcile round now (or right after the one running). */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcile();
+        } catch {
+          // etcd unreachable or slow: the next round tries again; the session deadline guards serving.
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+  }
+
+  /** The preferred owner of p among `nodeIds`: highest hash(nodeId, p) (rendezvous hashing). */
+  static preferred(p: number, nodeIds: Iterable<string>): string | undefined {
+    let best: string | undefined;
+    let bestScore = -1;
+    for (const id of nodeIds) {
+      const score = createHash('sha1').update(`${id}\0${p}`).digest().readUInt32BE(0);
+      if (score > bestScore || (score === bestScore && best !== undefined && id < best)) {
+        best = id;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.session.lease === undefined) await this.session.start();
+    this.ensureWatch();
+    const now = performance.now();
+    const [nodesRead, ownersRead] = await Promise.all([
+      this.client.kv.range({ key: Buffer.from(this.keys.nodesPrefix), range_end: prefixEnd(this.keys.nodesPrefix) }),
+      this.client.kv.range({ key: Buffer.from(this.keys.ownersPrefix), range_end: prefixEnd(this.keys.ownersPrefix) }),
+    ]);
+    const nodes = new Map<string, NodeInfo>();
+    for (const kv of nodesRead.kvs) {
+      const id = kv.key.toString().slice(this.keys.nodesPrefix.length);
+      const addr = (JSON.parse(kv.value.toString()) as { addr: string }).addr;
+      nodes.set(id, { id, addr, seenAt: this.nodes.get(id)?.seenAt ?? now });
+    }
+    this.nodes = nodes;
+    const ownerRevs = new Map<number, string>();
+    this.owners.clear();
+    for (const kv of ownersRead.kvs) {
+      const p = this.keys.partitionOfOwnerKey(kv.key.toString());
+      if (p === undefined) continue;
+      this.owners.set(p, kv.value.toString());
+      ownerRevs.set(p, kv.create_revision);
+    }
+    // Ours no longer (owner key gone or re-created): stop at once.
+    for (const [p, claimRev] of [...this.mine]) {
+      if (ownerRevs.get(p) !== claimRev) this.drop(p, 'its owner key in etcd is no longer our claim');
+    }
+    const me = this.options.nodeId;
+    const settled = [...nodes.values()].filter((n) => n.id === me || now - n.seenAt >= this.settleMs).map((n) => n.id);
+    let handedOff = false;
+    for (let p = 0; p < this.options.partitions; p++) {
+      if (!this.session.live() || this.stopped) return;
+      if (this.owners.has(p)) {
+        this.freeSince.delete(p);
+        if (!handedOff && this.mine.has(p)) {
+          const preferred = PartitionManager.preferred(p, settled);
+          if (preferred !== undefined && preferred !== me) {
+            handedOff = true;
+            const claimRev = this.mine.get(p)!;
+            await this.handOff(p, claimRev, `handed off to ${preferred}`);
+          }
+        }
+        continue;
+      }
+      const since = this.freeSince.get(p) ?? now;
+      this.freeSince.set(p, since);
+      if (PartitionManager.preferred(p, nodes.keys()) === me || now - since >= this.claimGraceMs) await this.claim(p);
+    }
+  }
+
+  private async claim(p: number): Promise<void> {
+    const lease = this.session.lease;
+    if (lease === undefined) return;
+    const outcome = await claimPartition(this.client, this.keys, p, this.options.nodeId, lease);
+    if (!outcome.claimed) {
+      if (outcome.owner !== undefined) this.owners.set(p, outcome.owner);
+      return;
+    }
+    this.claims++;
+    this.mine.set(p, outcome.claimRev);
+    this.owners.set(p, this.options.nodeId);
+    this.freeSince.delete(p);
+    let replay: PartitionReplay;
+    try {
+      replay = await this.journal.open(p, outcome.claimRev);
+    } catch (error) {
+      this.drop(p, `replay failed: ${(error as Error).message}`);
+      await releasePartition(this.client, this.keys, p, outcome.claimRev).catch(() => undefined);
+      throw error;
+    }
+    // The session may have ended, or the claim been lost, while the log was read.
+    if (this.mine.get(p) !== outcome.claimRev || !this.session.live()) {
+      this.journal.drop(p, 'the claim ended during replay');
+      return;
+    }
+    this.hooks.adopt(p, replay);
+  }
+
+  /**
+   * Graceful hand-off: new calls for p are refused (UNAVAILABLE), the changes already made are
+   * committed, then p is dropped (its waiters answered UNAVAILABLE) and owners/p deleted under our
+   * claim, so the next owner claims at once and replays every acknowledged change.
+   */
+  private async handOff(p: number, claimRev: string, reason: string): Promise<void> {
+    this.draining.add(p);
+    try {
+      await new Promise<void>((resolve) => this.journal.sync(p, () => resolve()));
+      this.drop(p, reason);
+      await releasePartition(this.client, this.keys, p, claimRev);
+    } finally {
+      this.draining.delete(p);
+    }
+  }
+
+  private drop(p: number, reason: string): void {
+    if (!this.mine.delete(p)) return;
+    // Not ours any more; who owns it now is known at the next read.
+    if (this.owners.get(p) === this.options.nodeId) this.owners.delete(p);
+    this.journal.drop(p, reason);
+    this.hooks.evict(p, reason);
+  }
+
+  /** Starts the watch in the background: a round never waits for it (etcd3 retries its creation while etcd is away). */
+  private ensureWatch(): void {
+    if (this.watching || this.stopped) return;
+    this.watching = true;
+    // A hint only: a deleted owner key (a partition freed) runs a round at once, which reads again.
+    this.client
+      .watch()
+      .prefix(this.keys.ownersPrefix)
+      .ignore('put')
+      .create()
+      .then(
+        (watcher) => {
+          if (this.stopped) {
+            void watcher.cancel().catch(() => undefined);
+            return;
+          }
+          this.watcher = watcher;
+          watcher.on('delete', () => this.trigger());
+          watcher.on('error', () => {
+            if (this.watcher !== watcher) return;
+            this.watcher = undefined;
+            this.watching = false;
+          });
+        },
+        () => (this.watching = false),
+      );
+  }
+}
