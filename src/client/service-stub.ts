@@ -78,6 +78,11 @@ export class LockServiceStub {
     return this.args('cancelWait', [[1, TType.I32, seqid]]);
   }
 
+  /** Binds `identity` to this connection when `secret` matches lockd's --auth-file; resolves to the identity. */
+  authenticate(identity: string, secret: string): Promise<string> {
+    return this.args('authenticate', [[1, TType.STRING, identity], [2, TType.STRING, secret]]);
+  }
+
   private args<T>(method: Parameters<typeof codec.writeArgsCall>[1], args: Parameters<typeof codec.writeArgsCall>[3]): Promise<T> {
     return this.connection.call<T>(method, (w, seqid) => codec.writeArgsCall(w, method, seqid, args), this.callTimeoutMs).reply;
   }

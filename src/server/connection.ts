@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type winston from 'winston';
+import type { CallAccess } from '../auth/access-control';
 import type { Backend, SessionSink } from '../backend/backend';
 import { LockdError, ProtocolError } from '../errors';
 import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply } from '../protocol/lock-service/server';
@@ -30,6 +31,8 @@ export interface ConnectionHost {
   warn(kind: string, message: string, meta: Record<string, unknown>): void;
   /** Ends the connection's socket once the replies owed so far were handed to it. */
   endAfterFlush(connection: Connection): void;
+  /** Who a new connection is and what it may do (its TLS client certificate, if any, decides first). */
+  openAccess(socket: Socket, peer: string): CallAccess;
 }
 
 /** Per-connection limits, from the server options. */
@@ -49,6 +52,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   closed = false;
   /** A label for logs, taken while the socket still knows its peer. */
   readonly peer: string;
+  readonly access: CallAccess;
   private readonly stream: MessageStream;
   private readonly parkedBySeq = new Map<number, ParkedCall>();
   private readonly parkedByWaiter = new Map<number, ParkedCall>();
@@ -68,6 +72,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     this.outbox = new Outbox(socket, this, protocol, transport === 'framed', host.backend.durable, limits.connectionBufferBytes);
     this.stream = new MessageStream(protocol.createReader(limits.maxMessageBytes), transport, limits.maxMessageBytes);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}#${this.session}`;
+    this.access = host.openAccess(socket, this.peer);
   }
 
   get backend(): Backend {
@@ -113,6 +118,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   park(call: ParkedCall): void {
     this.parkedBySeq.set(call.seqid, call);
     this.parkedByWaiter.set(call.waiter.id, call);
+    this.access.waiterParked();
   }
 
   parkedBySeqid(seqid: number): ParkedCall | undefined {
@@ -120,8 +126,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   }
 
   unpark(call: ParkedCall): void {
+    if (this.parkedByWaiter.delete(call.waiter.id)) this.access.waiterLeft();
     this.parkedBySeq.delete(call.seqid);
-    this.parkedByWaiter.delete(call.waiter.id);
   }
 
   logOp(what: string, key: string, lease?: LeaseView): void {
@@ -191,6 +197,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   markClosed(): void {
     this.closed = true;
     this.outbox.close();
+    this.access.close();
     this.seedGrants.clear();
     this.parkedBySeq.clear();
     this.parkedByWaiter.clear();
@@ -233,6 +240,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
         return handleAcquireLock(this, call.seqid, call.request, this.host.limits);
       case 'releaseLock':
         return handleReleaseLock(this, call.seqid, call.request);
+      case 'authenticate':
+        return handlers.handleAuthenticate(this, call.seqid, required(call.identity, 'identity'), required(call.secret, 'secret'));
       case 'unknown':
         return handlers.handleUnknown(this, call.seqid, call.name, call.messageType);
     }

@@ -6,14 +6,26 @@
  * with a durable store: group commit).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type winston from 'winston';
+import { AccessControl, CallAccess, OPEN_ACCESS } from '../auth/access-control';
+import type { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import type { ServerOptions } from '../options';
 import { protocolByName } from '../protocol';
 import type { ProtocolFactory } from '../protocol/types';
 import { Connection, ConnectionHost, ConnectionLimits } from './connection';
 import type { ReplyBatch } from './outbox';
+import { looksLikeTlsHello, TlsCertificates, verifiedPeerNames } from './tls';
 import { RateLimitedWarnings } from './warnings';
+
+/** What secures a LockdServer; both optional (plain TCP, everyone may do everything). */
+export interface ServerSecurity {
+  /** Serve TLS with these files (reloaded in place). */
+  readonly tls?: TlsCertificates;
+  /** Check every call against this permissions file. */
+  readonly authFile?: AuthFile;
+}
 
 /** How long shutdown waits for clients to take their last replies before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
@@ -46,11 +58,15 @@ export class LockdServer implements ConnectionHost {
   private connectionsLoggedAt = 0;
   private connectionsLogged = 0;
   private closing: Promise<void> | undefined;
+  /** Undefined without --auth-file: every connection gets OPEN_ACCESS. */
+  readonly accessControl: AccessControl | undefined;
+  private readonly tls: TlsCertificates | undefined;
 
   constructor(
     private readonly options: ServerOptions,
     readonly backend: Backend,
     readonly logger: winston.Logger,
+    security: ServerSecurity = {},
   ) {
     this.debug = logger.isDebugEnabled();
     this.warnings = new RateLimitedWarnings(logger);
@@ -63,8 +79,11 @@ export class LockdServer implements ConnectionHost {
       maxListBytes: options.maxListBytes,
       seedLockTtlMs: options.seedLockTtlMs > 0 ? options.seedLockTtlMs : options.maxTtlMs,
     };
+    this.accessControl = security.authFile && new AccessControl(security.authFile, backend, this);
+    this.tls = security.tls;
     // allowHalfOpen: a client that sends its calls and then shuts its side still gets the replies.
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.accept(socket));
+    const socketOptions = { noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
+    this.server = this.tls === undefined ? net.createServer(socketOptions, (socket) => this.accept(socket)) : this.createTlsServer(this.tls, socketOptions);
     this.server.maxConnections = options.maxConnections;
     this.server.on('drop', (dropped) =>
       this.warn('max-connections', 'connection refused: --max-connections reached', { limit: options.maxConnections, peer: `${dropped?.remoteAddress}:${dropped?.remotePort}` }),
@@ -87,6 +106,15 @@ export class LockdServer implements ConnectionHost {
         resolve(this.server.address() as net.AddressInfo);
       });
     });
+  }
+
+  /** True when the port speaks TLS. */
+  get secure(): boolean {
+    return this.tls !== undefined;
+  }
+
+  openAccess(socket: net.Socket, peer: string): CallAccess {
+    return this.accessControl === undefined ? OPEN_ACCESS : this.accessControl.open(peer, verifiedPeerNames(socket));
   }
 
   /** Open connections. */
@@ -178,6 +206,27 @@ export class LockdServer implements ConnectionHost {
     await this.backend.close();
   }
 
+  /**
+   * A TLS listener: a handshake that fails (a plain client, an expired or untrusted client
+   * certificate, a slow handshake past --read-timeout) closes its socket with one warning.
+   */
+  private createTlsServer(certificates: TlsCertificates, socketOptions: net.ServerOpts): tls.Server {
+    const server = tls.createServer({ ...socketOptions, ...certificates.serverOptions(this.options.readTimeoutMs) }, (socket) => this.accept(socket));
+    certificates.attach(server);
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.warn('tls-handshake', 'closing connection: TLS handshake failed', { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: error.code ?? error.message, detail: error.message });
+    });
+    return server;
+  }
+
+  /** A TLS client on a plain port: one clear warning instead of a malformed-message one. */
+  private refuseTlsOnPlainPort(connection: Connection): void {
+    this.warn('tls-on-plain-port', 'closing connection: the client speaks TLS but this port is plain TCP (start lockd with --tls-cert and --tls-key, or connect without TLS)', {
+      peer: connection.peer,
+    });
+    connection.socket.destroy();
+  }
+
   private accept(socket: net.Socket): void {
     if (this.closing !== undefined) {
       socket.destroy();
@@ -188,7 +237,12 @@ export class LockdServer implements ConnectionHost {
     this.connections.set(connection, activity);
     if (this.debug) this.logger.debug('connection opened', { peer: connection.peer });
     this.logConnectionCount();
+    let firstChunk = this.tls === undefined;
     socket.on('data', (chunk: Buffer) => {
+      if (firstChunk) {
+        firstChunk = false;
+        if (looksLikeTlsHello(chunk)) return this.refuseTlsOnPlainPort(connection);
+      }
       const now = Date.now();
       activity.lastActiveAt = now;
       this.inDataCallback = true;

@@ -60,7 +60,7 @@ export function writeRequestCall(w: ProtocolWriter, method: 'acquire' | 'acquire
 /** Writes a call whose arguments are given as [fieldId, type, value] in id order. */
 export function writeArgsCall(
   w: ProtocolWriter,
-  method: 'release' | 'renew' | 'checkFence' | 'inspect' | 'listLocks' | 'ping' | 'cancelWait',
+  method: 'release' | 'renew' | 'checkFence' | 'inspect' | 'listLocks' | 'ping' | 'cancelWait' | 'authenticate',
   seqid: number,
   args: ReadonlyArray<readonly [number, typeof TType.STRING | typeof TType.I64 | typeof TType.I32, string | number]>,
 ): void {
@@ -97,6 +97,7 @@ export const RESULT_KIND: Readonly<Record<MethodName, ResultKind>> = {
   listLocks: 'lockInfoList',
   ping: 'string',
   cancelWait: 'bool',
+  authenticate: 'string',
 };
 
 /** Reads the header of one reply; then call readReplyBody with the kind its seqid expects. */
