@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { LockClient } from '../client/lock-client';
 import type { Lease } from '../client/lease';
 import { parseAddress } from '../client/options';
-import { ConfigError, ConnectionError, LockdError, LockTimeoutError, CallTimeoutError } from '../errors';
+import { ConfigError, ConnectionError, LockdError, LockTimeoutError, CallTimeoutError, PermissionDeniedError, UnauthenticatedError } from '../errors';
+import { securityOptions, SECURITY_FLAGS, SECURITY_HELP } from './security-flags';
 import { parseDurationMs } from '../util/duration';
 
 /** lockctl's exit codes. */
@@ -35,6 +36,7 @@ global flags:
   --addr host:port   lockd's address (default $LOCKD_ADDR, else localhost:9090)
   --json             one JSON object per result, for scripts
   --help             this text; "lockctl <command> --help" explains a command
+${SECURITY_HELP}
 
 durations: 500ms, 30s, 5m, 1h.
 examples:
@@ -121,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
         owner: { type: 'string' },
         token: { type: 'string' },
         limit: { type: 'string' },
+        ...SECURITY_FLAGS,
       },
     });
   } catch (error) {
@@ -143,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
   let client: LockClient | undefined;
   try {
     const address = values.addr !== undefined ? parseAddress(values.addr) : {};
-    client = new LockClient({ ...address, connectAttempts: 2 });
+    client = new LockClient({ ...address, ...securityOptions(values), connectAttempts: 2 });
     const duration = (name: 'ttl' | 'wait'): number | undefined => {
       const text = values[name];
       if (text === undefined) return undefined;
@@ -309,6 +312,11 @@ function report(error: unknown): number {
   if (error instanceof ConnectionError || error instanceof CallTimeoutError) {
     process.stderr.write(`lockctl: ${error.message}\n`);
     return EXIT.UNREACHABLE;
+  }
+  if (error instanceof UnauthenticatedError || error instanceof PermissionDeniedError) {
+    const what = error instanceof UnauthenticatedError ? 'not authenticated' : 'permission denied';
+    process.stderr.write(`lockctl: ${what}: ${error.message} (credentials: --credential-file or LOCKD_CREDENTIAL, TLS: --tls-cert/--tls-key)\n`);
+    return EXIT.REFUSED;
   }
   if (error instanceof LockdError) {
     process.stderr.write(`lockctl: refused: ${error.message}\n`);

@@ -10,6 +10,7 @@ import { LockRequestFields, writeRequestCall } from '../protocol/lock-service/cl
 import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import { MessageType, ProtocolWriter, TType } from '../protocol/types';
 import { Lease, LeaseOwner, LeaseState, LockModeName, modeName } from './lease';
+import { readClientTls } from './credentials';
 import { ClientOptions, resolveClientOptions } from './options';
 import { LockServiceStub, WireAcquireResult } from './service-stub';
 import { ThriftConnection } from './thrift-connection';
@@ -300,6 +301,18 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
     return lease;
   }
 
+  /** Proves the configured credential on a new connection; a refusal closes it and is not retried. */
+  private async authenticate(stub: LockServiceStub): Promise<void> {
+    const credential = this.options.credential;
+    if (credential === undefined) return;
+    try {
+      await stub.authenticate(credential.identity, credential.secret);
+    } catch (error) {
+      stub.connection.close();
+      throw error;
+    }
+  }
+
   /** The connected stub, connecting (with backoff between failed attempts) when there is none. */
   private stub(): Promise<LockServiceStub> {
     if (this.current !== undefined) return Promise.resolve(this.current);
@@ -311,6 +324,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
   private async connect(): Promise<LockServiceStub> {
     const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts, reconnectBaseMs, reconnectMaxMs } = this.options;
     let lastError: LockdError | undefined;
+    // Read per connect, so a reconnect picks up rotated files; an unreadable one is a ConfigError, not retried.
+    const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
     for (let attempt = 0; attempt < connectAttempts && !this._closed; attempt++) {
       if (this.connectFailures > 0) {
         const backoff = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.connectFailures - 1, 30));
@@ -319,7 +334,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
       }
       let connection: ThriftConnection;
       try {
-        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes });
+        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
       } catch (error) {
         this.connectFailures++;
         lastError = error as LockdError;
@@ -331,6 +346,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
         break;
       }
       const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
+      await this.authenticate(stub);
       connection.onClose((error) => {
         if (this.current === stub) this.current = undefined;
         if (this._closed) return;
