@@ -67,10 +67,12 @@ describe.each<[Kind, ProtocolKind]>([
   let serial = 0;
   const freshKey = (prefix: string, method: string) => `${prefix}${method}-${++serial}`;
 
-  beforeEach(async () => {
+  const start = async () => {
     lockd = await startSecure({ auth: AUTH, protocol, tls: kind === 'certificate' ? { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } : undefined });
-  });
-  afterEach(stopSecure);
+  };
+  // One server for the method matrix (every test uses fresh keys); one per quota test.
+  beforeAll(start);
+  afterAll(stopSecure);
 
   /** A connection that is `identity`: by authenticate() on a plain port, or by its client certificate. */
   async function as(identity: string): Promise<LockServiceStub> {
@@ -125,6 +127,8 @@ describe.each<[Kind, ProtocolKind]>([
   });
 
   test('listLocks returns only the keys the caller may read, in key order, across its prefixes', async () => {
+    await lockd.stop();
+    await start(); // an empty table: the matrix above left keys behind
     const admin = await as('admin');
     for (const key of ['app/a', 'app/b', 'other/c', 'public/d', 'shared/e', 'shared/f']) await admin.acquire({ lockKey: key, ttlMs: 60_000 }).reply;
     const keysOf = async (stub: LockServiceStub, prefix: string) => (await stub.listLocks(prefix, 0)).map((info) => info.lockKey);
@@ -137,6 +141,10 @@ describe.each<[Kind, ProtocolKind]>([
   });
 
   describe('quotas of identity "quota" (leases 2, waiters 1, connections 2)', () => {
+    beforeEach(async () => {
+      await lockd.stop();
+      await start();
+    });
     test('leases: a third lease is refused until one ends; a re-entry is not a new lease', async () => {
       const q = await as('quota');
       const first = (await q.acquire({ lockKey: 'q/1', ttlMs: 60_000 }).reply).lease!;
@@ -180,7 +188,9 @@ describe.each<[Kind, ProtocolKind]>([
 
     test('connections: a third connection is refused until one closes', async () => {
       const one = await as('quota');
-      await as('quota');
+      const two = await as('quota');
+      // A connection takes its slot at its first call that needs rights.
+      for (const stub of [one, two]) await stub.inspect('q/x');
       let third: LockServiceStub;
       if (kind === 'secret') {
         third = await lockd.connect();

@@ -49,6 +49,8 @@ export interface SecureLockd {
   rewriteAuthFile(json: unknown): Promise<void>;
   /** A new connection; `tlsFiles` for a TLS one (ca, and a client certificate when given). */
   connect(options?: { ca?: string; client?: CertFiles }): Promise<LockServiceStub>;
+  /** Stops this server (its connections end with it). */
+  stop(): Promise<void>;
 }
 
 export interface SecureOptions {
@@ -99,6 +101,11 @@ export async function startSecure(opts: SecureOptions): Promise<SecureLockd> {
       return reloaded;
     },
     connect: (tlsFiles) => connectStub(port, protocol, tlsFiles),
+    stop: async () => {
+      servers.splice(servers.indexOf(server), 1);
+      authFile?.close();
+      await server.close();
+    },
   };
 }
 
