@@ -107,8 +107,8 @@ export function parsePermissions(text: string, source: string): Permissions {
   const fail = (path: string, message: string): never => {
     throw new ConfigError(`auth file ${source}: ${path}: ${message}`);
   };
-  const root = object(json, '(top level)', fail);
-  onlyFields(root, '(top level)', ['identities', 'anonymous'], fail);
+  const root = object(json, 'the file', fail);
+  onlyFields(root, '', ['identities', 'anonymous'], fail);
   const identities = new Map<string, IdentityEntry>();
   const claimedSubjects = new Map<string, string>();
   const claimedSans = new Map<string, string>();
@@ -219,7 +219,7 @@ function object(value: unknown, path: string, fail: (path: string, message: stri
 
 function onlyFields(entry: Record<string, unknown>, path: string, known: readonly string[], fail: (path: string, message: string) => never): void {
   for (const field of Object.keys(entry)) {
-    if (!known.includes(field)) fail(`${path}${member(field)}`, `unknown field (expected ${known.join(', ')})`);
+    if (!known.includes(field)) fail(path === '' ? field : `${path}${member(field)}`, `unknown field (expected ${known.join(', ')})`);
   }
 }
 
