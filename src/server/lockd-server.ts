@@ -211,10 +211,17 @@ export class LockdServer implements ConnectionHost {
    * certificate, a slow handshake past --read-timeout) closes its socket with one warning.
    */
   private createTlsServer(certificates: TlsCertificates, socketOptions: net.ServerOpts): tls.Server {
-    const server = tls.createServer({ ...socketOptions, ...certificates.serverOptions(this.options.readTimeoutMs) }, (socket) => this.accept(socket));
+    const server = tls.createServer({ ...socketOptions, ...certificates.serverOptions(this.options.readTimeoutMs) }, (socket) => {
+      const refusal = certificates.clientCertificateRefusal(socket);
+      if (refusal === undefined) return this.accept(socket);
+      // Refused before a byte is read: the peer never reaches a handler.
+      this.warn(`tls-client-certificate:${refusal}`, 'closing connection: client certificate refused', { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: refusal });
+      socket.destroy();
+    });
     certificates.attach(server);
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      this.warn('tls-handshake', 'closing connection: TLS handshake failed', { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: error.code ?? error.message, detail: error.message });
+      const reason = error.code ?? error.message;
+      this.warn(`tls-handshake:${reason}`, 'closing connection: TLS handshake failed', { peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? ''}`, reason, detail: error.message });
     });
     return server;
   }

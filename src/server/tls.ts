@@ -44,10 +44,21 @@ export class TlsCertificates {
     return this.files.ca !== undefined;
   }
 
-  /** Options for tls.createServer: the certificates, client-certificate policy and handshake timeout. */
+  /**
+   * Options for tls.createServer: the certificates, client-certificate policy and handshake
+   * timeout. Client certificates are requested but judged by the caller (clientCertificateRefusal)
+   * before the first byte is read: Node's own refusal logs only "socket hang up", not why.
+   */
   serverOptions(handshakeTimeoutMs: number): tls.TlsOptions {
-    const verifyClients = this.requiresClientCertificates;
-    return { ...this.context, requestCert: verifyClients, rejectUnauthorized: verifyClients, handshakeTimeout: handshakeTimeoutMs, minVersion: MIN_TLS_VERSION };
+    return { ...this.context, requestCert: this.requiresClientCertificates, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs, minVersion: MIN_TLS_VERSION };
+  }
+
+  /** Why a connection's client certificate is refused (expired, untrusted, missing), or undefined when it passes or none is required. */
+  clientCertificateRefusal(socket: tls.TLSSocket): string | undefined {
+    if (!this.requiresClientCertificates || socket.authorized) return undefined;
+    const reason = socket.authorizationError;
+    if (reason === undefined || reason === null) return 'NO_CLIENT_CERTIFICATE';
+    return typeof reason === 'string' ? reason : ((reason as NodeJS.ErrnoException).code ?? reason.message);
   }
 
   /** New connections to `server` use the files loaded by later reloads. */
