@@ -237,7 +237,8 @@ class GuardedAccess implements CallAccess {
     }
     const current = this.resolve().identity;
     if (current === identity) return identity;
-    if (this.claim.kind !== 'anonymous') {
+    // Anonymous so far (no certificate, or one no identity claims): the secret decides.
+    if (current !== undefined) {
       throw new PermissionDeniedError(`this connection is already authenticated as ${JSON.stringify(current)}; open another connection to act as ${JSON.stringify(identity)}`);
     }
     // Move this connection's slot and parked waiters to the identity, if it has room for them.

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, PermissionDeniedError, UnauthenticatedError } from '../../src/errors';
 import { MessageType, TType } from '../../src/protocol/types';
+import { makeTestPki, removeTestPki, TestPki } from '../helpers/certs';
 import { until } from '../helpers/in-process-lockd';
 import { hashOf, startSecure, stopSecure } from './secure-lockd';
 
@@ -106,5 +107,26 @@ describe.each(['binary', 'compact'] as const)('over %s', (protocol) => {
     expect((await stub.inspect('billing/a')).holders).toEqual([]);
     await lockd.rewriteAuthFile({ identities: { ops: authWith([]).identities.ops } });
     await expect(stub.inspect('billing/a')).rejects.toThrow(new UnauthenticatedError('identity "billing" is no longer in the auth file; authenticate again on a new connection'));
+  });
+});
+
+describe('with client certificates', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = makeTestPki();
+  });
+  afterAll(() => removeTestPki(pki));
+
+  test('a certificate no identity claims is anonymous and may authenticate; a certificate identity cannot switch', async () => {
+    const auth = { identities: { ...authWith(['lock']).identities, certOps: { certSubject: 'CN=cert-ops', allow: { 'ops/': ['lock'] } } } };
+    const lockd = await startSecure({ auth, tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } });
+    const unclaimed = await lockd.connect({ ca: pki.ca, client: pki.client('stranger') });
+    await expect(unclaimed.acquire({ lockKey: 'billing/x' }).reply).rejects.toBeInstanceOf(UnauthenticatedError);
+    expect(await unclaimed.authenticate('billing', SECRET)).toBe('billing');
+    expect((await unclaimed.acquire({ lockKey: 'billing/x', ttlMs: 60_000 }).reply).acquired).toBe(true);
+
+    const certOps = await lockd.connect({ ca: pki.ca, client: pki.client('cert-ops') });
+    expect((await certOps.acquire({ lockKey: 'ops/x', ttlMs: 60_000 }).reply).acquired).toBe(true);
+    await expect(certOps.authenticate('billing', SECRET)).rejects.toThrow(new PermissionDeniedError('this connection is already authenticated as "certOps"; open another connection to act as "billing"'));
   });
 });
