@@ -129,4 +129,14 @@ describe('with client certificates', () => {
     expect((await certOps.acquire({ lockKey: 'ops/x', ttlMs: 60_000 }).reply).acquired).toBe(true);
     await expect(certOps.authenticate('billing', SECRET)).rejects.toThrow(new PermissionDeniedError('this connection is already authenticated as "certOps"; open another connection to act as "billing"'));
   });
+
+  test('a certificate whose subjectAltName an identity claims (certSan) is that identity', async () => {
+    const auth = { identities: { worker: { certSan: 'URI:spiffe://lockd-test/worker', allow: { 'jobs/': ['lock', 'read'] } } } };
+    const lockd = await startSecure({ auth, tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } });
+    const worker = await lockd.connect({ ca: pki.ca, client: pki.client('worker-1', '/CN=worker-1', 'URI:spiffe://lockd-test/worker') });
+    expect((await worker.acquire({ lockKey: 'jobs/1', ttlMs: 60_000 }).reply).acquired).toBe(true);
+    await expect(worker.acquire({ lockKey: 'other/1' }).reply).rejects.toThrow('identity "worker" lacks the "lock" right on key "other/1"');
+    const other = await lockd.connect({ ca: pki.ca, client: pki.client('worker-2', '/CN=worker-2', 'URI:spiffe://lockd-test/other') });
+    await expect(other.inspect('jobs/1')).rejects.toBeInstanceOf(UnauthenticatedError);
+  });
 });
