@@ -262,6 +262,9 @@ export function validateServerOptions(options: ServerOptions): ServerOptions {
       `--default-ttl ${d(options.defaultTtlMs)} is outside --min-ttl ${d(options.minTtlMs)} .. --max-ttl ${d(options.maxTtlMs)}`,
     );
   }
+  if (options.seedLockTtlMs !== 0 && (options.seedLockTtlMs < options.minTtlMs || options.seedLockTtlMs > options.maxTtlMs)) {
+    throw new ConfigError(`--seed-lock-ttl ${d(options.seedLockTtlMs)} is outside --min-ttl ${d(options.minTtlMs)} .. --max-ttl ${d(options.maxTtlMs)}`);
+  }
   if (options.maxTtlMs > 2 ** 31 - 1) throw new ConfigError(`--max-ttl must be at most ${2 ** 31 - 1}ms (about 24 days)`);
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new ConfigError(options.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');

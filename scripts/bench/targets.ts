@@ -179,6 +179,11 @@ export function startNoopThrift(): Promise<Target> {
   return startServer('no-op Thrift server (npm runtime)', process.execPath, [path.join(__dirname, 'servers/noop-thrift-server.js')], /listening on [\d.]+:(\d+)/);
 }
 
+/** lockd from another build's dist/ (an older commit checked out elsewhere), in memory: for A/B runs. */
+export function startLockdBuild(main: string, name: string): Promise<Target> {
+  return startServer(name, process.execPath, [main, '--host', '127.0.0.1', '--port', '0', '--in-memory', '--log-level', 'warn'], /lockd listening on [\d.]+:(\d+)/);
+}
+
 /** Row label of each lockd variant. */
 export function lockdName(variant: LockdVariant): string {
   return variant === 'memory' ? 'lockd (in-memory)' : `lockd (durable, fsync ${variant})`;

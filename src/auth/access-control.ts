@@ -14,7 +14,6 @@
  * reaches the quota, so leases that ended by expiry, release or rollback free their place
  * without a hook on every lease end, and the set never outgrows the quota.
  */
-import type { Backend } from '../backend/backend';
 import { PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError } from '../errors';
 import type { AuthFile } from './auth-file';
 import { certificateSubject, IdentityEntry, member, Permissions, Policy, Right } from './permissions';
@@ -64,6 +63,11 @@ export interface PeerCertificateNames {
   subjectaltname?: string;
 }
 
+/** What the quota count asks of the lock state: whether a granted lease still lives. */
+export interface LeaseLookup {
+  isHeld(key: string, token: string): boolean;
+}
+
 /** Hooks the access layer logs through (rate-limited by the server). */
 export interface AccessEvents {
   warn(kind: string, message: string, meta: Record<string, unknown>): void;
@@ -89,7 +93,7 @@ export class AccessControl {
 
   constructor(
     readonly authFile: AuthFile,
-    readonly backend: Backend,
+    readonly leases: LeaseLookup,
     readonly events: AccessEvents,
   ) {}
 
@@ -141,7 +145,7 @@ export class AccessControl {
 
   /** @internal Live leases of the account, after dropping the ones that ended. */
   liveLeases(account: QuotaAccount): number {
-    for (const [token, key] of account.leases) if (!this.backend.isHeld(key, token)) account.leases.delete(token);
+    for (const [token, key] of account.leases) if (!this.leases.isHeld(key, token)) account.leases.delete(token);
     return account.leases.size;
   }
 }

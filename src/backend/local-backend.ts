@@ -40,8 +40,11 @@ export class LocalBackend implements Backend {
 
   /** Loads the store's state into the table. Call once before serving. */
   async open(): Promise<{ restored: number; summary: string }> {
-    const { leases, fenceCeiling, summary } = await this.store.open();
-    const restored = this.table.restore(leases, fenceCeiling, this.clock.now());
+    const { leases, fenceCeiling, summary, lastWrittenAtMs } = await this.store.open();
+    const now = this.clock.now();
+    // Leases resume with the time they had left at the last write: a wall clock that jumped
+    // ahead while lockd was down must not end them (see the README, "Time").
+    const restored = this.table.restore(leases, fenceCeiling, now, Math.min(now, lastWrittenAtMs ?? now));
     leases.length = 0;
     this.armTimer();
     // The recovered image (an object per lease) is garbage now: collect it before serving, or a

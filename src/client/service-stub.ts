@@ -64,8 +64,10 @@ export class LockServiceStub {
   }
 
   /** Held keys starting with prefix. */
-  listLocks(prefix: string, limit: number): Promise<WireLockInfo[]> {
-    return this.args('listLocks', [[1, TType.STRING, prefix], [2, TType.I32, limit]]);
+  listLocks(prefix: string, limit: number, startAfter?: string): Promise<WireLockInfo[]> {
+    const args: Array<[number, typeof TType.STRING | typeof TType.I32, string | number]> = [[1, TType.STRING, prefix], [2, TType.I32, limit]];
+    if (startAfter !== undefined) args.push([3, TType.STRING, startAfter]);
+    return this.args('listLocks', args);
   }
 
   /** Liveness: "pong". */

@@ -62,7 +62,7 @@ export class ThriftConnection {
   ) {
     const protocol = protocolByName(options.protocol);
     this.writer = protocol.createWriter(this.out);
-    this.stream = new MessageStream(protocol.createReader(options.maxMessageBytes), options.transport, options.maxMessageBytes);
+    this.stream = new MessageStream(protocol, options.transport, options.maxMessageBytes);
     this.framed = options.transport === 'framed';
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));

@@ -2,6 +2,7 @@
 import { ProtocolError } from '../errors';
 import { BufferReader } from './buffer-reader';
 import type { OutputBuffer } from '../util/output-buffer';
+import { BinaryScanner } from './message-scanner';
 import { MessageHeader, ProtocolFactory, ProtocolWriter, TType } from './types';
 
 const VERSION_1 = 0x80010000 | 0;
@@ -186,4 +187,5 @@ export const binaryProtocol: ProtocolFactory = {
   name: 'binary',
   createReader: (maxLength) => new BinaryReader(maxLength),
   createWriter: (out) => new BinaryWriter(out),
+  createScanner: (maxLength) => new BinaryScanner(maxLength),
 };

@@ -11,6 +11,7 @@
 import { ProtocolError } from '../errors';
 import { BufferReader } from './buffer-reader';
 import type { OutputBuffer } from '../util/output-buffer';
+import { CompactScanner } from './message-scanner';
 import { MessageHeader, ProtocolFactory, ProtocolWriter, TType, Underrun } from './types';
 
 const PROTOCOL_ID = 0x82;
@@ -463,4 +464,5 @@ export const compactProtocol: ProtocolFactory = {
   name: 'compact',
   createReader: (maxLength) => new CompactReader(maxLength),
   createWriter: (out) => new CompactWriter(out),
+  createScanner: (maxLength) => new CompactScanner(maxLength),
 };

@@ -4,6 +4,7 @@
  * write into an OutputBuffer, so the service codec is written once for both.
  */
 import type { OutputBuffer } from '../util/output-buffer';
+import type { MessageScanner } from './message-scanner';
 
 /** Thrift field and element types (the TType enumeration shared by every Thrift language). */
 export const TType = {
@@ -123,4 +124,6 @@ export interface ProtocolFactory {
   readonly name: 'binary' | 'compact';
   createReader(maxLength: number): ProtocolReader;
   createWriter(out: OutputBuffer): ProtocolWriter;
+  /** A scanner that finds where a message ends as its bytes trickle in (see message-scanner.ts). */
+  createScanner(maxLength: number): MessageScanner;
 }

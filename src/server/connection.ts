@@ -33,6 +33,8 @@ export interface ConnectionHost {
   endAfterFlush(connection: Connection): void;
   /** Who a new connection is and what it may do (its TLS client certificate, if any, decides first). */
   openAccess(socket: Socket, peer: string): CallAccess;
+  /** Feeds bytes to a connection as a data event does (then flushes). */
+  receiveFor(connection: Connection, chunk: Buffer): void;
 }
 
 /** Per-connection limits, from the server options. */
@@ -60,6 +62,10 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   private throttled = false;
   /** A malformed message was seen: nothing after it is read. */
   private failedAlready = false;
+  /** Dispatch stopped at the budget; calls may wait unread in the stream. */
+  private stopped = false;
+  private resumeScheduled = false;
+  private seedRenewal: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -70,7 +76,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     const limits = host.limits;
     this.session = host.backend.openSession(this);
     this.outbox = new Outbox(socket, this, protocol, transport === 'framed', host.backend.durable, limits.connectionBufferBytes);
-    this.stream = new MessageStream(protocol.createReader(limits.maxMessageBytes), transport, limits.maxMessageBytes);
+    this.stream = new MessageStream(protocol, transport, limits.maxMessageBytes);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}#${this.session}`;
     this.access = host.openAccess(socket, this.peer);
   }
@@ -86,6 +92,11 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   /** True when closing this connection would free nothing: no ephemeral grant, no parked wait, no reply owed. */
   get isIdle(): boolean {
     return !this.holdsEphemeral && this.parkedBySeq.size === 0 && this.seedGrants.size === 0 && !this.outbox.hasOutput && this.outbox.bufferedBytes === 0;
+  }
+
+  /** True while a message that has begun is still arriving. */
+  get hasPartialMessage(): boolean {
+    return this.stream.hasPartialMessage;
   }
 
   /** Bytes received that do not form a whole message yet. */
@@ -110,8 +121,22 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   /** Flushes the outbox: sends what may leave and returns what waits for a sync. */
   flush(): ReturnType<Outbox['flush']> {
     this.dirty = false;
-    return this.outbox.flush();
+    const batch = this.outbox.flush();
+    // Dispatch stopped at the budget with calls still unread, but the socket took the replies
+    // without pausing us: go on with the rest on the next turn (never in this one, so one
+    // connection cannot hold the event loop).
+    if (this.stopped && !this.throttled && !this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.resume);
+    }
+    return batch;
   }
+
+  private readonly resume = (): void => {
+    this.resumeScheduled = false;
+    if (this.closed || this.failedAlready || this.throttled) return;
+    this.host.receiveFor(this, Buffer.alloc(0));
+  };
 
   // CallContext -------------------------------------------------------------------------------
 
@@ -177,9 +202,11 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     this.throttled = false;
     if (this.closed || this.failedAlready) return;
     this.socket.resume();
-    // Calls that arrived while over budget are still unread in the stream.
-    this.receive(Buffer.alloc(0));
-    this.host.markDirty(this);
+    // Calls that arrived while over budget are still unread in the stream: on the next turn.
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.resume);
+    }
   }
 
   rollBack(key: string, token: string): void {
@@ -193,8 +220,35 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * The seed API's grants last as long as the connection: with no --seed-lock-ttl they are
+   * renewed (each to its own TTL) every third of it while the connection lives.
+   */
+  noteSeedGrant(): void {
+    const { seedLockTtlMs, renewSeedGrants } = this.host.limits;
+    if (!renewSeedGrants || this.seedRenewal !== undefined) return;
+    this.seedRenewal = setInterval(this.renewSeedGrants, Math.max(1, Math.floor(seedLockTtlMs / 3)));
+    this.seedRenewal.unref();
+  }
+
+  private readonly renewSeedGrants = (): void => {
+    for (const [key, token] of this.seedGrants) {
+      if (this.host.backend.isHeld(key, token)) this.host.backend.renew(key, token, undefined);
+      else this.seedGrants.delete(key);
+    }
+    if (this.seedGrants.size === 0) this.stopSeedRenewal();
+    // Renewals answer nobody: their records ride along with the next write.
+    if (this.host.backend.durable) this.host.backend.writeBehind();
+  };
+
+  private stopSeedRenewal(): void {
+    if (this.seedRenewal !== undefined) clearInterval(this.seedRenewal);
+    this.seedRenewal = undefined;
+  }
+
   /** The socket closed: the session is over. */
   markClosed(): void {
+    this.stopSeedRenewal();
     this.closed = true;
     this.outbox.close();
     this.access.close();
@@ -214,7 +268,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
       this.replyError(call, error);
     }
     if (outbox.hasOutput) this.host.markDirty(this);
-    return !this.throttled && !outbox.isOverBudget;
+    this.stopped = this.throttled || outbox.isOverBudget;
+    return !this.stopped;
   };
 
   private dispatch(call: ServiceCall): void {

@@ -38,6 +38,8 @@ export interface CallContext {
   readonly seedGrants: Map<string, string>;
   /** Set once the session was granted an ephemeral lease (the connection is then never idle). */
   holdsEphemeral: boolean;
+  /** An acquireLock grant was added to seedGrants: keep it alive while the connection lives. */
+  noteSeedGrant(): void;
   /** Remembers a parked acquire until it is granted, times out or is cancelled. */
   park(call: ParkedCall): void;
   /** The parked acquire sent with `seqid`, if it still waits. */
@@ -180,6 +182,7 @@ export function replyWaitGranted(ctx: CallContext, parked: ParkedCall, lease: Le
   ctx.access.leaseGranted(lease.key, lease.token);
   if (parked.seed) {
     ctx.seedGrants.set(lease.key, lease.token);
+    ctx.noteSeedGrant();
     codec.writeBoolReply(ctx.outbox.begin('durable'), 'acquireLock', parked.seqid, true);
     ctx.outbox.endDurable('acquireLock', parked.seqid, lease);
   } else {

@@ -13,11 +13,13 @@ import type { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import type { ServerOptions } from '../options';
 import { protocolByName } from '../protocol';
+import type { TransportKind } from '../protocol/message-stream';
 import type { ProtocolFactory } from '../protocol/types';
 import { Connection, ConnectionHost, ConnectionLimits } from './connection';
 import type { ReplyBatch } from './outbox';
-import { looksLikeTlsHello, TlsCertificates, verifiedPeerNames } from './tls';
+import { TlsCertificates, verifiedPeerNames } from './tls';
 import { RateLimitedWarnings } from './warnings';
+import { detectWire, WireGuess, wrongProtocolAdvice } from './wire-detect';
 
 /** What secures a LockdServer; both optional (plain TCP, everyone may do everything). */
 export interface ServerSecurity {
@@ -52,7 +54,6 @@ export class LockdServer implements ConnectionHost {
   private readonly ending = new Set<Connection>();
   private flushScheduled = false;
   private inDataCallback = false;
-  private readonly protocol: ProtocolFactory;
   private readonly warnings: RateLimitedWarnings;
   private readonly sweepTimer: NodeJS.Timeout;
   private connectionsLoggedAt = 0;
@@ -70,7 +71,6 @@ export class LockdServer implements ConnectionHost {
   ) {
     this.debug = logger.isDebugEnabled();
     this.warnings = new RateLimitedWarnings(logger);
-    this.protocol = protocolByName(options.protocol);
     this.limits = {
       maxMessageBytes: options.maxMessageBytes,
       connectionBufferBytes: options.connectionBufferBytes,
@@ -78,6 +78,7 @@ export class LockdServer implements ConnectionHost {
       maxListLimit: options.maxListLimit,
       maxListBytes: options.maxListBytes,
       seedLockTtlMs: options.seedLockTtlMs > 0 ? options.seedLockTtlMs : options.maxTtlMs,
+      renewSeedGrants: options.seedLockTtlMs === 0,
     };
     this.accessControl = security.authFile && new AccessControl(security.authFile, backend, this);
     this.tls = security.tls;
@@ -122,6 +123,17 @@ export class LockdServer implements ConnectionHost {
     return this.connections.size;
   }
 
+  /** Bytes held over all connections: input not yet a whole message (or unread behind a pause) and replies not yet taken. */
+  bufferStats(): { pendingInputBytes: number; replyBytes: number } {
+    let pendingInputBytes = 0;
+    let replyBytes = 0;
+    for (const connection of this.connections.keys()) {
+      pendingInputBytes += connection.pendingInputBytes;
+      replyBytes += connection.outbox.bufferedBytes;
+    }
+    return { pendingInputBytes, replyBytes };
+  }
+
   markDirty(connection: Connection): void {
     if (connection.dirty) return;
     connection.dirty = true;
@@ -161,7 +173,7 @@ export class LockdServer implements ConnectionHost {
     for (const connection of dirty) {
       const batch = connection.flush();
       if (batch !== undefined) batches.push({ connection, batch });
-      else if (this.ending.has(connection)) this.endNow(connection);
+      else if (this.ending.has(connection) && connection.outbox.isSettled) this.endNow(connection);
     }
     if (batches.length === 0) {
       if (this.backend.durable) this.backend.writeBehind();
@@ -170,7 +182,7 @@ export class LockdServer implements ConnectionHost {
     this.backend.sync((error) => {
       for (const { connection, batch } of batches) {
         connection.outbox.deliver(batch, error);
-        if (this.ending.has(connection)) this.endNow(connection);
+        if (this.ending.has(connection) && connection.outbox.isSettled) this.endNow(connection);
       }
     });
   };
@@ -226,49 +238,88 @@ export class LockdServer implements ConnectionHost {
     return server;
   }
 
-  /** A TLS client on a plain port: one clear warning instead of a malformed-message one. */
-  private refuseTlsOnPlainPort(connection: Connection): void {
-    this.warn('tls-on-plain-port', 'closing connection: the client speaks TLS but this port is plain TCP (start lockd with --tls-cert and --tls-key, or connect without TLS)', {
-      peer: connection.peer,
-    });
-    connection.socket.destroy();
-  }
-
+  /**
+   * Reads a new socket's first bytes to learn its transport and protocol, then hands it to a
+   * Connection; a client speaking HTTP or TLS to this port is told so and closed.
+   */
   private accept(socket: net.Socket): void {
     if (this.closing !== undefined) {
       socket.destroy();
       return;
     }
-    const connection = new Connection(socket, this, this.protocol, this.options.transport);
+    let head: Buffer = Buffer.alloc(0);
+    const sniffTimer = setTimeout(() => socket.destroy(), this.options.readTimeoutMs);
+    sniffTimer.unref();
+    const onError = () => clearTimeout(sniffTimer);
+    socket.on('error', onError);
+    // A client that says too little to be recognised and hangs up is simply closed.
+    const onEnd = () => socket.destroy();
+    socket.once('end', onEnd);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const guess = detectWire(head);
+      if (guess === undefined) return;
+      clearTimeout(sniffTimer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      if (guess.kind === 'http' || guess.kind === 'tls') {
+        this.refuseWrongProtocol(socket, guess);
+        return;
+      }
+      // What cannot be told apart is read as the configured transport and protocol (whose parser
+      // then says what is wrong with it).
+      const { transport, protocol } = guess.kind === 'thrift' ? guess : this.options;
+      this.serve(socket, transport, protocolByName(protocol), head);
+    };
+    socket.on('data', onData);
+  }
+
+  private refuseWrongProtocol(socket: net.Socket, guess: WireGuess): void {
+    const advice = wrongProtocolAdvice(guess, undefined);
+    this.warn(`wrong-protocol-${guess.kind}`, `closing connection: ${advice}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    socket.on('error', () => {});
+    if (guess.kind === 'http') {
+      const body = `${advice}\n`;
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    } else {
+      socket.destroy();
+    }
+  }
+
+  private serve(socket: net.Socket, transport: TransportKind, protocol: ProtocolFactory, head: Buffer): void {
+    const connection = new Connection(socket, this, protocol, transport);
     const activity: Activity = { lastActiveAt: Date.now(), messageStartedAt: 0 };
     this.connections.set(connection, activity);
-    if (this.debug) this.logger.debug('connection opened', { peer: connection.peer });
+    if (this.debug) this.logger.debug('connection opened', { peer: connection.peer, transport, protocol: protocol.name });
     this.logConnectionCount();
-    let firstChunk = this.tls === undefined;
-    socket.on('data', (chunk: Buffer) => {
-      if (firstChunk) {
-        firstChunk = false;
-        if (looksLikeTlsHello(chunk)) return this.refuseTlsOnPlainPort(connection);
-      }
-      const now = Date.now();
-      activity.lastActiveAt = now;
-      this.inDataCallback = true;
-      try {
-        connection.receive(chunk);
-      } finally {
-        this.inDataCallback = false;
-      }
-      const pending = connection.pendingInputBytes;
-      if (pending === 0) activity.messageStartedAt = 0;
-      else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
-      this.flush();
-    });
+    const onData = (chunk: Buffer) => this.receiveFor(connection, chunk);
+    socket.on('data', onData);
     // The client shut its side: answer what it sent, then end ours.
     socket.on('end', () => connection.closeAfterReplies());
     socket.on('error', (error) => {
       if (this.debug) this.logger.debug('connection error', { peer: connection.peer, error: error.message });
     });
     socket.on('close', () => this.connectionClosed(connection));
+    this.receiveFor(connection, head);
+  }
+
+  receiveFor(connection: Connection, chunk: Buffer): void {
+    const activity = this.connections.get(connection);
+    if (activity === undefined) return;
+    const now = Date.now();
+    activity.lastActiveAt = now;
+    this.inDataCallback = true;
+    try {
+      connection.receive(chunk);
+    } finally {
+      this.inDataCallback = false;
+    }
+    // Only input that is not yet a whole message counts toward --read-timeout (calls waiting
+    // unread behind a full outbox are the client's replies' fault, not a slow message).
+    if (!connection.hasPartialMessage) activity.messageStartedAt = 0;
+    else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
+    this.flush();
   }
 
   private endNow(connection: Connection): void {

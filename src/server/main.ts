@@ -10,14 +10,19 @@ import { ConfigError, LockdError } from '../errors';
 import { resolveServerOptions, ServerOptions, serverUsage } from '../options';
 import { FileStore } from '../store/file-store';
 import { LeaseStore, MemoryStore } from '../store/store';
-import { systemClock } from '../table/types';
+import { monotonicClock } from '../table/types';
 import { LockdServer } from './lockd-server';
 import { createLogger } from './logger';
 import { TlsCertificates } from './tls';
+import { LOCKD_VERSION } from '../version';
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${serverUsage()}\n`);
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`lockd ${LOCKD_VERSION}\n`);
     return;
   }
   let options: ServerOptions;
@@ -44,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
           liveLeases: () => snapshotSource.liveLeases(),
           fenceCeiling: () => snapshotSource.fenceCeiling(),
         });
-    backend = new LocalBackend(options, store, systemClock, !options.inMemory);
+    backend = new LocalBackend(options, store, monotonicClock, !options.inMemory);
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
     const { restored, summary } = await backend.open();
     logger.info('store opened', { summary, restoredLeases: restored });
@@ -84,8 +89,14 @@ async function main(argv: string[]): Promise<void> {
   security.authFile?.watch();
   security.tls?.watch();
 
-  const address = await server.listen().catch((error: Error) => {
-    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}\n`);
+  const address = await server.listen().catch((error: NodeJS.ErrnoException) => {
+    const hint =
+      error.code === 'EADDRINUSE'
+        ? ` (another process listens there, perhaps another lockd: stop it, or pick another port with --port)`
+        : error.code === 'EACCES'
+          ? ' (ports below 1024 need privileges: pick another with --port)'
+          : '';
+    process.stderr.write(`lockd: cannot listen on ${options.host}:${options.port}: ${error.message}${hint}\n`);
     process.exit(1);
   });
   logger.info('lockd started', { config: options });

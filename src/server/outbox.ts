@@ -124,6 +124,11 @@ export class Outbox {
     this.current.truncate(this.replyStart);
   }
 
+  /** True when every reply was handed to the socket: nothing encoded, nothing awaiting a sync. */
+  get isSettled(): boolean {
+    return this.main.pos === 0 && this.early.pos === 0 && this.batchesAwaitingSync === 0;
+  }
+
   /** True when something is waiting to be flushed. */
   get hasOutput(): boolean {
     return this.main.pos > 0 || this.early.pos > 0;

@@ -13,6 +13,8 @@ import { CallContext, lockRequest, parkOrRefuse } from './handlers';
 export interface SeedApiLimits {
   /** TTL of acquireLock grants; the table's longest allowed TTL when the operator set none. */
   readonly seedLockTtlMs: number;
+  /** True when the operator set no --seed-lock-ttl: grants are renewed while their connection lives. */
+  readonly renewSeedGrants: boolean;
 }
 
 export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLockRequest | undefined, limits: SeedApiLimits): void {
@@ -29,7 +31,7 @@ export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLoc
   }
   ctx.access.admitLease();
   ctx.holdsEphemeral = true;
-  const outcome = ctx.backend.acquire({ ...request, ttlMs: request.ttlMs ?? limits.seedLockTtlMs, token: undefined, ephemeral: true });
+  const outcome = ctx.backend.acquire({ ...request, ttlMs: limits.renewSeedGrants ? limits.seedLockTtlMs : (request.ttlMs ?? limits.seedLockTtlMs), token: undefined, ephemeral: true });
   if (outcome.kind === 'queued') {
     parkOrRefuse(ctx, { waiter: outcome.waiter, seqid, seed: true });
     return;
@@ -41,6 +43,7 @@ export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLoc
   }
   ctx.seedGrants.set(request.key, outcome.lease.token);
   ctx.access.leaseGranted(outcome.lease.key, outcome.lease.token);
+  ctx.noteSeedGrant();
   codec.writeBoolReply(ctx.outbox.begin('durable'), 'acquireLock', seqid, true);
   ctx.outbox.endDurable('acquireLock', seqid, outcome.lease);
   ctx.logOp('granted (acquireLock)', request.key, outcome.lease);

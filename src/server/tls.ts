@@ -111,11 +111,6 @@ export function verifiedPeerNames(socket: unknown): PeerCertificateNames | undef
   return { subject: certificate.subject as unknown as Record<string, string | string[]>, subjectaltname: certificate.subjectaltname };
 }
 
-/** True when `chunk` starts like a TLS handshake record (a TLS client on a plain port). */
-export function looksLikeTlsHello(chunk: Buffer): boolean {
-  return chunk.length >= 3 && chunk[0] === 0x16 && chunk[1] === 0x03 && chunk[2] <= 0x04;
-}
-
 function loadContext(files: TlsFiles): tls.SecureContextOptions {
   const context: tls.SecureContextOptions = { cert: readPem('--tls-cert', files.cert), key: readPem('--tls-key', files.key) };
   if (files.ca !== undefined) context.ca = readPem('--tls-ca', files.ca);

@@ -13,6 +13,8 @@ export interface RecoveredState {
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */
   readonly summary: string;
+  /** Wall-clock time of the last write to the state (Unix ms), when the store knows it. */
+  readonly lastWrittenAtMs?: number;
 }
 
 /** A source of every live lease, read by compaction to write a snapshot. */

@@ -446,19 +446,24 @@ export class LockTable {
   }
 
   /**
-   * Loads recovered leases (dropping those already expired) and continues fences above
-   * `fenceCeiling` and above every restored fence. Call on an empty table, before serving.
+   * Loads recovered leases and continues fences above `fenceCeiling` and above every restored
+   * fence. Each lease gets the time it had left at `recordedAt` (when the state was last written,
+   * on the clock of the process that wrote it), counted from `now`, at most its TTL; leases with
+   * none left are dropped. Call on an empty table, before serving.
    */
-  restore(leases: Iterable<LeaseView>, fenceCeiling: number, now: number): number {
+  restore(leases: Iterable<LeaseView>, fenceCeiling: number, now: number, recordedAt: number = now): number {
     let restored = 0;
     let highest = fenceCeiling;
     for (const lease of leases) {
       if (lease.fence > highest) highest = lease.fence;
-      if (lease.expiresAtMs <= now) continue;
+      // Time left when the state was recorded, counted from now: a wall clock that jumped
+      // while lockd was down can lengthen a lease by the downtime, never cut it short.
+      const remaining = Math.min(lease.expiresAtMs - recordedAt, lease.ttlMs);
+      if (remaining <= 0) continue;
       if (this.slots.count >= this.slots.capacity) {
         throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${this.slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
       }
-      const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, lease.expiresAtMs, lease.ttlMs, lease.mode, 0);
+      const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
       this.slots.holdCount[slot] = lease.holdCount;
       this.leaseExpiry.push(slot);
       const entry = this.entries.get(lease.key);

@@ -12,6 +12,12 @@ export interface Clock {
 /** The wall clock. */
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * lockd's clock: Unix ms at process start plus monotonic time since, so a wall-clock step (NTP,
+ * an operator's `date -s`) neither ends leases early nor keeps them late while lockd runs.
+ */
+export const monotonicClock: Clock = { now: () => performance.timeOrigin + performance.now() };
+
 /** A clock that moves only when told: for tests. */
 export class ManualClock implements Clock {
   constructor(private current = 1_700_000_000_000) {}

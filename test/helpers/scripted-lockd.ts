@@ -24,7 +24,7 @@ export async function startScripted(answer: Answer): Promise<number> {
     socket.on('error', () => undefined);
     const out = new OutputBuffer(4096);
     const writer = binaryProtocol.createWriter(out);
-    const stream = new MessageStream(binaryProtocol.createReader(1 << 20), 'buffered', 1 << 20);
+    const stream = new MessageStream(binaryProtocol, 'buffered', 1 << 20);
     socket.on('data', (chunk: Buffer) => {
       stream.push(chunk, (reader) => {
         answer(readCall(reader), writer);

@@ -17,7 +17,7 @@ import { startLockd } from '../helpers/lockd-process';
 function pipeline(port: number, calls: Buffer, replies: number): Promise<Array<{ name: string; seqid: number }>> {
   return new Promise((resolve, reject) => {
     const seen: Array<{ name: string; seqid: number }> = [];
-    const stream = new MessageStream(binaryProtocol.createReader(1 << 20), 'buffered', 1 << 20);
+    const stream = new MessageStream(binaryProtocol, 'buffered', 1 << 20);
     const socket = net.connect(port, '127.0.0.1', () => socket.write(calls));
     const timer = setTimeout(() => (socket.destroy(), reject(new Error(`only ${seen.length} of ${replies} replies arrived`))), 10_000);
     socket.on('data', (chunk) =>

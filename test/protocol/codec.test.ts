@@ -129,7 +129,7 @@ describe.each(protocols)('%s protocol', (_name, protocol) => {
       codec.writeLockErrorReply(w, 'renew', 3, 2, 'no');
       codec.writeApplicationException(w, 'nope', 4, 1, 'unknown method');
     });
-    const stream = new MessageStream(protocol.createReader(1 << 20), 'buffered', 1 << 20);
+    const stream = new MessageStream(protocol, 'buffered', 1 << 20);
     const replies: codec.ServiceReply[] = [];
     stream.push(bytes, (r) => {
       const head = codec.readReplyHeader(r);
@@ -154,7 +154,7 @@ test('the message stream reassembles messages split across chunks, for both tran
       if (frame >= 0) out.endFrame(frame);
     }
     const bytes = out.take();
-    const stream = new MessageStream(binaryProtocol.createReader(1 << 20), transport, 1 << 20);
+    const stream = new MessageStream(binaryProtocol, transport, 1 << 20);
     const seen: unknown[] = [];
     for (let i = 0; i < bytes.length; i += 5) stream.push(bytes.subarray(i, i + 5), (r) => {
       seen.push(codec.readCall(r));

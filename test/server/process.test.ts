@@ -77,3 +77,16 @@ test('with --log-level debug every lock operation is logged, and no token ever a
   expect(output).toMatch(/debug released/);
   expect(output).not.toContain(lease.token);
 });
+
+test('--version prints the package version', async () => {
+  const { code, output } = await runLockd(['--version']);
+  expect(code).toBe(0);
+  expect(output.trim()).toBe(`lockd ${require('../../package.json').version}`);
+});
+
+test('a port in use exits 1 with a hint', async () => {
+  const first = await startLockd();
+  const { code, output } = await runLockd(['--port', String(first.port)]);
+  expect(code).toBe(1);
+  expect(output).toMatch(/EADDRINUSE.*perhaps another lockd: stop it, or pick another port with --port/);
+});

@@ -1,0 +1,251 @@
+"""One Thrift connection to lockd, and the translation of everything python3-thrift can raise
+into this package's typed errors.
+
+python3-thrift's generated client is synchronous: a call writes its request and then reads
+the next reply, so one connection carries one call at a time (the pool in _pool.py hands each
+caller its own). The one exception is cancelling a parked acquire: another thread may write a
+`cancelWait` on the waiting connection while the waiting thread reads; the two replies then
+arrive in either order and the waiting thread reads both (see `Connection.acquire`).
+"""
+import socket
+import threading
+
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
+from thrift.protocol.TCompactProtocol import TCompactProtocolAccelerated
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.Thrift import TApplicationException, TMessageType
+from thrift.transport import TSocket, TTransport
+
+from ._gen import LockService
+from ._gen.ttypes import LockError
+from .errors import CallTimeoutError, ConnectionError, ProtocolError, error_from_wire
+
+_TRANSPORTS = {'buffered': TTransport.TBufferedTransport, 'framed': TTransport.TFramedTransport}
+# The accelerated protocols fall back to pure Python when thrift's C extension is missing.
+_PROTOCOLS = {'binary': TBinaryProtocolAccelerated, 'compact': TCompactProtocolAccelerated}
+#: Appended to errors a transport or protocol mismatch also causes, which lockd cannot report.
+_MISMATCH_HINT = ' (a transport or protocol that differs from lockd\'s --transport/--protocol fails this way too)'
+#: Keepalive probes sent (one per interval) before a silent peer counts as dead.
+_KEEPALIVE_PROBES = 3
+
+
+class WaitCancelled(Exception):
+    """Raised inside the client when a wait was cancelled before lockd granted it."""
+
+
+class WaitHandle:
+    """Lets another thread give up a parked acquire: `cancel()` before the request is sent
+    keeps it from being sent; after, it sends `cancelWait` so lockd answers the wait at once.
+    The waiting thread still receives that answer, so a grant that crossed the cancel on the
+    wire reaches the caller, who can hand it back."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._connection = None
+
+    @property
+    def cancelled(self):
+        return self._cancelled
+
+    def cancel(self):
+        with self._lock:
+            self._cancelled = True
+            connection = self._connection
+        if connection is not None:
+            connection.send_cancel()
+
+    def _attach(self, connection):
+        """Called by the connection, under its state lock, right before it sends the acquire."""
+        with self._lock:
+            if self._cancelled:
+                raise WaitCancelled()
+            self._connection = connection
+
+
+class Connection:
+    """A socket, a transport and a protocol over it, and the generated client. Not thread-safe
+    except for `send_cancel`; after any failure other than a LockError it is closed (`broken`)."""
+
+    def __init__(self, options):
+        self._options = options
+        self.address = f'{options.host}:{options.port}'
+        try:
+            sock = socket.create_connection((options.host, options.port), timeout=options.connect_timeout)
+        except socket.timeout:
+            raise ConnectionError(f'cannot connect to lockd at {self.address}: no answer within connect_timeout={options.connect_timeout} s') from None
+        except OSError as error:
+            raise ConnectionError(f'cannot connect to lockd at {self.address}: {error.strerror or error}') from error
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _enable_keepalive(sock, options.tcp_keepalive)
+        self._socket = TSocket.TSocket()
+        self._socket.setHandle(sock)
+        self._transport = _TRANSPORTS[options.transport](self._socket)
+        protocol = _PROTOCOLS[options.protocol]
+        # Separate protocol objects for reading and writing: TCompactProtocol keeps per-direction
+        # state, and a cancelWait may be written while the waiting thread reads.
+        self._client = LockService.Client(protocol(self._transport), protocol(self._transport))
+        self._cancel_client = LockService.Client(None, protocol(self._transport))
+        self._seqid = 0
+        # Guards writes that may come from two threads (acquire and send_cancel) and the wait state.
+        self._state = threading.Lock()
+        self._waiting_seqid = None
+        self._cancels_in_flight = 0
+        self.broken = False
+
+    def call(self, method, *args, timeout):
+        """Calls `method` with positional `args` (so a renamed IDL parameter changes nothing
+        here), waiting up to `timeout` seconds for the reply."""
+        self._set_timeout(timeout)
+        with self._state:
+            self._client._seqid = self._next_seqid()
+        return self._guard(method, lambda: getattr(self._client, method)(*args), timeout)
+
+    def acquire(self, request, timeout, handle=None):
+        """Sends acquire(request) and returns its AcquireResult. `handle` lets another thread
+        cancel the wait; a wait cancelled before it was sent raises WaitCancelled."""
+        self._set_timeout(timeout)
+
+        def exchange():
+            with self._state:
+                if handle is not None:
+                    handle._attach(self)
+                seqid = self._next_seqid()
+                self._client._seqid = seqid
+                self._client.send_acquire(request)
+                self._waiting_seqid = seqid
+            refusal = None
+            try:
+                result = self._receive_acquire()
+            except LockError as error:
+                refusal = error
+            with self._state:
+                self._waiting_seqid = None
+                unanswered = self._cancels_in_flight
+            # A cancel crossed the reply: read its answer so the next call finds a clean stream.
+            for _ in range(unanswered):
+                self._read_cancel_reply()
+            if refusal is not None:
+                raise refusal
+            return result
+
+        return self._guard('acquire', exchange, timeout)
+
+    def send_cancel(self):
+        """Asks lockd to answer the parked acquire now (from any thread). Does nothing when no
+        acquire is parked here. A failure to send breaks the connection, which ends the wait too."""
+        with self._state:
+            if self._waiting_seqid is None or self.broken:
+                return
+            self._cancel_client._seqid = self._next_seqid()
+            try:
+                self._cancel_client.send_cancelWait(self._waiting_seqid)
+                self._cancels_in_flight += 1
+            except Exception:
+                self.close()
+
+    def is_usable(self):
+        """False once broken, or when lockd closed the connection while it sat idle."""
+        return not self.broken and self._socket.isOpen()
+
+    def close(self):
+        """Closes the socket; a thread blocked reading it wakes up with ConnectionError."""
+        self.broken = True
+        handle = self._socket.handle
+        if handle is not None:
+            try:
+                handle.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            handle.close()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _next_seqid(self):
+        self._seqid = (self._seqid + 1) & 0x7FFFFFFF
+        return self._seqid
+
+    def _set_timeout(self, seconds):
+        self._socket.setTimeout(None if seconds is None else seconds * 1000)
+
+    def _receive_acquire(self):
+        iprot = self._client._iprot
+        while True:
+            name, kind, _seqid = iprot.readMessageBegin()
+            if kind == TMessageType.EXCEPTION:
+                failure = TApplicationException()
+                failure.read(iprot)
+                iprot.readMessageEnd()
+                raise failure
+            if name == 'cancelWait':
+                self._finish_cancel_reply(iprot)
+                continue
+            if name != 'acquire':
+                raise ProtocolError(f'lockd answered {name!r} while this connection waited for acquire')
+            result = LockService.acquire_result()
+            result.read(iprot)
+            iprot.readMessageEnd()
+            if result.error is not None:
+                raise result.error
+            if result.success is None:
+                raise ProtocolError('lockd answered acquire without a result')
+            return result.success
+
+    def _read_cancel_reply(self):
+        iprot = self._client._iprot
+        name, kind, _seqid = iprot.readMessageBegin()
+        if kind == TMessageType.EXCEPTION or name != 'cancelWait':
+            raise ProtocolError(f'lockd answered {name!r} where the answer to cancelWait was due')
+        self._finish_cancel_reply(iprot)
+
+    def _finish_cancel_reply(self, iprot):
+        result = LockService.cancelWait_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        with self._state:
+            self._cancels_in_flight -= 1
+
+    def _guard(self, method, exchange, timeout):
+        """Runs one request/reply exchange, mapping failures to typed errors. A LockError leaves
+        the stream in order; anything else leaves it unknown, so the connection is closed."""
+        try:
+            return exchange()
+        except LockError as refusal:
+            raise error_from_wire(refusal.code, refusal.message) from None
+        except WaitCancelled:
+            raise
+        except Exception as failure:
+            self.close()
+            raise translate_failure(failure, method, self.address, timeout) from failure
+
+
+def translate_failure(failure, method, address, timeout):
+    """The typed error for a failure of `method` that was not a refusal by lockd."""
+    if isinstance(failure, (ProtocolError, ConnectionError)):
+        return failure
+    if isinstance(failure, TTransport.TTransportException):
+        if failure.type == TTransport.TTransportException.TIMED_OUT or isinstance(failure.inner, socket.timeout):
+            return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s{_MISMATCH_HINT}')
+        if failure.type == TTransport.TTransportException.END_OF_FILE:
+            return ConnectionError(f'lockd at {address} closed the connection during {method}{_MISMATCH_HINT}')
+        return ConnectionError(f'connection to lockd at {address} failed during {method}: {failure.message or failure.inner}')
+    if isinstance(failure, socket.timeout):
+        return CallTimeoutError(f'lockd at {address} did not answer {method} within {timeout:g} s{_MISMATCH_HINT}')
+    if isinstance(failure, OSError):
+        return ConnectionError(f'connection to lockd at {address} failed during {method}: {failure}')
+    if isinstance(failure, TApplicationException):
+        return ProtocolError(f'lockd could not process {method}: {failure.message} (TApplicationException type {failure.type}); are client and server built from the same IDL?')
+    if isinstance(failure, (TProtocolException, EOFError, ValueError, TypeError, KeyError)):
+        return ProtocolError(f'cannot decode the answer to {method} from lockd at {address}: {failure!r}; do --transport/--protocol match the client options?')
+    return ConnectionError(f'call {method} to lockd at {address} failed: {failure!r}')
+
+
+def _enable_keepalive(sock, idle_seconds):
+    if idle_seconds is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    # Linux names these; elsewhere the system's keepalive timing applies.
+    interval = max(1, int(idle_seconds) // _KEEPALIVE_PROBES)
+    for name, value in (('TCP_KEEPIDLE', int(idle_seconds)), ('TCP_KEEPINTVL', interval), ('TCP_KEEPCNT', _KEEPALIVE_PROBES)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
