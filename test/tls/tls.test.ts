@@ -54,9 +54,9 @@ test('a plain client against a TLS port fails with ConnectionError, and lockd lo
 test('a TLS client against a plain port fails with ConnectionError, and lockd logs it once, saying why', async () => {
   const lockd = await startLockd();
   await expect(client(lockd.port, { ca: pki.ca }).ping()).rejects.toBeInstanceOf(ConnectionError);
-  await lockd.waitForOutput(/the client speaks TLS but this port is plain TCP/);
+  await lockd.waitForOutput(/a TLS handshake reached a plain-text Thrift port: connect without TLS, or start lockd with --tls-cert and --tls-key/);
   expect(await client(lockd.port).ping()).toBe('pong');
-  expect(count(lockd.output(), /speaks TLS but this port is plain/)).toBe(1);
+  expect(count(lockd.output(), /a TLS handshake reached a plain-text Thrift port/)).toBe(1);
   expect(lockd.output()).not.toMatch(/malformed/);
 });
 
