@@ -17,7 +17,7 @@ import type { TransportKind } from '../protocol/message-stream';
 import type { ProtocolFactory } from '../protocol/types';
 import { Connection, ConnectionHost, ConnectionLimits } from './connection';
 import type { ReplyBatch } from './outbox';
-import { TlsCertificates, verifiedPeerNames } from './tls';
+import { handshakeFailure, TlsCertificates, verifiedPeerNames } from './tls';
 import { RateLimitedWarnings } from './warnings';
 import { detectWire, WireGuess, wrongProtocolAdvice } from './wire-detect';
 
@@ -233,7 +233,7 @@ export class LockdServer implements ConnectionHost {
     certificates.attach(server);
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       const reason = error.code ?? error.message;
-      this.warn(`tls-handshake:${reason}`, 'closing connection: TLS handshake failed', { peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? ''}`, reason, detail: error.message });
+      this.warn(`tls-handshake:${reason}`, handshakeFailure(reason), { peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? ''}`, reason, detail: error.message });
     });
     return server;
   }

@@ -111,6 +111,14 @@ export function verifiedPeerNames(socket: unknown): PeerCertificateNames | undef
   return { subject: certificate.subject as unknown as Record<string, string | string[]>, subjectaltname: certificate.subjectaltname };
 }
 
+/** The warning for a failed handshake: what the error code usually means for a lockd client. */
+export function handshakeFailure(code: string): string {
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_HTTP_REQUEST') {
+    return 'closing connection: a plain-text client reached the TLS port: connect with TLS (lockctl --tls-ca, LockClient { tls }, TSSLSocket)';
+  }
+  return 'closing connection: TLS handshake failed';
+}
+
 function loadContext(files: TlsFiles): tls.SecureContextOptions {
   const context: tls.SecureContextOptions = { cert: readPem('--tls-cert', files.cert), key: readPem('--tls-key', files.key) };
   if (files.ca !== undefined) context.ca = readPem('--tls-ca', files.ca);
