@@ -11,15 +11,14 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import { AuthFile } from '../../src/auth/auth-file';
 import { sha256Hex } from '../../src/auth/secrets';
-import { LocalBackend } from '../../src/backend/local-backend';
+import type { LocalBackend } from '../../src/backend/local-backend';
 import { LockServiceStub } from '../../src/client/service-stub';
 import { ThriftConnection } from '../../src/client/thrift-connection';
-import { DEFAULT_SERVER_OPTIONS, ProtocolKind, validateServerOptions } from '../../src/options';
-import { LockdServer } from '../../src/server/lockd-server';
+import type { ProtocolKind } from '../../src/options';
+import type { LockdServer } from '../../src/server/lockd-server';
 import { TlsCertificates } from '../../src/server/tls';
-import { MemoryStore } from '../../src/store/store';
-import { systemClock } from '../../src/table/types';
 import type { CertFiles } from '../helpers/certs';
+import { startInProcess, stopAll } from '../helpers/in-process-lockd';
 
 /** One log line the server wrote. */
 export type LogLine = { level: string; message: string; [key: string]: unknown };
@@ -61,14 +60,12 @@ export interface SecureOptions {
   tls?: { cert: string; key: string; ca?: string };
 }
 
-const servers: LockdServer[] = [];
 const connections: ThriftConnection[] = [];
 const closers: Array<() => void> = [];
 const dirs: string[] = [];
 
 export async function startSecure(opts: SecureOptions): Promise<SecureLockd> {
   const protocol = opts.protocol ?? 'binary';
-  const options = validateServerOptions({ ...DEFAULT_SERVER_OPTIONS, host: '127.0.0.1', port: 0, inMemory: true, minTtlMs: 20, protocol });
   const { logger, lines } = memoryLogger();
   let authFile: AuthFile | undefined;
   let authPath: string | undefined;
@@ -82,11 +79,7 @@ export async function startSecure(opts: SecureOptions): Promise<SecureLockd> {
     closers.push(() => authFile!.close());
   }
   const certificates = opts.tls && new TlsCertificates({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca }, logger);
-  const backend = new LocalBackend(options, new MemoryStore(), systemClock, false);
-  await backend.open();
-  const server = new LockdServer(options, backend, logger, { authFile, tls: certificates });
-  servers.push(server);
-  const { port } = await server.listen();
+  const { port, server, backend } = await startInProcess({ protocol }, { logger, security: { authFile, tls: certificates } });
   return {
     port,
     server,
@@ -102,7 +95,6 @@ export async function startSecure(opts: SecureOptions): Promise<SecureLockd> {
     },
     connect: (tlsFiles) => connectStub(port, protocol, tlsFiles),
     stop: async () => {
-      servers.splice(servers.indexOf(server), 1);
       authFile?.close();
       await server.close();
     },
@@ -139,6 +131,6 @@ export function hashOf(secret: string): string {
 export async function stopSecure(): Promise<void> {
   for (const connection of connections.splice(0)) connection.close();
   for (const close of closers.splice(0)) close();
-  await Promise.all(servers.splice(0).map((server) => server.close()));
+  await stopAll();
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
