@@ -32,7 +32,7 @@ declare class Client {
    * with just the key releases it only from that connection. False when this connection
    * already holds the key.
    */
-  acquireLock(request: LockRequest): boolean;
+  acquireLock(lockRequest: LockRequest): boolean;
 
   /**
    * Seed-compatible try-lock: true when granted. Waits per waitMs. The grant is bound to
@@ -40,33 +40,33 @@ declare class Client {
    * with just the key releases it only from that connection. False when this connection
    * already holds the key.
    */
-  acquireLock(request: LockRequest, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
+  acquireLock(lockRequest: LockRequest, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
 
   /**
    * Seed-compatible release: with `token`, releases that lease from any connection; without,
    * releases the grant this connection made with acquireLock. False when there is none.
    */
-  releaseLock(request: LockRequest): boolean;
+  releaseLock(lockRequest: LockRequest): boolean;
 
   /**
    * Seed-compatible release: with `token`, releases that lease from any connection; without,
    * releases the grant this connection made with acquireLock. False when there is none.
    */
-  releaseLock(request: LockRequest, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
+  releaseLock(lockRequest: LockRequest, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
 
   /**
-   * Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+   * Acquire a lease, waiting in FIFO order up to waitMs (the socket read timeout must exceed it). With the token of a live lease on
    * the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
    * A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
    */
-  acquire(request: LockRequest): AcquireResult;
+  acquire(lockRequest: LockRequest): AcquireResult;
 
   /**
-   * Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+   * Acquire a lease, waiting in FIFO order up to waitMs (the socket read timeout must exceed it). With the token of a live lease on
    * the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
    * A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
    */
-  acquire(request: LockRequest, callback?: (error: ttypes.LockError, response: AcquireResult)=>void): void;
+  acquire(lockRequest: LockRequest, callback?: (error: ttypes.LockError, response: AcquireResult)=>void): void;
 
   /**
    * Leave the lease once (holdCount - 1); frees the lock at zero. False for a wrong or stale token.
@@ -129,20 +129,22 @@ declare class Client {
   ping(callback?: (error: void, response: string)=>void): void;
 
   /**
-   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * Gives up a parked acquire or acquireLock that this connection sent with message seqid
+   * `waitSeqid` (named so because generated clients use `seqid` for their own variable): that call
    * answers at once with acquired = false (acquireLock: false). Returns false when no such
    * wait is parked (it was granted or answered already). Lets a client cancel one wait without
    * closing a connection that carries other calls.
    */
-  cancelWait(seqid: number): boolean;
+  cancelWait(waitSeqid: number): boolean;
 
   /**
-   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * Gives up a parked acquire or acquireLock that this connection sent with message seqid
+   * `waitSeqid` (named so because generated clients use `seqid` for their own variable): that call
    * answers at once with acquired = false (acquireLock: false). Returns false when no such
    * wait is parked (it was granted or answered already). Lets a client cancel one wait without
    * closing a connection that carries other calls.
    */
-  cancelWait(seqid: number, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
+  cancelWait(waitSeqid: number, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
 
   /**
    * Proves who this connection is, on any transport: when `secret` hashes (SHA-256) to the

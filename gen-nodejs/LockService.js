@@ -15,10 +15,10 @@ var ttypes = require('./lock_service_types');
 //HELPER FUNCTIONS AND STRUCTURES
 
 var LockService_acquireLock_args = function(args) {
-  this.request = null;
+  this.lockRequest = null;
   if (args) {
-    if (args.request !== undefined && args.request !== null) {
-      this.request = new ttypes.LockRequest(args.request);
+    if (args.lockRequest !== undefined && args.lockRequest !== null) {
+      this.lockRequest = new ttypes.LockRequest(args.lockRequest);
     }
   }
 };
@@ -35,8 +35,8 @@ LockService_acquireLock_args.prototype.read = function(input) {
     switch (fid) {
       case 1:
       if (ftype == Thrift.Type.STRUCT) {
-        this.request = new ttypes.LockRequest();
-        this.request.read(input);
+        this.lockRequest = new ttypes.LockRequest();
+        this.lockRequest.read(input);
       } else {
         input.skip(ftype);
       }
@@ -55,9 +55,9 @@ LockService_acquireLock_args.prototype.read = function(input) {
 
 LockService_acquireLock_args.prototype.write = function(output) {
   output.writeStructBegin('LockService_acquireLock_args');
-  if (this.request !== null && this.request !== undefined) {
-    output.writeFieldBegin('request', Thrift.Type.STRUCT, 1);
-    this.request.write(output);
+  if (this.lockRequest !== null && this.lockRequest !== undefined) {
+    output.writeFieldBegin('lockRequest', Thrift.Type.STRUCT, 1);
+    this.lockRequest.write(output);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -134,10 +134,10 @@ LockService_acquireLock_result.prototype.write = function(output) {
 };
 
 var LockService_releaseLock_args = function(args) {
-  this.request = null;
+  this.lockRequest = null;
   if (args) {
-    if (args.request !== undefined && args.request !== null) {
-      this.request = new ttypes.LockRequest(args.request);
+    if (args.lockRequest !== undefined && args.lockRequest !== null) {
+      this.lockRequest = new ttypes.LockRequest(args.lockRequest);
     }
   }
 };
@@ -154,8 +154,8 @@ LockService_releaseLock_args.prototype.read = function(input) {
     switch (fid) {
       case 1:
       if (ftype == Thrift.Type.STRUCT) {
-        this.request = new ttypes.LockRequest();
-        this.request.read(input);
+        this.lockRequest = new ttypes.LockRequest();
+        this.lockRequest.read(input);
       } else {
         input.skip(ftype);
       }
@@ -174,9 +174,9 @@ LockService_releaseLock_args.prototype.read = function(input) {
 
 LockService_releaseLock_args.prototype.write = function(output) {
   output.writeStructBegin('LockService_releaseLock_args');
-  if (this.request !== null && this.request !== undefined) {
-    output.writeFieldBegin('request', Thrift.Type.STRUCT, 1);
-    this.request.write(output);
+  if (this.lockRequest !== null && this.lockRequest !== undefined) {
+    output.writeFieldBegin('lockRequest', Thrift.Type.STRUCT, 1);
+    this.lockRequest.write(output);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -253,10 +253,10 @@ LockService_releaseLock_result.prototype.write = function(output) {
 };
 
 var LockService_acquire_args = function(args) {
-  this.request = null;
+  this.lockRequest = null;
   if (args) {
-    if (args.request !== undefined && args.request !== null) {
-      this.request = new ttypes.LockRequest(args.request);
+    if (args.lockRequest !== undefined && args.lockRequest !== null) {
+      this.lockRequest = new ttypes.LockRequest(args.lockRequest);
     }
   }
 };
@@ -273,8 +273,8 @@ LockService_acquire_args.prototype.read = function(input) {
     switch (fid) {
       case 1:
       if (ftype == Thrift.Type.STRUCT) {
-        this.request = new ttypes.LockRequest();
-        this.request.read(input);
+        this.lockRequest = new ttypes.LockRequest();
+        this.lockRequest.read(input);
       } else {
         input.skip(ftype);
       }
@@ -293,9 +293,9 @@ LockService_acquire_args.prototype.read = function(input) {
 
 LockService_acquire_args.prototype.write = function(output) {
   output.writeStructBegin('LockService_acquire_args');
-  if (this.request !== null && this.request !== undefined) {
-    output.writeFieldBegin('request', Thrift.Type.STRUCT, 1);
-    this.request.write(output);
+  if (this.lockRequest !== null && this.lockRequest !== undefined) {
+    output.writeFieldBegin('lockRequest', Thrift.Type.STRUCT, 1);
+    this.lockRequest.write(output);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -1124,10 +1124,10 @@ LockService_ping_result.prototype.write = function(output) {
 };
 
 var LockService_cancelWait_args = function(args) {
-  this.seqid = null;
+  this.waitSeqid = null;
   if (args) {
-    if (args.seqid !== undefined && args.seqid !== null) {
-      this.seqid = args.seqid;
+    if (args.waitSeqid !== undefined && args.waitSeqid !== null) {
+      this.waitSeqid = args.waitSeqid;
     }
   }
 };
@@ -1144,7 +1144,7 @@ LockService_cancelWait_args.prototype.read = function(input) {
     switch (fid) {
       case 1:
       if (ftype == Thrift.Type.I32) {
-        this.seqid = input.readI32();
+        this.waitSeqid = input.readI32();
       } else {
         input.skip(ftype);
       }
@@ -1163,9 +1163,9 @@ LockService_cancelWait_args.prototype.read = function(input) {
 
 LockService_cancelWait_args.prototype.write = function(output) {
   output.writeStructBegin('LockService_cancelWait_args');
-  if (this.seqid !== null && this.seqid !== undefined) {
-    output.writeFieldBegin('seqid', Thrift.Type.I32, 1);
-    output.writeI32(this.seqid);
+  if (this.waitSeqid !== null && this.waitSeqid !== undefined) {
+    output.writeFieldBegin('waitSeqid', Thrift.Type.I32, 1);
+    output.writeI32(this.waitSeqid);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -1382,7 +1382,7 @@ LockServiceClient.prototype = {};
 LockServiceClient.prototype.seqid = function() { return this._seqid; };
 LockServiceClient.prototype.new_seqid = function() { return this._seqid += 1; };
 
-LockServiceClient.prototype.acquireLock = function(request, callback) {
+LockServiceClient.prototype.acquireLock = function(lockRequest, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -1393,18 +1393,18 @@ LockServiceClient.prototype.acquireLock = function(request, callback) {
         _defer.resolve(result);
       }
     };
-    this.send_acquireLock(request);
+    this.send_acquireLock(lockRequest);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_acquireLock(request);
+    this.send_acquireLock(lockRequest);
   }
 };
 
-LockServiceClient.prototype.send_acquireLock = function(request) {
+LockServiceClient.prototype.send_acquireLock = function(lockRequest) {
   var output = new this.pClass(this.output);
   var params = {
-    request: request
+    lockRequest: lockRequest
   };
   var args = new LockService_acquireLock_args(params);
   try {
@@ -1444,7 +1444,7 @@ LockServiceClient.prototype.recv_acquireLock = function(input,mtype,rseqid) {
   return callback('acquireLock failed: unknown result');
 };
 
-LockServiceClient.prototype.releaseLock = function(request, callback) {
+LockServiceClient.prototype.releaseLock = function(lockRequest, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -1455,18 +1455,18 @@ LockServiceClient.prototype.releaseLock = function(request, callback) {
         _defer.resolve(result);
       }
     };
-    this.send_releaseLock(request);
+    this.send_releaseLock(lockRequest);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_releaseLock(request);
+    this.send_releaseLock(lockRequest);
   }
 };
 
-LockServiceClient.prototype.send_releaseLock = function(request) {
+LockServiceClient.prototype.send_releaseLock = function(lockRequest) {
   var output = new this.pClass(this.output);
   var params = {
-    request: request
+    lockRequest: lockRequest
   };
   var args = new LockService_releaseLock_args(params);
   try {
@@ -1506,7 +1506,7 @@ LockServiceClient.prototype.recv_releaseLock = function(input,mtype,rseqid) {
   return callback('releaseLock failed: unknown result');
 };
 
-LockServiceClient.prototype.acquire = function(request, callback) {
+LockServiceClient.prototype.acquire = function(lockRequest, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -1517,18 +1517,18 @@ LockServiceClient.prototype.acquire = function(request, callback) {
         _defer.resolve(result);
       }
     };
-    this.send_acquire(request);
+    this.send_acquire(lockRequest);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_acquire(request);
+    this.send_acquire(lockRequest);
   }
 };
 
-LockServiceClient.prototype.send_acquire = function(request) {
+LockServiceClient.prototype.send_acquire = function(lockRequest) {
   var output = new this.pClass(this.output);
   var params = {
-    request: request
+    lockRequest: lockRequest
   };
   var args = new LockService_acquire_args(params);
   try {
@@ -1939,7 +1939,7 @@ LockServiceClient.prototype.recv_ping = function(input,mtype,rseqid) {
   return callback('ping failed: unknown result');
 };
 
-LockServiceClient.prototype.cancelWait = function(seqid, callback) {
+LockServiceClient.prototype.cancelWait = function(waitSeqid, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -1950,18 +1950,18 @@ LockServiceClient.prototype.cancelWait = function(seqid, callback) {
         _defer.resolve(result);
       }
     };
-    this.send_cancelWait(seqid);
+    this.send_cancelWait(waitSeqid);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_cancelWait(seqid);
+    this.send_cancelWait(waitSeqid);
   }
 };
 
-LockServiceClient.prototype.send_cancelWait = function(seqid) {
+LockServiceClient.prototype.send_cancelWait = function(waitSeqid) {
   var output = new this.pClass(this.output);
   var params = {
-    seqid: seqid
+    waitSeqid: waitSeqid
   };
   var args = new LockService_cancelWait_args(params);
   try {
@@ -2086,7 +2086,7 @@ LockServiceProcessor.prototype.process_acquireLock = function(seqid, input, outp
   input.readMessageEnd();
   if (this._handler.acquireLock.length === 1) {
     Q.fcall(this._handler.acquireLock.bind(this._handler),
-      args.request
+      args.lockRequest
     ).then(function(result) {
       var result_obj = new LockService_acquireLock_result({success: result});
       output.writeMessageBegin("acquireLock", Thrift.MessageType.REPLY, seqid);
@@ -2107,7 +2107,7 @@ LockServiceProcessor.prototype.process_acquireLock = function(seqid, input, outp
       output.flush();
     });
   } else {
-    this._handler.acquireLock(args.request, function (err, result) {
+    this._handler.acquireLock(args.lockRequest, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_acquireLock_result((err !== null || typeof err === 'undefined') ? err : {success: result});
@@ -2128,7 +2128,7 @@ LockServiceProcessor.prototype.process_releaseLock = function(seqid, input, outp
   input.readMessageEnd();
   if (this._handler.releaseLock.length === 1) {
     Q.fcall(this._handler.releaseLock.bind(this._handler),
-      args.request
+      args.lockRequest
     ).then(function(result) {
       var result_obj = new LockService_releaseLock_result({success: result});
       output.writeMessageBegin("releaseLock", Thrift.MessageType.REPLY, seqid);
@@ -2149,7 +2149,7 @@ LockServiceProcessor.prototype.process_releaseLock = function(seqid, input, outp
       output.flush();
     });
   } else {
-    this._handler.releaseLock(args.request, function (err, result) {
+    this._handler.releaseLock(args.lockRequest, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_releaseLock_result((err !== null || typeof err === 'undefined') ? err : {success: result});
@@ -2170,7 +2170,7 @@ LockServiceProcessor.prototype.process_acquire = function(seqid, input, output) 
   input.readMessageEnd();
   if (this._handler.acquire.length === 1) {
     Q.fcall(this._handler.acquire.bind(this._handler),
-      args.request
+      args.lockRequest
     ).then(function(result) {
       var result_obj = new LockService_acquire_result({success: result});
       output.writeMessageBegin("acquire", Thrift.MessageType.REPLY, seqid);
@@ -2191,7 +2191,7 @@ LockServiceProcessor.prototype.process_acquire = function(seqid, input, output) 
       output.flush();
     });
   } else {
-    this._handler.acquire(args.request, function (err, result) {
+    this._handler.acquire(args.lockRequest, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_acquire_result((err !== null || typeof err === 'undefined') ? err : {success: result});
@@ -2463,7 +2463,7 @@ LockServiceProcessor.prototype.process_cancelWait = function(seqid, input, outpu
   input.readMessageEnd();
   if (this._handler.cancelWait.length === 1) {
     Q.fcall(this._handler.cancelWait.bind(this._handler),
-      args.seqid
+      args.waitSeqid
     ).then(function(result) {
       var result_obj = new LockService_cancelWait_result({success: result});
       output.writeMessageBegin("cancelWait", Thrift.MessageType.REPLY, seqid);
@@ -2484,7 +2484,7 @@ LockServiceProcessor.prototype.process_cancelWait = function(seqid, input, outpu
       output.flush();
     });
   } else {
-    this._handler.cancelWait(args.seqid, function (err, result) {
+    this._handler.cancelWait(args.waitSeqid, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_cancelWait_result((err !== null || typeof err === 'undefined') ? err : {success: result});

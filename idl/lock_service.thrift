@@ -6,10 +6,26 @@
  * Default stack: TBufferedTransport + TBinaryProtocol on port 9090.
  * All durations are milliseconds; all times are Unix epoch milliseconds on the
  * server's wall clock.
+ *
+ * Timeout rule: a client's socket read timeout must exceed the waitMs of every call it sends.
+ * Otherwise the client gives up while lockd keeps the waiter and may grant it later: the lease
+ * then stays held until its TTL ends, and the grant's late reply is the next thing read on that
+ * connection, out of order for the client. To stop waiting early, send cancelWait on the same
+ * connection, or use a shorter waitMs; a client that timed out must close that connection.
+ * waitMs = -1 (wait for ever) needs a socket without a read timeout.
+ *
+ * Parameter and field names are not on the wire (ids and types are), so they may be renamed.
+ * Guides per language: docs/clients/.
  */
 namespace py lockservice
 namespace java lockd.thrift
 namespace go lockd
+namespace cpp lockd
+namespace rb Lockd
+namespace perl Lockd
+namespace php Lockd
+namespace netstd Lockd
+namespace js lockd
 
 /** Exclusive: one holder at a time. Shared: any number of holders, no exclusive one. */
 enum LockMode {
@@ -46,7 +62,10 @@ struct LockRequest {
   2: optional string owner,
   /** Lease length; absent = the server's default (--default-ttl). Must lie in the server's range. */
   3: optional i64 ttlMs,
-  /** Time to wait in the queue: absent or 0 = try once; -1 = wait until granted or disconnected. */
+  /**
+   * Time to wait in the queue: absent or 0 = try once; -1 = wait until granted or disconnected.
+   * The caller's socket read timeout must exceed it (see the timeout rule at the top).
+   */
   4: optional i64 waitMs,
   /** Absent = EXCLUSIVE. */
   5: optional LockMode mode,
@@ -101,20 +120,20 @@ service LockService {
    * with just the key releases it only from that connection. False when this connection
    * already holds the key.
    */
-  bool acquireLock(1: LockRequest request) throws (1: LockError error),
+  bool acquireLock(1: LockRequest lockRequest) throws (1: LockError error),
 
   /**
    * Seed-compatible release: with `token`, releases that lease from any connection; without,
    * releases the grant this connection made with acquireLock. False when there is none.
    */
-  bool releaseLock(1: LockRequest request) throws (1: LockError error),
+  bool releaseLock(1: LockRequest lockRequest) throws (1: LockError error),
 
   /**
-   * Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+   * Acquire a lease, waiting in FIFO order up to waitMs (the socket read timeout must exceed it). With the token of a live lease on
    * the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
    * A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
    */
-  AcquireResult acquire(1: LockRequest request) throws (1: LockError error),
+  AcquireResult acquire(1: LockRequest lockRequest) throws (1: LockError error),
 
   /** Leave the lease once (holdCount - 1); frees the lock at zero. False for a wrong or stale token. */
   bool release(1: string lockKey, 2: string token) throws (1: LockError error),
@@ -135,12 +154,13 @@ service LockService {
   string ping(),
 
   /**
-   * Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+   * Gives up a parked acquire or acquireLock that this connection sent with message seqid
+   * `waitSeqid` (named so because generated clients use `seqid` for their own variable): that call
    * answers at once with acquired = false (acquireLock: false). Returns false when no such
    * wait is parked (it was granted or answered already). Lets a client cancel one wait without
    * closing a connection that carries other calls.
    */
-  bool cancelWait(1: i32 seqid) throws (1: LockError error),
+  bool cancelWait(1: i32 waitSeqid) throws (1: LockError error),
 
   /**
    * Proves who this connection is, on any transport: when `secret` hashes (SHA-256) to the

@@ -144,6 +144,6 @@ export function errorFromWire(code: number, message: string): LockdError {
     case WireErrorCode.UNAUTHENTICATED: return new UnauthenticatedError(message);
     case WireErrorCode.PERMISSION_DENIED: return new PermissionDeniedError(message);
     case WireErrorCode.UNAVAILABLE: return new UnavailableError(message);
-    default: return new LockdError('LOCKD_PROTOCOL', `unknown error code ${code}: ${message}`);
+    default: return new ProtocolError(`lockd sent unknown error code ${code}: ${message}`);
   }
 }

@@ -25,7 +25,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --duration-ms N      measured window (default 5000; quick 400)
   --c LIST             concurrencies (default 1,16,64)
   --only LIST          workloads: uncontended,contended,mixed (default all)
-  --targets LIST       raw,noop,lockd,redis,durable (default all)
+  --targets LIST       raw,noop,lockd,redis,durable,redis-always (default all)
   --leases N           leases held for the memory figure (default 1,000,000; quick 100,000)
   --connections N      idle connections (default 10,000; quick 1,000)
   --no-memory          skip the memory figure
@@ -34,7 +34,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --round-ms N         measured window of one head-to-head run (default 2000; quick 300)
   --out DIR            where to write results.md and raw.jsonl (default bench/results/<time>)`;
 
-const TARGET_KINDS = ['raw', 'noop', 'lockd', 'redis', 'durable'] as const;
+const TARGET_KINDS = ['raw', 'noop', 'lockd', 'redis', 'durable', 'redis-always'] as const;
 type TargetKind = (typeof TARGET_KINDS)[number];
 
 /** The run's settings, from flags. */
@@ -215,6 +215,8 @@ class Bench {
         await this.with(() => startLockd(fsync), (t) => this.workloads(lockdDriver(t), ['uncontended']), `lockd durable (--fsync ${fsync}) rows`);
       }
     }
+    // The durable Redis a durable lockd is held against: an append-only file fsynced before each reply.
+    if (wants('redis-always')) await this.with(() => startRedis('always'), (t) => this.workloads(redisDriver(t, POLL_RETRY, t.name), ['uncontended']), 'Redis appendfsync always rows');
   }
 
   /**
@@ -246,6 +248,7 @@ class Bench {
         { driver: lockdDriver, workload: 'contended' },
       ]);
       await enter('durable', () => startLockd('batch'), [{ driver: lockdDriver, workload: 'uncontended' }]);
+      await enter('redis-always', () => startRedis('always'), [{ driver: (t) => redisDriver(t, POLL_RETRY, t.name), workload: 'uncontended' }]);
       const diskSync: DiskSyncFloor[] = [];
       for (let round = 1; round <= rounds; round++) {
         for (const entrant of entrants) {
@@ -253,7 +256,7 @@ class Bench {
           entrant.results.push(result);
           this.record('head-to-head', { round, ...result });
         }
-        if (kinds.includes('durable')) {
+        if (kinds.includes('durable') || kinds.includes('redis-always')) {
           diskSync.push(measureSyncedWrites());
           this.record('disk-sync', { round, ...diskSync[round - 1] });
         }
@@ -308,7 +311,7 @@ async function main(): Promise<number> {
   const missing = redisMissing();
   if (missing && settings.targets.includes('redis')) {
     bench.note(`Redis rows skipped: ${missing}`);
-    settings.targets = settings.targets.filter((t) => t !== 'redis');
+    settings.targets = settings.targets.filter((t) => t !== 'redis' && t !== 'redis-always');
   }
   try {
     await bench.throughput();

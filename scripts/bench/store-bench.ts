@@ -17,9 +17,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { FsyncPolicy } from '../../src/options';
+import type { StoreFsyncPolicy as FsyncPolicy } from '../../src/store/file-store';
 import { FileStore } from '../../src/store/file-store';
-import type { RecoveredState } from '../../src/store/store';
+import { EMPTY_SNAPSHOT_SOURCE, type RecoveredState } from '../../src/store/store';
 import type { LeaseView } from '../../src/table/types';
 
 const { values } = parseArgs({ options: { clients: { type: 'string' }, seconds: { type: 'string' }, leases: { type: 'string' } } });
@@ -74,8 +74,8 @@ async function runPairs(pair: (client: number, round: number) => Promise<void>):
 async function fileStorePairs(fsync: FsyncPolicy): Promise<Row> {
   const dir = tempDir();
   try {
-    const store = new FileStore({ dataDir: dir, fsync, forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0, compactAfterBytes: Infinity });
-    await store.open();
+    const store = new FileStore({ dataDir: dir, fsync, forceRecovery: false, compactAfterBytes: Infinity });
+    await store.open(EMPTY_SNAPSHOT_SOURCE);
     const expires = Date.now() + 3_600_000;
     const pairsPerSec = await runPairs((client, round) => {
       const previous = lease(client * 1_000_000 + round - 1, expires);
@@ -96,8 +96,8 @@ async function fileStoreRecovery(): Promise<string[]> {
   const dir = tempDir();
   try {
     const expires = Date.now() + 3_600_000;
-    const writer = new FileStore({ dataDir: dir, fsync: 'off', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0, compactAfterBytes: Infinity });
-    await writer.open();
+    const writer = new FileStore({ dataDir: dir, fsync: 'off', forceRecovery: false, compactAfterBytes: Infinity });
+    await writer.open(EMPTY_SNAPSHOT_SOURCE);
     for (let i = 0; i < LEASES; i++) {
       writer.append({ kind: 'grant', lease: lease(i, expires) });
       if (i % 100_000 === 99_999) await new Promise((resolve) => writer.sync(resolve));
@@ -106,8 +106,8 @@ async function fileStoreRecovery(): Promise<string[]> {
     const logBytes = diskBytes(dir);
     let started = performance.now();
     let recovered: RecoveredState | undefined;
-    const reader = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => recovered?.leases ?? [], fenceCeiling: () => 0, compactAfterBytes: 1 });
-    recovered = await reader.open();
+    const reader = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, compactAfterBytes: 1 });
+    recovered = await reader.open({ durableLeases: () => recovered?.leases ?? [], reservedFenceCeiling: 0 });
     const logMs = performance.now() - started;
     if (recovered.leases.length !== LEASES) throw new Error(`recovered ${recovered.leases.length} leases, wrote ${LEASES}`);
     // Any write now passes compactAfterBytes: the store snapshots the recovered leases.
@@ -116,8 +116,8 @@ async function fileStoreRecovery(): Promise<string[]> {
     await reader.close();
     const snapshotBytes = diskBytes(dir);
     started = performance.now();
-    const again = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
-    const fromSnapshot = await again.open();
+    const again = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false });
+    const fromSnapshot = await again.open(EMPTY_SNAPSHOT_SOURCE);
     const snapshotMs = performance.now() - started;
     await again.close();
     if (fromSnapshot.leases.length !== LEASES) throw new Error(`snapshot recovered ${fromSnapshot.leases.length} leases`);

@@ -193,8 +193,7 @@ export function lockdName(variant: LockdVariant): string {
  * lockd from dist/ on a port of its choosing. Durable variants get a fresh temp --data-dir,
  * removed on stop. A server that refuses its flags rejects with TargetSkipped (its reason).
  */
-export function startLockd(variant: LockdVariant): Promise<Target> {
-  const main = path.join(ROOT, 'dist/src/server/main.js');
+export function startLockd(variant: LockdVariant, main = path.join(ROOT, 'dist/src/server/main.js'), name = lockdName(variant)): Promise<Target> {
   if (!fs.existsSync(main)) return Promise.reject(new TargetSkipped(`${main} is missing: run npm run build`));
   const args = [main, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
   let dir: string | undefined;
@@ -204,7 +203,7 @@ export function startLockd(variant: LockdVariant): Promise<Target> {
     tempDirs.add(dir);
     args.push('--data-dir', dir, '--fsync', variant);
   }
-  return startServer(lockdName(variant), process.execPath, args, /lockd listening on [\d.]+:(\d+)/, undefined, dir);
+  return startServer(name, process.execPath, args, /lockd listening on [\d.]+:(\d+)/, undefined, dir);
 }
 
 /** Why Redis rows cannot run here, or undefined when Debian's redis-server is installed. */
@@ -214,13 +213,23 @@ export function redisMissing(): string | undefined {
   return undefined;
 }
 
-/** redis-server on a free 127.0.0.1 port without persistence. */
-export async function startRedis(): Promise<Target> {
+/** Row label of Redis with an append-only file synced on every write. */
+export const REDIS_ALWAYS_NAME = 'Redis 7 (appendfsync always)';
+
+/**
+ * redis-server on a free 127.0.0.1 port. Default without persistence; `always`: an append-only
+ * file in a fresh temp dir (on the filesystem durable lockd uses), fsynced before each reply
+ * (`appendfsync always`): the durable Redis a durable lockd is compared with.
+ */
+export async function startRedis(persistence: 'none' | 'always' = 'none'): Promise<Target> {
   const missing = redisMissing();
   if (missing) throw new TargetSkipped(missing);
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice', '--logfile', ''];
-  return startServer('Redis 7', 'redis-server', args, /Ready to accept connections/, port);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--loglevel', 'notice', '--logfile', ''];
+  if (persistence === 'none') return startServer('Redis 7', 'redis-server', [...args, '--appendonly', 'no'], /Ready to accept connections/, port);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-redis-'));
+  tempDirs.add(dir);
+  return startServer(REDIS_ALWAYS_NAME, 'redis-server', [...args, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'], /Ready to accept connections/, port, dir);
 }
 
 /** A TCP port nobody listens on right now (the OS picks it). */
@@ -241,6 +250,18 @@ export function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
   if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]) * 1024;
+}
+
+/** CPU time (user + system) a process has used, ms, from /proc/PID/stat (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [utime, stime] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number);
+  return (utime + stime) * 10;
+}
+
+/** Write-family syscalls (write, pwrite, writev, ... on files and sockets alike) a process has made, from /proc/PID/io. */
+export function writeCallsOf(pid: number): number {
+  return Number(/syscw:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
 }
 
 /** A process's soft open-file limit from /proc/PID/limits ('self' for this one); undefined if unreadable. */

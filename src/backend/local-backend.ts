@@ -40,7 +40,8 @@ export class LocalBackend implements Backend {
 
   /** Loads the store's state into the table. Call once before serving. */
   async open(): Promise<{ restored: number; summary: string }> {
-    const { leases, fenceCeiling, summary, lastWrittenAtMs } = await this.store.open();
+    // The store snapshots the table through this backend (durableLeases, reservedFenceCeiling).
+    const { leases, fenceCeiling, summary, lastWrittenAtMs } = await this.store.open(this);
     const now = this.clock.now();
     // Leases resume with the time they had left at the last write: a wall clock that jumped
     // ahead while lockd was down must not end them (see the README, "Time").

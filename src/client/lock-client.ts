@@ -1,15 +1,16 @@
 /**
  * LockClient: lockd for Node services. One connection carries every call (lockd answers each
  * by seqid, so a parked wait holds up nothing); it reconnects with capped, jittered backoff and
- * reports each lost connection through the 'disconnect' event.
+ * reports each lost connection through the 'disconnect' event. A lockd restart is invisible to
+ * patient callers: waits are parked again and auto-renewed leases renewed once it is back.
  */
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
-import { AbortedError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError } from '../errors';
-import { LockRequestFields, writeRequestCall } from '../protocol/lock-service/client';
-import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
-import { MessageType, ProtocolWriter, TType } from '../protocol/types';
-import { Lease, LeaseOwner, LeaseState, LockModeName, modeName } from './lease';
+import { AbortedError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError, UnavailableError } from '../errors';
+import type { LockRequestFields } from '../protocol/lock-service/client';
+import type { WireLockInfo } from '../protocol/lock-service/structs';
+import { Lease, LeaseState, leaseOf } from './lease';
+import { LeaseChannel, LeaseKeeper } from './lease-keeper';
+import { isModeName, LockModeName, modeName, wireMode } from './mode';
 import { readClientTls } from './credentials';
 import { ClientOptions, resolveClientOptions } from './options';
 import { LockServiceStub, WireAcquireResult } from './service-stub';
@@ -21,7 +22,9 @@ export interface AcquireOptions {
   ttlMs?: number;
   /**
    * How long to wait in lockd's FIFO queue, ms: -1 until granted (acquire's default), 0 not at
-   * all (tryAcquire's default). At most lockd's --max-wait (1 h).
+   * all (tryAcquire's default). At most lockd's --max-wait (1 h). If lockd restarts or the
+   * connection drops during the wait, the client reconnects and parks the request again for
+   * what is left of it (at the back of the queue); it fails only when the wait is over.
    */
   waitMs?: number;
   /** "exclusive" (default) or "shared". */
@@ -84,24 +87,44 @@ const NO_OPTIONS: AcquireOptions = Object.freeze({});
  * through the 'disconnect' event. Network failures reject with ConnectionError or
  * CallTimeoutError; refusals with the LockdError subclass of their code (NotHolderError, ...).
  *
+ * Restarts: an acquire that is waiting when lockd shuts down (UNAVAILABLE) or the connection
+ * drops is parked again once the client reconnects, for the rest of its wait; auto-renewed
+ * leases are renewed as soon as it reconnects, and are lost only when their TTL runs out
+ * unrenewed or lockd no longer knows them (an in-memory lockd forgets them on restart).
+ *
  * Defaults: localhost:9090 (or LOCKD_ADDR=host:port), buffered transport, binary protocol, as
  * lockd's; see ClientOptions. `await using client = new LockClient()` closes it at scope end.
  */
-export class LockClient extends EventEmitter<LockClientEvents> implements LeaseOwner, AsyncDisposable {
+export class LockClient extends EventEmitter<LockClientEvents> implements AsyncDisposable {
   /** The resolved options (defaults, LOCKD_ADDR, then what the constructor got). */
   readonly options: Readonly<ClientOptions>;
   private current: LockServiceStub | undefined;
   private connecting: Promise<LockServiceStub> | undefined;
   private _closed = false;
+  /** A connection was made before: the next one is a reconnect. */
+  private connectedBefore = false;
   /** Failed connection attempts since the last success: the backoff grows with it. */
   private connectFailures = 0;
   /** Ephemeral leases die with their connection: how each one hears of it. */
-  private readonly ephemeralWatches = new Map<Lease, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
+  private readonly ephemeralWatches = new Map<LeaseKeeper, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
+  /** Leases renewing in the background: each is renewed at once after a reconnect. */
+  private readonly autoRenewed = new Set<LeaseKeeper>();
+  /** How this client's leases reach lockd (kept off the public API). */
+  private readonly channel: LeaseChannel;
 
   /** @param options any ClientOptions fields; throws ConfigError when one is invalid. */
   constructor(options: Partial<ClientOptions> = {}) {
     super();
     this.options = Object.freeze(resolveClientOptions(options));
+    const client = this;
+    this.channel = {
+      get closed() {
+        return client._closed;
+      },
+      release: (keeper) => this.releaseKeeper(keeper),
+      renew: async (keeper, ttlMs) => (await this.stub()).renew(keeper.key, keeper.token, ttlMs),
+      renewalStopped: (keeper) => void this.autoRenewed.delete(keeper),
+    };
   }
 
   /** True once close() was called. */
@@ -113,7 +136,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
    * Waits for the lock (by default until granted) and resolves to its Lease. Rejects with
    * LockTimeoutError when `waitMs` ran out, AbortedError when `signal` aborted (lockd drops the
    * waiter), a refusal's LockdError (InvalidArgumentError for a TTL out of range...), or
-   * ConnectionError. Release the lease, or let `await using` do it.
+   * ConnectionError when lockd cannot be reached at first, or went away and was not back
+   * before the wait ended. Release the lease, or let `await using` do it.
    *
    * @example
    * import { LockClient } from 'lockd';
@@ -189,10 +213,11 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
   }
 
   /**
-   * Extends the lease `token` names to now + ttlMs (default: the client's ttlMs, else 30 s, as
-   * the wire needs a length). Rejects with NotHolderError when it is gone. Prefer `lease.renew()`.
+   * Extends the lease `token` names to now + ttlMs; without ttlMs, by the lease's own TTL (the
+   * one it was granted or last renewed with). Rejects with NotHolderError when it is gone.
+   * Prefer `lease.renew()` when you hold the Lease.
    */
-  async renew(key: string, token: string, ttlMs: number = this.options.ttlMs ?? 30_000): Promise<LeaseState> {
+  async renew(key: string, token: string, ttlMs?: number): Promise<LeaseState> {
     const wire = await (await this.stub()).renew(key, token, ttlMs);
     return { key: wire.lockKey, fence: wire.fence, mode: modeName(wire.mode), ttlMs: wire.ttlMs, expiresAt: wire.expiresAtMs, holdCount: wire.holdCount };
   }
@@ -213,47 +238,44 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
     await this.close();
   }
 
-  /** Releases one hold of a Lease; the hot path sends straight on the open connection. @internal */
-  releaseLease(lease: Lease): Promise<boolean> {
-    if (lease.ephemeral) return this.releaseEphemeral(lease);
+  /** Releases one hold of a lease; the hot path sends straight on the open connection. */
+  private releaseKeeper(keeper: LeaseKeeper): Promise<boolean> {
+    if (keeper.ephemeral) return this.releaseEphemeral(keeper);
     const stub = this.current;
-    if (stub === undefined) return this.stub().then((s) => sendRelease(s, lease));
-    return sendRelease(stub, lease);
+    if (stub === undefined) return this.stub().then((s) => s.releaseLease(keeper));
+    return stub.releaseLease(keeper);
   }
 
-  /** @internal Used by Lease. */
-  async renewLease(lease: Lease, ttlMs: number): Promise<WireLease> {
-    return (await this.stub()).renew(lease.key, lease.token, ttlMs);
-  }
-
-  private async releaseEphemeral(lease: Lease): Promise<boolean> {
-    const watch = this.ephemeralWatches.get(lease);
+  private async releaseEphemeral(keeper: LeaseKeeper): Promise<boolean> {
+    const watch = this.ephemeralWatches.get(keeper);
     // No watch: its connection closed, and lockd freed the lease with it.
     if (watch === undefined || !watch.connection.isOpen) return false;
-    this.ephemeralWatches.delete(lease);
+    this.ephemeralWatches.delete(keeper);
     watch.connection.offClose(watch.onClose);
-    return sendRelease(this.current?.connection === watch.connection ? this.current : new LockServiceStub(watch.connection, this.options.callTimeoutMs), lease);
+    const stub = this.current?.connection === watch.connection ? this.current : new LockServiceStub(watch.connection, this.options.callTimeoutMs);
+    return stub.releaseLease(keeper);
   }
 
-  private watchConnection(lease: Lease, connection: ThriftConnection): void {
+  private watchConnection(keeper: LeaseKeeper, connection: ThriftConnection): void {
     const onClose = (error: LockdError) => {
-      this.ephemeralWatches.delete(lease);
-      lease.markLost(new ConnectionError(`lost the ephemeral lease on ${JSON.stringify(lease.key)}: lockd frees it with its connection (${error.message})`, { cause: error }), true);
+      this.ephemeralWatches.delete(keeper);
+      keeper.markLost(new ConnectionError(`lost the ephemeral lease on ${JSON.stringify(keeper.key)}: lockd frees it with its connection (${error.message})`, { cause: error }), true);
     };
-    this.ephemeralWatches.set(lease, { connection, onClose });
+    this.ephemeralWatches.set(keeper, { connection, onClose });
     connection.onClose(onClose);
   }
 
-  /** acquire and tryAcquire; `busyIsError`: a lock still busy after the wait rejects with LockTimeoutError instead of resolving to null. */
+  /**
+   * acquire and tryAcquire; `busyIsError`: a lock still busy after the wait rejects with
+   * LockTimeoutError instead of resolving to null. A wait cut short by an outage (UNAVAILABLE
+   * from a lockd shutting down, or a dropped connection) is sent again, after a backoff and a
+   * reconnect, for the rest of the wait.
+   */
   private async request(key: string, options: AcquireOptions, waitMs: number, busyIsError: boolean): Promise<Lease | null> {
     const signal = options.signal;
     if (signal?.aborted) throw aborted(key, signal);
-    let stub = this.current;
-    if (stub === undefined) {
-      stub = signal === undefined ? await this.stub() : await untilAborted(this.stub(), signal, key);
-    }
     const mode = options.mode;
-    if (mode !== undefined && mode !== 'exclusive' && mode !== 'shared') {
+    if (mode !== undefined && !isModeName(mode)) {
       throw new InvalidArgumentError(`mode must be "exclusive" or "shared", got ${JSON.stringify(mode)}`);
     }
     const ephemeral = options.ephemeral === true;
@@ -262,43 +284,87 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
       owner: options.owner ?? this.options.owner,
       ttlMs: options.ttlMs ?? this.options.ttlMs,
       waitMs,
-      mode: mode === 'shared' ? 2 : undefined,
+      mode: mode === 'shared' ? wireMode(mode) : undefined,
       token: options.token,
       ephemeral: ephemeral || undefined,
     };
-    const sentAt = performance.now();
-    const call = stub.connection.callWith<LockRequestFields, WireAcquireResult>('acquire', writeAcquire, request, stub.timeoutFor(waitMs));
-    let result: WireAcquireResult;
-    if (signal === undefined) {
-      result = await call.reply;
-    } else {
-      const onAbort = () => void stub.cancelWait(call.seqid).catch(() => false);
-      signal.addEventListener('abort', onAbort, { once: true });
+    const deadline = waitMs < 0 ? Infinity : performance.now() + waitMs;
+    /** The failure that cut the wait short, while riding out an outage. */
+    let outage: LockdError | undefined;
+    for (let outages = 0; ; outages++) {
+      let stub = this.current;
       try {
-        result = await call.reply;
+        if (stub === undefined) stub = await this.withinWait(this.stub(), key, signal, deadline, outage);
       } catch (error) {
-        if (signal.aborted) throw aborted(key, signal, error);
-        throw error;
-      } finally {
-        signal.removeEventListener('abort', onAbort);
+        // Unreachable at first: fail fast. During an outage: keep trying until the wait is over
+        // (withinWait then rejects with the outage's own error).
+        if (outage === undefined || this._closed || !(error instanceof ConnectionError) || performance.now() >= deadline) throw error;
+        outage = error;
+        continue;
       }
+      if (outage !== undefined) request.waitMs = waitMs < 0 ? -1 : Math.max(0, Math.round(deadline - performance.now()));
+      const sentAt = performance.now();
+      let result: WireAcquireResult;
+      try {
+        result = await sendAcquire(stub, request, signal, key);
+      } catch (error) {
+        const cutShort = (error instanceof UnavailableError || error instanceof ConnectionError) && waitMs !== 0 && !this._closed && !signal?.aborted;
+        if (!cutShort) throw error;
+        if (performance.now() >= deadline) throw outageOutlasted(this.address, key, error);
+        outage = error;
+        // Back off before parking again: a lockd that is going away answers at once.
+        await this.withinWait(delay(backoffMs(this.options, outages + 1)), key, signal, deadline, outage);
+        continue;
+      }
+      if (!result.acquired) {
+        if (signal?.aborted) throw aborted(key, signal);
+        if (busyIsError) throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms: another holder kept it`);
+        return null;
+      }
+      // A grant after a wait counts from its arrival; one without a wait from the send (conservative).
+      const keeper = new LeaseKeeper(this.channel, result.lease!, ephemeral, request.waitMs === 0 ? sentAt : performance.now());
+      if (ephemeral) this.watchConnection(keeper, stub.connection);
+      if (signal?.aborted) {
+        // The grant crossed the cancel on the wire: the caller gave up, so hand the lock back.
+        void keeper.release().catch(() => false);
+        throw aborted(key, signal);
+      }
+      const autoRenew = options.autoRenew;
+      if (autoRenew !== undefined && autoRenew !== false) {
+        this.autoRenewed.add(keeper);
+        keeper.startAutoRenew(autoRenew === true ? undefined : autoRenew);
+      }
+      return leaseOf(keeper);
     }
-    if (!result.acquired) {
-      if (signal?.aborted) throw aborted(key, signal);
-      if (busyIsError) throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms: another holder kept it`);
-      return null;
-    }
-    // A grant after a wait counts from its arrival; one without a wait from the send (conservative).
-    const lease = new Lease(this, result.lease!, ephemeral, waitMs === 0 ? sentAt : performance.now());
-    if (ephemeral) this.watchConnection(lease, stub.connection);
-    if (signal?.aborted) {
-      // The grant crossed the cancel on the wire: the caller gave up, so hand the lock back.
-      void lease.release().catch(() => false);
-      throw aborted(key, signal);
-    }
-    const autoRenew = options.autoRenew;
-    if (autoRenew !== undefined && autoRenew !== false) lease.startAutoRenew(autoRenew === true ? undefined : autoRenew);
-    return lease;
+  }
+
+  /**
+   * `promise`, unless the caller aborts first (AbortedError) or, during an outage, the wait
+   * ends first (the outage's error, saying that lockd was not back in time).
+   */
+  private withinWait<T>(promise: Promise<T>, key: string, signal: AbortSignal | undefined, deadline: number, outage: LockdError | undefined): Promise<T> {
+    if (signal === undefined && (outage === undefined || deadline === Infinity)) return promise;
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => settle(() => reject(aborted(key, signal!)));
+      const settle = (then: () => void) => {
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        then();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (outage !== undefined && deadline !== Infinity) {
+        timer = setTimeout(() => settle(() => reject(outageOutlasted(this.address, key, outage))), Math.max(0, deadline - performance.now()));
+      }
+      promise.then(
+        (value) => settle(() => (signal?.aborted ? reject(aborted(key, signal)) : resolve(value))),
+        (error) => settle(() => reject(error)),
+      );
+    });
+  }
+
+  private get address(): string {
+    return `${this.options.host}:${this.options.port}`;
   }
 
   /** Proves the configured credential on a new connection; a refusal closes it and is not retried. */
@@ -322,14 +388,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
   }
 
   private async connect(): Promise<LockServiceStub> {
-    const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts, reconnectBaseMs, reconnectMaxMs } = this.options;
+    const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts } = this.options;
     let lastError: LockdError | undefined;
     // Read per connect, so a reconnect picks up rotated files; an unreadable one is a ConfigError, not retried.
     const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
     for (let attempt = 0; attempt < connectAttempts && !this._closed; attempt++) {
       if (this.connectFailures > 0) {
-        const backoff = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.connectFailures - 1, 30));
-        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
+        await delay(backoffMs(this.options, this.connectFailures));
         if (this._closed) break;
       }
       let connection: ThriftConnection;
@@ -354,54 +419,51 @@ export class LockClient extends EventEmitter<LockClientEvents> implements LeaseO
         else process.emitWarning(`lockd client: ${error.message}; the next call reconnects`, { code: 'LOCKD_DISCONNECT' });
       });
       this.current = stub;
+      const reconnected = this.connectedBefore;
+      this.connectedBefore = true;
       this.emit('connect', `${host}:${port}`);
+      // lockd may have restarted: learn at once whether it still holds each renewed lease.
+      if (reconnected) for (const keeper of this.autoRenewed) keeper.renewSoon();
       return stub;
     }
     throw lastError ?? new ConnectionError('the LockClient is closed');
   }
 }
 
-function sendRelease(stub: LockServiceStub, lease: Lease): Promise<boolean> {
-  return stub.connection.callWith<Lease, boolean>('release', writeRelease, lease, stub.callTimeoutMs).reply;
+/** Sends one acquire; an abort of `signal` cancels the parked wait on lockd. */
+async function sendAcquire(stub: LockServiceStub, request: LockRequestFields, signal: AbortSignal | undefined, key: string): Promise<WireAcquireResult> {
+  const call = stub.acquire(request);
+  if (signal === undefined) return call.reply;
+  const onAbort = () => void stub.cancelWait(call.seqid).catch(() => false);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await call.reply;
+  } catch (error) {
+    if (signal.aborted) throw aborted(key, signal, error);
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
-function writeAcquire(w: ProtocolWriter, seqid: number, request: LockRequestFields): void {
-  writeRequestCall(w, 'acquire', seqid, request);
+/** The pause before reconnect attempt `failures`: reconnectBaseMs doubling per failure, capped at reconnectMaxMs, jittered ±50%. */
+function backoffMs(options: Readonly<ClientOptions>, failures: number): number {
+  const ms = Math.min(options.reconnectMaxMs, options.reconnectBaseMs * 2 ** Math.min(failures - 1, 30));
+  return ms * (0.5 + Math.random());
 }
 
-/** release(lockKey, token), written without the argument array writeArgsCall takes. */
-function writeRelease(w: ProtocolWriter, seqid: number, lease: Lease): void {
-  w.writeMessageBegin('release', MessageType.CALL, seqid);
-  w.writeStructBegin();
-  w.writeFieldBegin(TType.STRING, 1);
-  w.writeString(lease.key);
-  w.writeFieldBegin(TType.STRING, 2);
-  w.writeString(lease.token);
-  w.writeFieldStop();
-  w.writeStructEnd();
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function aborted(key: string, signal: AbortSignal, cause: unknown = signal.reason): AbortedError {
   return new AbortedError(`acquire of ${JSON.stringify(key)} was aborted`, { cause });
 }
 
-/** `promise`, or AbortedError as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, key: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(aborted(key, signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) reject(aborted(key, signal));
-        else resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+/** The error of a wait that ended while lockd was away: of the outage's kind, with it as the cause. */
+function outageOutlasted(address: string, key: string, outage: LockdError): LockdError {
+  const message = `lockd at ${address} went away while ${JSON.stringify(key)} was waiting and was not back before the wait ended (${outage.message})`;
+  return outage instanceof UnavailableError ? new UnavailableError(message, { cause: outage }) : new ConnectionError(message, { cause: outage });
 }
 
 function toLockInfo(info: WireLockInfo): LockInfo {

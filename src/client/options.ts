@@ -33,7 +33,9 @@ export interface ClientOptions {
   /**
    * Connection attempts one call makes before it fails with ConnectionError. Default 5: with the
    * backoff below a call rides out a lockd restart of about 3 s, and still fails in bounded time
-   * when lockd is down.
+   * when lockd is down. An acquire that was already waiting when lockd went away is not bound by
+   * it: it keeps reconnecting (same backoff) until its wait ends; auto-renewed leases keep
+   * retrying until their TTL ends.
    */
   connectAttempts: number;
   /**

@@ -1,24 +1,14 @@
 /**
  * Typed LockService calls over one ThriftConnection: the wire API exactly as the IDL states it
- * (acquired = false replies, LockErrors as typed errors). LockClient builds its friendlier API
- * on these; the server's integration tests use them to pin the wire behaviour.
+ * (acquired = false replies, LockErrors as typed errors), and the client's only call encoder.
+ * LockClient builds its friendlier API on these; the server's integration tests use them to pin
+ * the wire behaviour.
  */
-import * as codec from '../protocol/lock-service/client';
+import { CALL_WRITERS, CallArgs, LockRequestFields, WireAcquireResult } from '../protocol/lock-service/client';
 import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
-import { TType } from '../protocol/types';
-import type { ThriftConnection } from './thrift-connection';
+import type { PendingCall, ThriftConnection } from './thrift-connection';
 
-/** AcquireResult as decoded. */
-export interface WireAcquireResult {
-  acquired: boolean;
-  lease: WireLease | undefined;
-}
-
-/** A call in flight whose seqid can be passed to cancelWait. */
-export interface PendingCall<T> {
-  seqid: number;
-  reply: Promise<T>;
-}
+export type { WireAcquireResult, PendingCall };
 
 /** The IDL's methods, one typed call each, over one ThriftConnection (no reconnect, no leases). */
 export class LockServiceStub {
@@ -29,64 +19,63 @@ export class LockServiceStub {
   ) {}
 
   /** acquire: the reply and the seqid (for cancelWait). */
-  acquire(request: codec.LockRequestFields): PendingCall<WireAcquireResult> {
-    return this.connection.call('acquire', (w, seqid) => codec.writeRequestCall(w, 'acquire', seqid, request), this.timeoutFor(request.waitMs));
+  acquire(request: LockRequestFields): PendingCall<WireAcquireResult> {
+    return this.connection.call('acquire', CALL_WRITERS.acquire, request, this.timeoutFor(request.waitMs));
   }
 
   /** The seed-compatible try-lock, bound to this connection. */
-  acquireLock(request: codec.LockRequestFields): PendingCall<boolean> {
-    return this.connection.call('acquireLock', (w, seqid) => codec.writeRequestCall(w, 'acquireLock', seqid, request), this.timeoutFor(request.waitMs));
+  acquireLock(request: LockRequestFields): PendingCall<boolean> {
+    return this.connection.call('acquireLock', CALL_WRITERS.acquireLock, request, this.timeoutFor(request.waitMs));
   }
 
   /** The seed-compatible release. */
-  releaseLock(request: codec.LockRequestFields): Promise<boolean> {
-    return this.connection.call<boolean>('releaseLock', (w, seqid) => codec.writeRequestCall(w, 'releaseLock', seqid, request), this.callTimeoutMs).reply;
+  releaseLock(request: LockRequestFields): Promise<boolean> {
+    return this.connection.call('releaseLock', CALL_WRITERS.releaseLock, request, this.callTimeoutMs).reply;
   }
 
   /** Leaves a lease once; false for a wrong or stale token. */
-  release(lockKey: string, token: string): Promise<boolean> {
-    return this.args('release', [[1, TType.STRING, lockKey], [2, TType.STRING, token]]);
+  release(key: string, token: string): Promise<boolean> {
+    return this.releaseLease({ key, token });
   }
 
-  /** Extends a live lease to now + ttlMs. */
-  renew(lockKey: string, token: string, ttlMs: number): Promise<WireLease> {
-    return this.args('renew', [[1, TType.STRING, lockKey], [2, TType.STRING, token], [3, TType.I64, ttlMs]]);
+  /** release() for something that already carries key and token (a Lease), without an argument object. */
+  releaseLease(lease: CallArgs['release']): Promise<boolean> {
+    return this.connection.call('release', CALL_WRITERS.release, lease, this.callTimeoutMs).reply;
+  }
+
+  /** Extends a live lease to now + ttlMs; without ttlMs, by the lease's own TTL. */
+  renew(key: string, token: string, ttlMs?: number): Promise<WireLease> {
+    return this.connection.call('renew', CALL_WRITERS.renew, { key, token, ttlMs }, this.callTimeoutMs).reply;
   }
 
   /** True while a live lease on lockKey carries fence. */
-  checkFence(lockKey: string, fence: number): Promise<boolean> {
-    return this.args('checkFence', [[1, TType.STRING, lockKey], [2, TType.I64, fence]]);
+  checkFence(key: string, fence: number): Promise<boolean> {
+    return this.connection.call('checkFence', CALL_WRITERS.checkFence, { key, fence }, this.callTimeoutMs).reply;
   }
 
   /** Holders and waiter count of one key. */
-  inspect(lockKey: string): Promise<WireLockInfo> {
-    return this.args('inspect', [[1, TType.STRING, lockKey]]);
+  inspect(key: string): Promise<WireLockInfo> {
+    return this.connection.call('inspect', CALL_WRITERS.inspect, { key }, this.callTimeoutMs).reply;
   }
 
-  /** Held keys starting with prefix. */
+  /** Held keys starting with prefix; after startAfter when given (the next page). */
   listLocks(prefix: string, limit: number, startAfter?: string): Promise<WireLockInfo[]> {
-    const args: Array<[number, typeof TType.STRING | typeof TType.I32, string | number]> = [[1, TType.STRING, prefix], [2, TType.I32, limit]];
-    if (startAfter !== undefined) args.push([3, TType.STRING, startAfter]);
-    return this.args('listLocks', args);
+    return this.connection.call('listLocks', CALL_WRITERS.listLocks, { prefix, limit, startAfter }, this.callTimeoutMs).reply;
   }
 
   /** Liveness: "pong". */
   ping(): Promise<string> {
-    return this.args('ping', []);
+    return this.connection.call('ping', CALL_WRITERS.ping, undefined, this.callTimeoutMs).reply;
   }
 
-  /** Gives up the parked wait that was sent with `seqid` on this connection. */
-  cancelWait(seqid: number): Promise<boolean> {
-    return this.args('cancelWait', [[1, TType.I32, seqid]]);
+  /** Gives up the parked wait that was sent with `waitSeqid` on this connection. */
+  cancelWait(waitSeqid: number): Promise<boolean> {
+    return this.connection.call('cancelWait', CALL_WRITERS.cancelWait, { waitSeqid }, this.callTimeoutMs).reply;
   }
 
   /** Binds `identity` to this connection when `secret` matches lockd's --auth-file; resolves to the identity. */
   authenticate(identity: string, secret: string): Promise<string> {
-    return this.args('authenticate', [[1, TType.STRING, identity], [2, TType.STRING, secret]]);
-  }
-
-  private args<T>(method: Parameters<typeof codec.writeArgsCall>[1], args: Parameters<typeof codec.writeArgsCall>[3]): Promise<T> {
-    return this.connection.call<T>(method, (w, seqid) => codec.writeArgsCall(w, method, seqid, args), this.callTimeoutMs).reply;
+    return this.connection.call('authenticate', CALL_WRITERS.authenticate, { identity, secret }, this.callTimeoutMs).reply;
   }
 
   /** The call timeout of an acquire that waits `waitMs`: no bound for -1, else waitMs + callTimeoutMs. */

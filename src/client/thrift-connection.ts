@@ -8,10 +8,10 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { CallTimeoutError, ConnectionError, errorFromWire, LockdError, ProtocolError } from '../errors';
 import { protocolByName } from '../protocol';
-import { MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultKind } from '../protocol/lock-service/client';
+import { CallWriter, MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultOf } from '../protocol/lock-service/client';
 import { MessageStream, TransportKind } from '../protocol/message-stream';
 import { OutputBuffer } from '../util/output-buffer';
-import type { ProtocolReader, ProtocolWriter } from '../protocol/types';
+import { ProtocolReader, ProtocolWriter, TType } from '../protocol/types';
 
 /** How to reach lockd and speak to it. */
 export interface ThriftConnectionOptions {
@@ -27,17 +27,18 @@ export interface ThriftConnectionOptions {
   tls?: tls.ConnectionOptions;
 }
 
-interface PendingCall {
+/** A call in flight: its seqid (for cancelWait) and its decoded reply. */
+export interface PendingCall<T> {
+  seqid: number;
+  reply: Promise<T>;
+}
+
+interface Waiting {
   resolve(value: unknown): void;
   reject(error: Error): void;
   /** When to give up; Infinity for waits without a bound. */
   deadline: number;
   method: MethodName;
-}
-
-/** call()'s encoder adapter for callWith: the closure the caller passed is the argument. */
-function invokeWrite(writer: ProtocolWriter, seqid: number, write: (writer: ProtocolWriter, seqid: number) => void): void {
-  write(writer, seqid);
 }
 
 /** How often pending calls are checked against their deadlines. */
@@ -49,7 +50,7 @@ export class ThriftConnection {
   private readonly writer: ProtocolWriter;
   private readonly stream: MessageStream;
   private readonly framed: boolean;
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new Map<number, Waiting>();
   private nextSeqid = 1;
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -119,25 +120,19 @@ export class ThriftConnection {
   }
 
   /**
-   * Sends one call: `write` encodes it with the given seqid. Returns the seqid (so a parked wait
-   * can be cancelled) and the reply: the success value, or a typed LockdError.
+   * Sends one call: `write` encodes `args` with the call's seqid (a module-level encoder and its
+   * data, so the hot path allocates no closure). Returns the seqid (so a parked wait can be
+   * cancelled) and the reply, decoded as `method`'s result type, or a typed LockdError.
    */
-  call<T>(method: MethodName, write: (writer: ProtocolWriter, seqid: number) => void, timeoutMs: number): { seqid: number; reply: Promise<T> } {
-    return this.callWith<(writer: ProtocolWriter, seqid: number) => void, T>(method, invokeWrite, write, timeoutMs);
-  }
-
-  /**
-   * Like call, but `write` receives `arg` as its third argument, so a caller on a hot path can
-   * pass a module-level encoder and its data instead of allocating a closure per call.
-   */
-  callWith<A, T>(method: MethodName, write: (writer: ProtocolWriter, seqid: number, arg: A) => void, arg: A, timeoutMs: number): { seqid: number; reply: Promise<T> } {
+  call<M extends MethodName, A>(method: M, write: CallWriter<A>, args: A, timeoutMs: number): PendingCall<ResultOf<M>> {
     const seqid = this.nextSeqid;
     this.nextSeqid = seqid >= 0x7fffffff ? 1 : seqid + 1;
     if (this.closedError !== undefined) return { seqid, reply: Promise.reject(this.closedError) };
     const frame = this.framed ? this.out.beginFrame() : -1;
-    write(this.writer, seqid, arg);
+    write(this.writer, seqid, args);
     if (frame >= 0) this.out.endFrame(frame);
-    const reply = new Promise<T>((resolve, reject) => {
+    const reply = new Promise<ResultOf<M>>((resolve, reject) => {
+      // The map holds calls of every method; onReply decodes each with its own method's decoder.
       this.pending.set(seqid, { resolve: resolve as (value: unknown) => void, reject, deadline: Date.now() + timeoutMs, method });
     });
     if (!this.flushScheduled) {
@@ -174,12 +169,14 @@ export class ThriftConnection {
 
   private readonly onReply = (reader: ProtocolReader): void => {
     const head = readReplyHeader(reader);
-    const kind: ResultKind | undefined = RESULT_KIND[head.name as MethodName];
-    if (kind === undefined) throw new ProtocolError(`reply names unknown method ${JSON.stringify(head.name)}`);
-    const reply = readReplyBody(reader, head, kind);
-    const call = this.pending.get(reply.seqid);
-    if (call === undefined) return; // timed out earlier; the late reply is dropped
-    this.pending.delete(reply.seqid);
+    const call = this.pending.get(head.seqid);
+    if (call === undefined) {
+      reader.skip(TType.STRUCT); // timed out earlier; the late reply is dropped
+      return;
+    }
+    if (head.name !== call.method) throw new ProtocolError(`reply ${head.seqid} names ${JSON.stringify(head.name)}, but the call was ${call.method}`);
+    const reply = readReplyBody(reader, head, RESULT_KIND[call.method]);
+    this.pending.delete(head.seqid);
     if (reply.kind === 'ok') call.resolve(reply.value);
     else if (reply.kind === 'lockError') call.reject(errorFromWire(reply.code, reply.message));
     else call.reject(new ProtocolError(`lockd rejected ${call.method}: ${reply.message} (TApplicationException type ${reply.type})`));

@@ -37,8 +37,6 @@ async function main(argv: string[]): Promise<void> {
   const security = loadSecurity(options, logger);
   let backend: LocalBackend;
   try {
-    // The store snapshots the table it feeds: it reads the backend through this late-bound source.
-    const snapshotSource = { liveLeases: () => backend.durableLeases(), fenceCeiling: () => backend.reservedFenceCeiling };
     const store: LeaseStore = options.inMemory
       ? new MemoryStore()
       : new FileStore({
@@ -46,8 +44,6 @@ async function main(argv: string[]): Promise<void> {
           fsync: options.fsync,
           forceRecovery: options.forceRecovery,
           logger,
-          liveLeases: () => snapshotSource.liveLeases(),
-          fenceCeiling: () => snapshotSource.fenceCeiling(),
         });
     backend = new LocalBackend(options, store, monotonicClock, !options.inMemory);
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');

@@ -3,7 +3,8 @@
  * file created with O_EXCL that names its owner: "<pid> <start>\n", where <start> is the owner's
  * start time from /proc (clock ticks since boot, Linux). The start time is what makes a stale
  * lock safe to take over: after a crash the pid may belong to an unrelated process by now, and
- * a pid alone would then keep lockd from starting. Without /proc only the pid is compared.
+ * a pid alone would then keep lockd from starting. An owner that is a zombie (dead, not yet
+ * reaped by its parent: state Z in /proc/PID/stat) is dead. Without /proc only the pid is compared.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -99,15 +100,24 @@ function isOwnerAlive(owner: Owner): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stat = processStat(owner.pid);
+  // A zombie (killed, not yet reaped by its parent) still answers kill(pid, 0) but has closed
+  // its files and will never write again: the lock is stale.
+  if (stat !== undefined && (stat.state === 'Z' || stat.state === 'X')) return false;
   if (owner.start === undefined) return true;
-  const now = processStart(owner.pid);
-  return now === undefined || now === owner.start;
+  return stat === undefined || stat.start === owner.start;
 }
 
-/** Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or undefined. */
-function processStart(pid: number): string | undefined {
+/** Run state (field 3) and start time (field 22, clock ticks since boot) of `pid` from /proc/PID/stat, or undefined without /proc. */
+function processStat(pid: number): { state: string; start: string } | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0], start: fields[19] };
+}
+
+/** Start time of `pid`, or undefined. */
+function processStart(pid: number): string | undefined {
+  return processStat(pid)?.start;
 }

@@ -17,44 +17,74 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type winston from 'winston';
 import { StoreError } from '../errors';
-import type { FsyncPolicy } from '../options';
 import { OutputBuffer } from '../util/output-buffer';
 import type { TableChange } from '../table/types';
 import { DirLock, lockDataDir } from './dir-lock';
-import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, readRecords } from './records';
-import type { LeaseStore, LiveLeases, RecoveredState } from './store';
+import { DEFAULT_CHUNK_BYTES, fileSource, readRecords, type ReadResult } from './record-reader';
+import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, writeBatchHeader } from './records';
+import type { LeaseStore, RecoveredState, SnapshotSource } from './store';
 
-/**
- * Everything a FileStore is told. Required: dataDir, fsync, forceRecovery, liveLeases,
- * fenceCeiling (lockd passes its flags and its table); the rest have defaults.
- */
+/** When a change reaches the disk: always (a synced write per sync call), batch (group commit), off (written, never synced). */
+export type StoreFsyncPolicy = 'always' | 'batch' | 'off';
+
+/** What a FileStore is told; every field but dataDir has a default (DEFAULT_FILE_STORE_OPTIONS). */
 export interface FileStoreOptions {
-  /** The directory; created with mode 0700 (an existing one more open than that is logged at warn). */
+  /** The directory; created with mode 0700 (an existing one more open than that is logged at warn). Must be set. */
   dataDir: string;
-  /** always: one fsync per sync() call; batch: group commit (default); off: write only. */
-  fsync: FsyncPolicy;
-  /** Start from the last good record when a log is corrupt in the middle, instead of refusing. */
+  /** Default batch. */
+  fsync: StoreFsyncPolicy;
+  /** Start from the last good record when a log is corrupt in the middle, instead of refusing. Default false. */
   forceRecovery: boolean;
-  /** Every live durable lease, read when a snapshot is written. */
-  liveLeases: LiveLeases;
-  /** The fence ceiling a snapshot records. */
-  fenceCeiling: () => number;
   /** Where write errors, compactions and a too-open data dir are reported. Default: nowhere. */
-  logger?: winston.Logger;
-  /** Compact once the current log exceeds this and twice the last snapshot. Default 64 MiB. */
-  compactAfterBytes?: number;
+  logger: winston.Logger | undefined;
+  /**
+   * No compaction while the current log is smaller than this. Default 64 MiB: a small store is
+   * not snapshotted over and over.
+   */
+  compactAfterBytes: number;
+  /**
+   * Past compactAfterBytes, a log is compacted once it exceeds twice the last snapshot or this,
+   * whichever comes first. Default 1 GiB: bounds disk use and replay time however large the
+   * snapshot is, at the cost of rewriting a snapshot larger than 512 MiB more often than 2:1.
+   */
+  maxLogBytes: number;
   /**
    * A synchronous (inline) batch write slower than this moves writes to the thread pool for
-   * INLINE_BACKOFF_MS. Default 20 ms (a healthy disk syncs a batch in well under 1 ms; under
+   * inlineBackoffMs. Default 20 ms (a healthy disk syncs a batch in well under 1 ms; under
    * heavy load here writes of 4-10 ms are common). See `writesInline`.
    */
-  inlineSlowMs?: number;
+  inlineSlowMs: number;
+  /** How long writes stay on the thread pool after a slow inline write, before inline is tried again. Default 2 s. */
+  inlineBackoffMs: number;
+  /**
+   * How long changes no reply waits for (releases, expiries) may wait for a sync to carry them
+   * before they get a write of their own. Default 5 ms: far longer than a client's next request
+   * takes to arrive under load, short next to any lease. A crash within it loses those releases:
+   * the leases come back and expire by their TTL.
+   */
+  writeBehindMs: number;
+  /** Bytes read at a time during recovery. Default 4 MiB. */
+  readChunkBytes: number;
 }
+
+/** The defaults of FileStoreOptions, frozen. */
+export const DEFAULT_FILE_STORE_OPTIONS: Readonly<Omit<FileStoreOptions, 'dataDir'>> = Object.freeze({
+  fsync: 'batch',
+  forceRecovery: false,
+  logger: undefined,
+  compactAfterBytes: 64 * 1024 * 1024,
+  maxLogBytes: 1024 * 1024 * 1024,
+  inlineSlowMs: 20,
+  inlineBackoffMs: 2_000,
+  writeBehindMs: 5,
+  readChunkBytes: DEFAULT_CHUNK_BYTES,
+});
 
 const SNAPSHOT = 'snapshot';
 const SNAPSHOT_MAGIC = Buffer.from('LOCKDSNP1\n');
+/** Magic, then the covered log sequence (f64). */
+const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.length + 8;
 const LOG_PATTERN = /^wal-(\d{12})\.log$/;
-const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
 /**
  * The log is extended by this many bytes of zeros at a time, ahead of the records. A synced
  * write that grows a file must also commit its new size (a filesystem journal commit); one
@@ -63,11 +93,10 @@ const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
  */
 const PREALLOCATE_BYTES = 1024 * 1024;
 const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
-const DEFAULT_INLINE_SLOW_MS = 20;
-/** How long writes stay on the thread pool after a slow inline write, before inline is tried again. */
-const INLINE_BACKOFF_MS = 2_000;
 /** Leases encoded per event-loop turn while writing a snapshot (~25 ms of work). */
 const SNAPSHOT_CHUNK = 20_000;
+/** A snapshot chunk is written out once its encoding passes this, so memory stays bounded for large leases. */
+const SNAPSHOT_WRITE_BYTES = 4 * 1024 * 1024;
 
 const logName = (seq: number) => `wal-${String(seq).padStart(12, '0')}.log`;
 
@@ -81,7 +110,13 @@ export class FileStore implements LeaseStore {
   private allocatedBytes = 0;
   /** Set by a failed preallocation: below this log size, batches are written without one. */
   private noPreallocateBelow = 0;
-  private pending = new OutputBuffer(64 * 1024);
+  /**
+   * Changes not yet written, encoded behind room for the BATCH record that will frame them (so a
+   * batch is written straight from here, no copy). While a batch is written on the thread pool
+   * its buffer is `inFlight` and new changes go to the other one.
+   */
+  private pending = newBatchBuffer();
+  private spare = newBatchBuffer();
   /** Bytes whose write failed; written again, first, by the next flush. */
   private retry: Buffer | undefined;
   private waiting: Array<(error: Error | null) => void> = [];
@@ -94,18 +129,20 @@ export class FileStore implements LeaseStore {
   private readonly counters = { batches: 0, bytes: 0, writeErrors: 0, compactions: 0, inlineWrites: 0, threadedWrites: 0 };
   /** A flush is scheduled for the end of this event-loop turn. */
   private flushScheduled = false;
+  /** Armed by writeBehind: writes what no one waits for if no sync comes first. */
+  private writeBehindTimer: NodeJS.Timeout | undefined;
   /** performance.now() before which batches go to the thread pool (after a slow inline write). */
   private threadedUntil = 0;
-  private readonly inlineSlowMs: number;
   private dirLock: DirLock | undefined;
-  private readonly compactAfterBytes: number;
+  private readonly options: Readonly<FileStoreOptions>;
+  private source: SnapshotSource | undefined;
 
-  constructor(private readonly options: FileStoreOptions) {
-    this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
-    this.inlineSlowMs = options.inlineSlowMs ?? DEFAULT_INLINE_SLOW_MS;
+  constructor(options: Pick<FileStoreOptions, 'dataDir'> & Partial<FileStoreOptions>) {
+    this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...options };
   }
 
-  async open(): Promise<RecoveredState> {
+  async open(source: SnapshotSource): Promise<RecoveredState> {
+    this.source = source;
     const dir = this.options.dataDir;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -134,16 +171,19 @@ export class FileStore implements LeaseStore {
     const image = new LeaseImage();
     const notes: string[] = [];
     let coveredSeq = 0;
+    let lastWrittenAtMs: number | undefined;
     const snapshotPath = path.join(dir, SNAPSHOT);
     if (fs.existsSync(snapshotPath)) {
-      const bytes = fs.readFileSync(snapshotPath);
-      if (!bytes.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC) || bytes.length < SNAPSHOT_MAGIC.length + 8) {
-        throw new StoreError(`${snapshotPath} is not a lockd snapshot`);
-      }
-      coveredSeq = bytes.readDoubleLE(SNAPSHOT_MAGIC.length);
-      const result = readRecords(bytes, SNAPSHOT_MAGIC.length + 8, (change) => image.apply(change));
-      if (result.bad) throw new StoreError(`${snapshotPath} is corrupt at byte ${result.bad.offset}: ${result.bad.reason}`);
-      this.snapshotBytes = bytes.length;
+      const snapshot = this.readFile(snapshotPath, (header, size) => {
+        if (size < SNAPSHOT_HEADER_BYTES || !header.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) {
+          throw new StoreError(`${snapshotPath} is not a lockd snapshot`);
+        }
+        coveredSeq = header.readDoubleLE(SNAPSHOT_MAGIC.length);
+        return SNAPSHOT_HEADER_BYTES;
+      }, image);
+      if (snapshot.bad) throw new StoreError(`${snapshotPath} is corrupt at byte ${snapshot.bad.offset}: ${snapshot.bad.reason}`);
+      this.snapshotBytes = snapshot.size;
+      lastWrittenAtMs = snapshot.modifiedAtMs;
     }
     const logs = fs
       .readdirSync(dir)
@@ -155,9 +195,9 @@ export class FileStore implements LeaseStore {
     let currentEnd = 0;
     for (const [index, seq] of logs.entries()) {
       const file = path.join(dir, logName(seq));
-      const bytes = fs.readFileSync(file);
-      const result = readRecords(bytes, 0, (change) => image.apply(change));
+      const result = this.readFile(file, () => 0, image);
       currentEnd = result.goodEnd;
+      lastWrittenAtMs = Math.max(lastWrittenAtMs ?? 0, result.modifiedAtMs);
       if (result.bad) {
         const last = index === logs.length - 1;
         const where = `${file} at byte ${result.bad.offset} (${result.bad.reason})`;
@@ -165,7 +205,7 @@ export class FileStore implements LeaseStore {
           throw new StoreError(`log corrupt in the middle: ${where}; nothing after it was read. Restore a backup, or start with --force-recovery to keep only the records before it`);
         }
         fs.truncateSync(file, result.goodEnd);
-        notes.push(`${last && result.bad.tornTail ? 'dropped the torn tail of' : 'FORCED RECOVERY: dropped everything from'} ${where}, ${bytes.length - result.goodEnd} bytes`);
+        notes.push(`${last && result.bad.tornTail ? 'dropped the torn tail of' : 'FORCED RECOVERY: dropped everything from'} ${where}, ${result.size - result.goodEnd} bytes`);
         if (!last) {
           for (const later of logs.slice(index + 1)) {
             fs.renameSync(path.join(dir, logName(later)), path.join(dir, `${logName(later)}.dropped`));
@@ -185,7 +225,34 @@ export class FileStore implements LeaseStore {
     this.allocatedBytes = fs.fstatSync(this.fd).size;
     fsyncDir(dir);
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
-    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary };
+    // The files' modification times (set by the kernel at each write) say when the state was last written.
+    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+  }
+
+  /**
+   * Streams one file of records into `image`, from where `start` says they begin (given the
+   * file's first bytes and size; it may throw for a bad header).
+   */
+  private readFile(file: string, start: (header: Buffer, size: number) => number, image: LeaseImage): ReadResult & { size: number; modifiedAtMs: number } {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const source = fileSource(fd);
+      const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
+      fs.readSync(fd, header, 0, header.length, 0);
+      const result = readRecords(source, start(header, source.size), (change) => image.apply(change), this.options.readChunkBytes);
+      return { ...result, size: source.size, modifiedAtMs: fs.fstatSync(fd).mtimeMs };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Whether the current log is due for compaction: past compactAfterBytes, once it is twice the
+   * snapshot (replaying it costs more than reading a new snapshot) or maxLogBytes.
+   */
+  private logIsDue(): boolean {
+    const log = this.logBytes;
+    return log > this.options.compactAfterBytes && (log > 2 * this.snapshotBytes || log > this.options.maxLogBytes);
   }
 
   append(change: TableChange): void {
@@ -212,7 +279,7 @@ export class FileStore implements LeaseStore {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (!this.flushing && !this.closed && (this.waiting.length > 0 || this.pending.pos > 0)) this.flush();
+      if (!this.flushing && !this.closed && (this.waiting.length > 0 || this.hasPending())) this.flush();
     });
   }
 
@@ -230,8 +297,15 @@ export class FileStore implements LeaseStore {
   }
 
   writeBehind(): void {
-    // After this turn: calls read in the same turn that do need a sync then share the write.
-    if (!this.flushing && !this.closed && this.pending.pos > 0) this.flushAtEndOfTurn();
+    // Not at once: the records ride along with the next sync's write if one comes within
+    // writeBehindMs (at C=1 the client's next acquire does), so a release costs no synced write
+    // of its own; otherwise they are written when the timer fires.
+    if (this.writeBehindTimer !== undefined || this.flushing || this.closed || !this.hasPending()) return;
+    this.writeBehindTimer = setTimeout(() => {
+      this.writeBehindTimer = undefined;
+      if (!this.flushing && !this.closed && this.hasPending()) this.flush();
+    }, this.options.writeBehindMs);
+    this.writeBehindTimer.unref();
   }
 
   /** Resolves once no compaction is running (a compaction starts after a write passes the threshold). */
@@ -252,6 +326,7 @@ export class FileStore implements LeaseStore {
     while (this.flushing) await new Promise<void>((resolve) => this.sync(() => resolve()));
     await this.compaction;
     this.closed = true;
+    clearTimeout(this.writeBehindTimer);
     if (!this.mustTruncate && this.retry === undefined) {
       // An empty BATCH record marks a clean close: a bad record before it is then corruption,
       // never mistaken for the torn tail of a crash.
@@ -271,7 +346,11 @@ export class FileStore implements LeaseStore {
   /** Writes everything pending plus anything a failed write left, then fsyncs per policy. */
   private flush(): void {
     this.flushing = true;
-    const fresh = this.pending.pos > 0 ? this.framedPending() : undefined;
+    if (this.writeBehindTimer !== undefined) {
+      clearTimeout(this.writeBehindTimer);
+      this.writeBehindTimer = undefined;
+    }
+    const fresh = this.hasPending() ? this.takeBatch() : undefined;
     const bytes = this.retry && fresh ? Buffer.concat([this.retry, fresh]) : (this.retry ?? fresh);
     // always: every caller gets a write of its own, even when an earlier one already carried its bytes.
     const callbacks = this.options.fsync === 'always' ? this.waiting.splice(0, 1) : this.waiting.splice(0);
@@ -281,7 +360,8 @@ export class FileStore implements LeaseStore {
       if (error !== null) {
         this.counters.writeErrors++;
         if (bytes !== undefined) {
-          this.retry = bytes;
+          // A copy: the batch buffer is reused by the next batch.
+          this.retry = Buffer.from(bytes);
           this.mustTruncate = true;
         }
         this.options.logger?.error('store write failed; calls that changed locks get UNAVAILABLE until it recovers', { error: error.message });
@@ -291,7 +371,7 @@ export class FileStore implements LeaseStore {
         this.counters.batches++;
         this.counters.bytes += bytes.length;
       }
-      if (error === null && this.compaction === undefined && this.logBytes > Math.max(this.compactAfterBytes, 2 * this.snapshotBytes)) this.compact();
+      if (error === null && this.compaction === undefined && this.logIsDue()) this.compact();
       // Start the next batch before answering this one, so the disk works while replies go out.
       if (this.waiting.length > 0 && !this.closed) this.flush();
       else this.writeBehind();
@@ -336,8 +416,8 @@ export class FileStore implements LeaseStore {
     }
     const finished = performance.now();
     const took = finished - started;
-    if (took > this.inlineSlowMs) {
-      this.threadedUntil = finished + INLINE_BACKOFF_MS;
+    if (took > this.options.inlineSlowMs) {
+      this.threadedUntil = finished + this.options.inlineBackoffMs;
       this.options.logger?.debug('slow synced write: writing on the thread pool for a while', { ms: Math.round(took) });
     }
     finish(failure);
@@ -348,14 +428,21 @@ export class FileStore implements LeaseStore {
     writeAll(this.fd, bytes, this.logBytes, finish);
   }
 
-  /** The pending records behind the BATCH record that frames them. */
-  private framedPending(): Buffer {
-    const records = this.pending.pos;
-    const framed = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records);
-    encodeBatchHeader(records).copy(framed, 0);
-    this.pending.buf.copy(framed, BATCH_HEADER_BYTES, 0, records);
-    this.pending.pos = 0;
-    return framed;
+  private hasPending(): boolean {
+    return this.pending.pos > BATCH_HEADER_BYTES;
+  }
+
+  /**
+   * The pending records behind the BATCH record that frames them, as a view of the batch buffer;
+   * new changes go to the other buffer until this write is over (flush runs one write at a time).
+   */
+  private takeBatch(): Buffer {
+    const batch = this.pending;
+    writeBatchHeader(batch.buf, batch.pos - BATCH_HEADER_BYTES);
+    this.pending = this.spare;
+    this.pending.pos = BATCH_HEADER_BYTES;
+    this.spare = batch;
+    return batch.buf.subarray(0, batch.pos);
   }
 
   /**
@@ -410,52 +497,9 @@ export class FileStore implements LeaseStore {
     this.logBytes = 0;
     this.allocatedBytes = 0;
     this.noPreallocateBelow = 0;
-    const out = new OutputBuffer(1024 * 1024);
-    out.ensure(SNAPSHOT_MAGIC.length + 8);
-    SNAPSHOT_MAGIC.copy(out.buf, 0);
-    out.buf.writeDoubleLE(coveredSeq, SNAPSHOT_MAGIC.length);
-    out.pos = SNAPSHOT_MAGIC.length + 8;
-    encodeChange(out, { kind: 'fence-reserve', ceiling: this.options.fenceCeiling() });
-    // Encoded a chunk per event-loop turn so a million leases do not stall every client for a
-    // second. Leases changing meanwhile are fine: every change since the switch is in the new
-    // log, and replaying it over the snapshot is idempotent (grant and update set, free deletes).
-    const leases = this.options.liveLeases()[Symbol.iterator]();
-    const encodeSome = (): boolean => {
-      for (let i = 0; i < SNAPSHOT_CHUNK; i++) {
-        const next = leases.next();
-        if (next.done) {
-          encodeChange(out, { kind: 'fence-reserve', ceiling: this.options.fenceCeiling() });
-          return true;
-        }
-        encodeChange(out, { kind: 'grant', lease: next.value });
-      }
-      return false;
-    };
-    const encoded = new Promise<void>((resolve) => {
-      const step = () => (encodeSome() ? resolve() : setImmediate(step));
-      step();
-    });
-    const temp = path.join(dir, `${SNAPSHOT}.tmp`);
-    const write = async () => {
-      await encoded;
-      const snapshot = out.take();
-      const handle = await fsp.open(temp, 'w', 0o600);
-      try {
-        await handle.writeFile(snapshot);
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await fsp.rename(temp, path.join(dir, SNAPSHOT));
-      fsyncDir(dir);
-      for (const name of await fsp.readdir(dir)) {
-        const match = LOG_PATTERN.exec(name);
-        if (match && Number(match[1]) <= coveredSeq) await fsp.rm(path.join(dir, name), { force: true });
-      }
-      this.snapshotBytes = snapshot.length;
-    };
-    this.compaction = write()
-      .then(() => {
+    this.compaction = this.writeSnapshot(coveredSeq)
+      .then((bytes) => {
+        this.snapshotBytes = bytes;
         this.counters.compactions++;
       })
       .catch((error: Error) => {
@@ -467,6 +511,56 @@ export class FileStore implements LeaseStore {
   }
 
   /**
+   * Writes a snapshot of the source's leases covering logs up to `coveredSeq` (to snapshot.tmp,
+   * fdatasync, rename, fsync the directory), deletes those logs, and returns its size. Encoded a
+   * chunk per event-loop turn so a million leases do not stall every client for a second, and
+   * written a chunk at a time so memory stays bounded however large the snapshot. Leases changing
+   * meanwhile are fine: every change since the switch is in the new log, and replaying it over
+   * the snapshot is idempotent (grant and update set, free deletes).
+   */
+  private async writeSnapshot(coveredSeq: number): Promise<number> {
+    const dir = this.options.dataDir;
+    const source = this.source!;
+    const temp = path.join(dir, `${SNAPSHOT}.tmp`);
+    const out = new OutputBuffer(SNAPSHOT_WRITE_BYTES + 64 * 1024);
+    out.ensure(SNAPSHOT_HEADER_BYTES);
+    SNAPSHOT_MAGIC.copy(out.buf, 0);
+    out.buf.writeDoubleLE(coveredSeq, SNAPSHOT_MAGIC.length);
+    out.pos = SNAPSHOT_HEADER_BYTES;
+    encodeChange(out, { kind: 'fence-reserve', ceiling: source.reservedFenceCeiling });
+    const leases = source.durableLeases()[Symbol.iterator]();
+    const handle = await fsp.open(temp, 'w', 0o600);
+    let written = 0;
+    try {
+      for (let done = false; !done; ) {
+        for (let i = 0; i < SNAPSHOT_CHUNK && out.pos < SNAPSHOT_WRITE_BYTES; i++) {
+          const next = leases.next();
+          if (next.done) {
+            encodeChange(out, { kind: 'fence-reserve', ceiling: source.reservedFenceCeiling });
+            done = true;
+            break;
+          }
+          encodeChange(out, { kind: 'grant', lease: next.value });
+        }
+        // The write goes to the thread pool, and the next chunk is encoded in a later turn.
+        for (let at = 0; at < out.pos; ) at += (await handle.write(out.buf, at, out.pos - at, written + at)).bytesWritten;
+        written += out.pos;
+        out.pos = 0;
+        if (!done) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, path.join(dir, SNAPSHOT));
+    fsyncDir(dir);
+    for (const name of await fsp.readdir(dir)) {
+      const match = LOG_PATTERN.exec(name);
+      if (match && Number(match[1]) <= coveredSeq) await fsp.rm(path.join(dir, name), { force: true });
+    }
+    return written;
+  }
+  /**
    * Positional writes (not O_APPEND: the file has zeros ahead of the records); unless fsync is
    * off, O_DSYNC so each write is durable when it returns.
    */
@@ -475,6 +569,12 @@ export class FileStore implements LeaseStore {
     return O_CREAT | O_WRONLY | (this.options.fsync === 'off' ? 0 : O_DSYNC);
   }
 
+}
+
+function newBatchBuffer(): OutputBuffer {
+  const buffer = new OutputBuffer(64 * 1024);
+  buffer.pos = BATCH_HEADER_BYTES;
+  return buffer;
 }
 
 function fsyncDir(dir: string): void {

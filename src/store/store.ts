@@ -17,12 +17,26 @@ export interface RecoveredState {
   readonly lastWrittenAtMs?: number;
 }
 
-/** A source of every live lease, read by compaction to write a snapshot. */
-export type LiveLeases = () => Iterable<LeaseView>;
+/**
+ * What a store reads to write a snapshot: the lock table, seen through the two things a snapshot
+ * records. The table passes itself to `open`; the store never reaches further into it.
+ */
+export interface SnapshotSource {
+  /**
+   * Every live durable lease. Iterated over several event-loop turns while the table keeps
+   * changing: each lease must be seen as it is when reached (changes made meanwhile are in the log).
+   */
+  durableLeases(): Iterable<LeaseView>;
+  /** The highest fence the table may have issued or reserved. */
+  readonly reservedFenceCeiling: number;
+}
 
 export interface LeaseStore {
-  /** Opens (creating if needed) and reads the state. Throws StoreError when it cannot be trusted. */
-  open(): Promise<RecoveredState>;
+  /**
+   * Opens (creating if needed) and reads the state. Throws StoreError when it cannot be trusted.
+   * `source` is what snapshots are written from from then on.
+   */
+  open(source: SnapshotSource): Promise<RecoveredState>;
   /** Queues one change; it is durable after the next sync completes. Never throws for I/O. */
   append(change: TableChange): void;
   /**
@@ -42,7 +56,7 @@ export interface LeaseStore {
 
 /** A store that keeps nothing: --in-memory. `sync` answers at once. */
 export class MemoryStore implements LeaseStore {
-  async open(): Promise<RecoveredState> {
+  async open(_source: SnapshotSource): Promise<RecoveredState> {
     return { leases: [], fenceCeiling: 0, summary: 'in-memory: nothing is kept across restarts' };
   }
   append(_change: TableChange): void {}
@@ -52,3 +66,6 @@ export class MemoryStore implements LeaseStore {
   writeBehind(): void {}
   async close(): Promise<void> {}
 }
+
+/** A snapshot source with nothing in it: for tools that write a store without a lock table. */
+export const EMPTY_SNAPSHOT_SOURCE: SnapshotSource = Object.freeze({ durableLeases: () => [], reservedFenceCeiling: 0 });

@@ -18,7 +18,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   options: ['errors', 'util'],
   table: ['errors', 'util'],
   protocol: ['errors', 'util', 'table'],
-  store: ['errors', 'util', 'table', 'protocol', 'options'],
+  store: ['errors', 'util', 'table', 'protocol'],
   backend: ['errors', 'util', 'table', 'store'],
   server: ['errors', 'util', 'version', 'options', 'table', 'protocol', 'backend', 'store', 'auth', 'http', 'metrics', 'admin'],
   auth: ['errors', 'util', 'options', 'table'],

@@ -46,16 +46,17 @@ describe.each(['binary', 'compact'] as const)('over %s', (protocol) => {
     await expect(anonymous).rejects.toBeInstanceOf(UnauthenticatedError);
     await expect(anonymous).rejects.toThrow('the anonymous caller lacks the "lock" right on key "billing/x"');
     await expect(stub.authenticate('billing', '')).rejects.toBeInstanceOf(UnauthenticatedError);
-    const noSecretField = stub.connection.call<string>(
+    const noSecretField = stub.connection.call(
       'authenticate',
-      (w, seqid) => {
+      (w, seqid, identity: string) => {
         w.writeMessageBegin('authenticate', MessageType.CALL, seqid);
         w.writeStructBegin();
         w.writeFieldBegin(TType.STRING, 1);
-        w.writeString('billing');
+        w.writeString(identity);
         w.writeFieldStop();
         w.writeStructEnd();
       },
+      'billing',
       5_000,
     ).reply;
     await expect(noSecretField).rejects.toThrow(new InvalidArgumentError('secret is required'));

@@ -19,7 +19,7 @@ import {
   WireErrorCode,
 } from '../../src/errors';
 import { LockClient } from '../../src';
-import { writeApplicationException, writeBoolReply, writeLockErrorReply, writeStringReply } from '../../src/protocol/lock-service';
+import { writeAcquireReply, writeApplicationException, writeBoolReply, writeLockErrorReply, writeStringReply } from '../../src/protocol/lock-service';
 import { startLockd, stopAllLockd } from '../helpers/lockd-process';
 import { until } from '../helpers/in-process-lockd';
 import { startScripted, stopScripted } from '../helpers/scripted-lockd';
@@ -61,7 +61,7 @@ describe('refusals from lockd', () => {
     const c = client(lockd.port);
     const lease = await c.acquire('k');
     expect(await lease.release()).toBe(true);
-    await expect(c.renew('k', lease.token)).rejects.toBeInstanceOf(NotHolderError);
+    await expect(c.renew('k', lease.token, 10_000)).rejects.toBeInstanceOf(NotHolderError);
     await expect(c.acquire('k', { token: lease.token })).rejects.toMatchObject({ code: 'LOCKD_NOT_HOLDER' });
     expect(await c.release('k', lease.token)).toBe(false);
     await expect(lease.renew()).rejects.toBeInstanceOf(NotHolderError);
@@ -103,16 +103,16 @@ describe('refusals from lockd', () => {
     await c.close();
   });
 
-  test('a waiter parked while lockd shuts down gets UnavailableError, not a network error', async () => {
+  test('a waiter parked while lockd shuts down for good fails as lockd gone (not a refusal) once its wait ends', async () => {
     const lockd = await startLockd();
-    const c = client(lockd.port);
+    const c = client(lockd.port, { reconnectBaseMs: 20, reconnectMaxMs: 50 });
     await c.acquire('k');
-    const parked = c.acquire('k').catch((e: unknown) => e);
+    const parked = c.acquire('k', { waitMs: 1_500 }).catch((e: unknown) => e);
     await until(async () => (await c.inspect('k')).waiters === 1, 'the waiter to park');
     await lockd.stop();
     const error = await parked;
-    expect(error).toBeInstanceOf(UnavailableError);
-    expect(error).toMatchObject({ code: 'LOCKD_UNAVAILABLE', wireCode: WireErrorCode.UNAVAILABLE });
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(/went away while "k" was waiting/);
   });
 
   test('a wait that runs out is LockTimeoutError; an aborted one is AbortedError carrying the reason', async () => {
@@ -132,6 +132,19 @@ describe('refusals from lockd', () => {
 });
 
 describe('replies lockd does not send today, and network failures', () => {
+  test('an UNAVAILABLE answer to a wait is retried with backoff until lockd grants it', async () => {
+    let unavailable = 3;
+    const port = await startScripted((call, w) => {
+      if (call.method !== 'acquire') return writeBoolReply(w, call.method, call.seqid, true);
+      if (unavailable-- > 0) return writeLockErrorReply(w, 'acquire', call.seqid, WireErrorCode.UNAVAILABLE, 'cannot sync');
+      writeAcquireReply(w, call.seqid, { key: 'k', token: 'b'.repeat(32), fence: 4, ttlMs: 1_000, expiresAtMs: Date.now() + 1_000, mode: 1, holdCount: 1, owner: 'o' });
+    });
+    const c = client(port, { reconnectBaseMs: 5, reconnectMaxMs: 20 });
+    const lease = await c.acquire('k', { waitMs: 60_000 });
+    expect(lease.fence).toBe(4);
+    expect(unavailable).toBe(-1);
+  });
+
   test('each wire error code maps to its class; an unknown code is a protocol error', async () => {
     const codes: Array<[number, new (...args: never[]) => LockdError]> = [
       [WireErrorCode.INVALID_ARGUMENT, InvalidArgumentError],
@@ -146,12 +159,14 @@ describe('replies lockd does not send today, and network failures', () => {
     const c = client(port);
     for (const [wire, type] of codes) {
       code = wire;
-      const error = await c.acquire('k').catch((e: unknown) => e);
+      const error = await c.tryAcquire('k').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(type);
       expect(error).toMatchObject({ wireCode: wire, message: `refused with ${wire}` });
     }
     code = 99;
-    await expect(c.ping()).rejects.toMatchObject({ code: 'LOCKD_PROTOCOL' });
+    const unknown = await c.ping().catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ProtocolError);
+    expect(unknown).toMatchObject({ code: 'LOCKD_PROTOCOL', message: 'lockd sent unknown error code 99: refused with 99' });
   });
 
   test('a TApplicationException is a ProtocolError and the connection stays usable', async () => {

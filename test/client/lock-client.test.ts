@@ -235,16 +235,24 @@ describe('waiting and concurrency over one client', () => {
 });
 
 describe('connection loss and reconnect', () => {
-  test('a lost connection is reported and pending calls fail as network errors', async () => {
-    const c = client({ connectAttempts: 1 });
+  test('a lost connection is reported; a wait that ends while lockd is gone fails as a network error', async () => {
+    const c = client({ connectAttempts: 1, reconnectBaseMs: 20, reconnectMaxMs: 50 });
     await client().acquire('never');
-    const pending = c.acquire('never').catch((error: unknown) => error);
+    const pending = c.acquire('never', { waitMs: 1_500 }).catch((error: unknown) => error);
     await until(async () => (await c.inspect('never')).waiters === 1, 'the wait to park');
     lockd.kill('SIGKILL');
-    expect(await pending).toBeInstanceOf(ConnectionError);
-    await until(() => c.disconnects.length === 1, 'the disconnect event');
+    const error = await pending;
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(/went away while "never" was waiting and was not back before the wait ended/);
     expect(c.disconnects[0]).toBeInstanceOf(ConnectionError);
     await expect(c.ping()).rejects.toBeInstanceOf(ConnectionError);
+  });
+
+  test('a client that cannot reach lockd at all fails at once, even for a wait without a bound', async () => {
+    const c = client({ connectAttempts: 1 });
+    lockd.kill('SIGKILL');
+    await lockd.exited();
+    await expect(c.acquire('k')).rejects.toBeInstanceOf(ConnectionError);
   });
 
   test('with no disconnect listener, a lost connection becomes a process warning', async () => {
@@ -266,8 +274,9 @@ describe('connection loss and reconnect', () => {
     const c = client({ connectAttempts: 100, reconnectBaseMs: 20, reconnectMaxMs: 100 });
     const connects: string[] = [];
     c.on('connect', (address) => connects.push(address));
-    // A long-running holder on the in-memory lockd that is about to restart.
-    const holding = c.withLock('survivor', (lease) => lost(lease), { ttlMs: 2_000 });
+    // A long-running holder on the in-memory lockd that is about to restart. The TTL is far longer
+    // than any restart: the client renews at once on reconnect, so the loss shows without waiting.
+    const holding = c.withLock('survivor', (lease) => lost(lease), { ttlMs: 60_000 });
     await until(async () => (await c.inspect('survivor')).holders.length === 1, 'the lease');
     const disconnected = new Promise((resolve) => c.once('disconnect', resolve));
     await lockd.stop();
@@ -276,7 +285,7 @@ describe('connection loss and reconnect', () => {
     lockd = await startLockd(['--port', String(port), '--min-ttl', '50ms']);
     expect(await answer).toBe('pong');
     expect(connects).toEqual([`127.0.0.1:${port}`, `127.0.0.1:${port}`]);
-    // The restarted lockd kept nothing (in-memory): the next renewal is refused and the holder told.
+    // The restarted lockd kept nothing (in-memory): the renewal on reconnect is refused and the holder told.
     expect(await holding).toBeInstanceOf(NotHolderError);
     const fresh = await c.acquire('survivor');
     expect(fresh.held).toBe(true);

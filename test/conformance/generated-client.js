@@ -5,45 +5,11 @@
 // usage: node generated-client.js PORT buffered|framed binary|compact
 'use strict';
 const thrift = require('thrift');
-const LockService = require('../../gen-nodejs/LockService');
 const types = require('../../gen-nodejs/lock_service_types');
+const { ProbeClient } = require('./clients/node/probe-client');
 
 const { Thrift } = thrift;
 const [port, transportName, protocolName] = process.argv.slice(2);
-
-/**
- * The generated client plus one method the service lacks, written by hand through the same
- * runtime objects (transport, protocol, seqid table), to see how lockd answers an unknown call.
- */
-function ProbeClient(output, pClass) {
-  LockService.Client.call(this, output, pClass);
-}
-ProbeClient.prototype = Object.create(LockService.Client.prototype);
-ProbeClient.prototype.noSuchMethod = function (callback) {
-  this._seqid = this.new_seqid();
-  this._reqs[this.seqid()] = callback;
-  const output = new this.pClass(this.output);
-  output.writeMessageBegin('noSuchMethod', Thrift.MessageType.CALL, this.seqid());
-  output.writeStructBegin('noSuchMethod_args');
-  output.writeFieldStop();
-  output.writeStructEnd();
-  output.writeMessageEnd();
-  this.output.flush();
-};
-// The runtime dispatches a reply to recv_<name>; lockd must answer with an EXCEPTION message.
-ProbeClient.prototype.recv_noSuchMethod = function (input, mtype, rseqid) {
-  const callback = this._reqs[rseqid];
-  delete this._reqs[rseqid];
-  if (mtype === Thrift.MessageType.EXCEPTION) {
-    const error = new Thrift.TApplicationException();
-    error.read(input);
-    input.readMessageEnd();
-    return callback(error);
-  }
-  input.skip(Thrift.Type.STRUCT);
-  input.readMessageEnd();
-  return callback(null, `unexpected message type ${mtype}`);
-};
 
 const connection = thrift.createConnection('127.0.0.1', Number(port), {
   transport: transportName === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,

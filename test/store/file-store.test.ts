@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { StoreError } from '../../src/errors';
 import { FileStore, FileStoreOptions } from '../../src/store/file-store';
-import { readRecords } from '../../src/store/records';
+import { bufferSource, readRecords } from '../../src/store/record-reader';
+import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 import type { LeaseView, TableChange } from '../../src/table/types';
 
 /** The test's own temp dir, removed after it; `dir` (the data dir) may be moved inside it. */
@@ -33,12 +34,14 @@ const lease = (key: string, n: number, extra: Partial<LeaseView> = {}): LeaseVie
   ...extra,
 });
 
-/** A store whose snapshot source is the image its own changes describe. */
-function openStore(options: Partial<FileStoreOptions> = {}, live: () => Iterable<LeaseView> = () => []): FileStore {
-  const store = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: live, fenceCeiling: () => 0, ...options });
+/** A store on `dir`, closed after the test. */
+function openStore(options: Partial<FileStoreOptions> = {}): FileStore {
+  const store = new FileStore({ dataDir: dir, ...options });
   stores.push(store);
   return store;
 }
+
+const EMPTY = EMPTY_SNAPSHOT_SOURCE;
 
 function sync(store: FileStore): Promise<Error | null> {
   return new Promise((resolve) => store.sync(resolve));
@@ -46,7 +49,7 @@ function sync(store: FileStore): Promise<Error | null> {
 
 async function writeAndClose(changes: TableChange[]): Promise<void> {
   const store = openStore();
-  await store.open();
+  await store.open(EMPTY);
   for (const change of changes) store.append(change);
   expect(await sync(store)).toBeNull();
   await store.close();
@@ -65,7 +68,7 @@ test('every change kind survives a reopen', async () => {
     { kind: 'free', key: 'b', token: lease('b', 2).token, reason: 'released' },
     { kind: 'grant', lease: lease('ключ/✓', 4) },
   ]);
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   expect(state.fenceCeiling).toBe(100);
   expect(state.leases.sort((x, y) => x.fence - y.fence)).toEqual([
     { ...lease('a', 1), holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
@@ -83,19 +86,19 @@ test('the directory is 0700 and its files 0600', async () => {
 
 /** Where the records of a log end (the file goes on with preallocated zeros). */
 function dataEnd(file: string): number {
-  return readRecords(fs.readFileSync(file), 0, () => {}).goodEnd;
+  return readRecords(bufferSource(fs.readFileSync(file)), 0, () => {}).goodEnd;
 }
 
 /** Writes `changes` as one synced batch and returns the log's bytes as a crash would leave them (no close mark). */
 async function writeAndCrashImage(changes: TableChange[]): Promise<Buffer> {
   const store = openStore();
-  await store.open();
+  await store.open(EMPTY);
   for (const change of changes) store.append(change);
   expect(await sync(store)).toBeNull();
   const image = fs.readFileSync(logFile());
   await store.close();
   stores.pop();
-  return image.subarray(0, readRecords(image, 0, () => {}).goodEnd);
+  return image.subarray(0, readRecords(bufferSource(image), 0, () => {}).goodEnd);
 }
 
 test('a log cut anywhere inside its last write loses only that write', async () => {
@@ -109,7 +112,7 @@ test('a log cut anywhere inside its last write loses only that write', async () 
   let clean = 0;
   for (let cut = keptEnd; cut < crashed.length; cut++) {
     fs.writeFileSync(logFile(), crashed.subarray(0, cut));
-    const state = await openStore().open();
+    const state = await openStore().open(EMPTY);
     const keys = state.leases.map((l) => l.key).sort();
     if (keys.length < kept || keys.length > 2 || keys.join() !== ['keep', 'torn', 'torn2'].slice(0, keys.length).join()) {
       throw new Error(`cut at ${cut} (kept end ${keptEnd}, crash image ${crashed.length}) recovered ${keys}`);
@@ -122,7 +125,7 @@ test('a log cut anywhere inside its last write loses only that write', async () 
   expect(clean).toBe(3);
   expect(kept).toBe(2);
   fs.writeFileSync(logFile(), crashed);
-  expect((await openStore().open()).leases.map((l) => l.key).sort()).toEqual(['keep', 'torn', 'torn2']);
+  expect((await openStore().open(EMPTY)).leases.map((l) => l.key).sort()).toEqual(['keep', 'torn', 'torn2']);
 });
 
 test('a last write with a hole (a power loss kept some of its pages) is a torn tail, not corruption', async () => {
@@ -132,7 +135,7 @@ test('a last write with a hole (a power loss kept some of its pages) is a torn t
   // Zeros where the batch's middle should be; its later records are intact.
   crashed.fill(0, keptEnd + 100, keptEnd + 300);
   fs.writeFileSync(logFile(), crashed);
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   // The records before the hole are a prefix of the change sequence, so they are kept.
   expect(state.leases.map((l) => l.key)).toEqual(['keep', 'lost-0']);
   expect(state.summary).toMatch(/dropped the torn tail/);
@@ -141,7 +144,7 @@ test('a last write with a hole (a power loss kept some of its pages) is a torn t
 test('zeros after the last record (preallocated space, or a size that grew before its data) end the log cleanly', async () => {
   await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
   fs.appendFileSync(logFile(), Buffer.alloc(4096));
-  expect((await openStore().open()).leases).toHaveLength(1);
+  expect((await openStore().open(EMPTY)).leases).toHaveLength(1);
 });
 
 test('corruption in the middle refuses to start, naming file and offset; --force-recovery keeps what came before', async () => {
@@ -151,13 +154,13 @@ test('corruption in the middle refuses to start, naming file and offset; --force
   const bytes = fs.readFileSync(logFile());
   bytes[firstEnd + 12] ^= 0xff;
   fs.writeFileSync(logFile(), bytes);
-  const refused = openStore().open();
+  const refused = openStore().open(EMPTY);
   await expect(refused).rejects.toBeInstanceOf(StoreError);
   await expect(refused).rejects.toThrow(new RegExp(`wal-000000000001\\.log at byte ${firstEnd} \\(checksum mismatch\\).*--force-recovery`));
   stores.pop();
   // A refusal leaves no LOCK behind.
   expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
-  const forced = await openStore({ forceRecovery: true }).open();
+  const forced = await openStore({ forceRecovery: true }).open(EMPTY);
   expect(forced.leases.map((l) => l.key)).toEqual(['first']);
   expect(forced.summary).toMatch(/FORCED RECOVERY/);
 });
@@ -170,29 +173,29 @@ test('a bad record followed by a later write is corruption even when that write 
   // Flip one byte in the lease record of the second (acknowledged) write.
   crashed[firstEnd + 30] ^= 0x01;
   fs.writeFileSync(logFile(), crashed);
-  await expect(openStore().open()).rejects.toThrow(/corrupt in the middle: .*wal-000000000001\.log at byte \d+ \(checksum mismatch\)/);
+  await expect(openStore().open(EMPTY)).rejects.toThrow(/corrupt in the middle: .*wal-000000000001\.log at byte \d+ \(checksum mismatch\)/);
 });
 
 test('a second lockd on the same directory is refused while the first lives', async () => {
   const store = openStore();
-  await store.open();
+  await store.open(EMPTY);
   // A live process other than this one holds the lock: write its pid as the owner.
   fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid}\n`);
-  const second = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
-  await expect(second.open()).rejects.toThrow(new RegExp(`in use by another lockd \\(pid ${process.ppid}\\)`));
+  const second = new FileStore({ dataDir: dir });
+  await expect(second.open(EMPTY)).rejects.toThrow(new RegExp(`in use by another lockd \\(pid ${process.ppid}\\)`));
   // A dead owner's lock is stale and taken over.
   const dead = Number(execFileSync(process.execPath, ['-e', 'console.log(process.pid)']).toString());
   fs.writeFileSync(path.join(dir, 'LOCK'), `${dead}\n`);
-  const third = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
-  await expect(third.open()).resolves.toBeDefined();
+  const third = new FileStore({ dataDir: dir });
+  await expect(third.open(EMPTY)).resolves.toBeDefined();
   await third.close();
 });
 
 test('compaction keeps the log bounded under steady grant/free and keeps every live lease and the fence ceiling', async () => {
   const live = new Map<string, LeaseView>();
   let ceiling = 0;
-  const store = openStore({ compactAfterBytes: 8 * 1024, fenceCeiling: () => ceiling }, () => [...live.values()]);
-  await store.open();
+  const store = openStore({ compactAfterBytes: 8 * 1024 });
+  await store.open({ durableLeases: () => [...live.values()], get reservedFenceCeiling() { return ceiling; } });
   const apply = (change: TableChange) => {
     if (change.kind === 'grant') live.set(change.lease.key, change.lease);
     if (change.kind === 'free') live.delete(change.key);
@@ -227,7 +230,7 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
   expect(largest).toBeLessThan(64 * 1024);
   // At most two logs (the one being retired and the new one), each preallocated to 1 MiB.
   expect(largestDisk).toBeLessThan(2 * 1024 * 1024 + 64 * 1024);
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   expect(state.fenceCeiling).toBe(1_000_000);
   expect(state.leases.map((l) => l.key).sort()).toEqual([...live.keys()].sort());
 });
@@ -239,7 +242,7 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
   try {
     dir = path.join(mountPoint, 'data');
     const store = openStore();
-    await store.open();
+    await store.open(EMPTY);
     store.append({ kind: 'grant', lease: lease('before', 1) });
     expect(await sync(store)).toBeNull();
     const filler = path.join(mountPoint, 'filler');
@@ -257,7 +260,7 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
     expect(await sync(store)).toBeNull();
     await store.close();
     stores.pop();
-    const state = await openStore().open();
+    const state = await openStore().open(EMPTY);
     expect(state.leases.map((l) => l.key)).toEqual(expect.arrayContaining(['before', 'during', 'bulk-49']));
     await stores.pop()!.close();
   } finally {
@@ -269,8 +272,8 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
 
 test('changes made while a snapshot is being written (over several event-loop turns) all survive a reopen', async () => {
   const live = new Map<string, LeaseView>();
-  const store = openStore({ compactAfterBytes: 64 * 1024 }, () => live.values());
-  await store.open();
+  const store = openStore({ compactAfterBytes: 64 * 1024 });
+  await store.open({ durableLeases: () => live.values(), reservedFenceCeiling: 0 });
   const apply = (change: TableChange) => {
     if (change.kind === 'grant') live.set(change.lease.key, change.lease);
     if (change.kind === 'free') live.delete(change.key);
@@ -292,7 +295,7 @@ test('changes made while a snapshot is being written (over several event-loop tu
   await store.close();
   stores.pop();
   expect(fs.existsSync(path.join(dir, 'snapshot'))).toBe(true);
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   const recovered = new Map(state.leases.map((l) => [l.key, l]));
   expect(recovered.size).toBe(live.size);
   for (const [key, value] of live) expect(recovered.get(key)).toEqual(value);
@@ -300,7 +303,7 @@ test('changes made while a snapshot is being written (over several event-loop tu
 
 test('writeBehind writes queued changes with no one waiting for them', async () => {
   const store = openStore();
-  await store.open();
+  await store.open(EMPTY);
   store.append({ kind: 'grant', lease: lease('kept', 1) });
   expect(await sync(store)).toBeNull();
   const before = store.stats();
@@ -314,8 +317,8 @@ test('writeBehind writes queued changes with no one waiting for them', async () 
   const copy = `${dir}-copy`;
   fs.cpSync(dir, copy, { recursive: true });
   fs.rmSync(path.join(copy, 'LOCK'));
-  const recovered = new FileStore({ dataDir: copy, fsync: 'batch', forceRecovery: false, liveLeases: () => [], fenceCeiling: () => 0 });
-  const state = await recovered.open();
+  const recovered = new FileStore({ dataDir: copy });
+  const state = await recovered.open(EMPTY);
   await recovered.close();
   expect(state.leases).toEqual([]);
   fs.rmSync(copy, { recursive: true, force: true });
@@ -326,29 +329,31 @@ test('batches are written inline until one inline write is slow, then on the thr
     store.append({ kind: 'grant', lease: lease(`k-${n}`, n) });
     expect(await sync(store)).toBeNull();
   };
-  const fast = openStore();
-  await fast.open();
+  // No write counts as slow (how long a synced write takes on a busy machine is not this test's
+  // business): every batch is written inline.
+  const fast = openStore({ inlineSlowMs: Infinity });
+  await fast.open(EMPTY);
   for (let n = 1; n <= 3; n++) await grantAndSync(fast, n);
   expect(fast.stats()).toMatchObject({ inlineWrites: 3, threadedWrites: 0 });
   await fast.close();
   stores.pop();
 
-  // Every inline write counts as slow here: the first one moves the next ones to the pool.
-  const slow = openStore({ inlineSlowMs: -1 });
-  await slow.open();
+  // Every inline write counts as slow here: the first one moves the next ones to the pool, for good.
+  const slow = openStore({ inlineSlowMs: -1, inlineBackoffMs: Infinity });
+  await slow.open(EMPTY);
   for (let n = 4; n <= 6; n++) await grantAndSync(slow, n);
   expect(slow.stats()).toMatchObject({ inlineWrites: 1, threadedWrites: 2 });
   await slow.close();
   stores.pop();
 
   const always = openStore({ fsync: 'always' });
-  await always.open();
+  await always.open(EMPTY);
   for (let n = 7; n <= 8; n++) await grantAndSync(always, n);
   expect(always.stats()).toMatchObject({ inlineWrites: 0, threadedWrites: 2 });
   await always.close();
   stores.pop();
   // Whichever way they were written, every batch is there.
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   expect(state.leases.map((l) => l.key).sort()).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8']);
 });
 
@@ -356,15 +361,112 @@ test('a LOCK left by a crashed lockd whose pid now belongs to another process is
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The parent of this process is alive, but its start time is not the one recorded.
   fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid} 1\n`);
-  const state = await openStore().open();
+  const state = await openStore().open(EMPTY);
   expect(state.leases).toEqual([]);
   expect(fs.readFileSync(path.join(dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\\n$`));
 });
 
 test('close removes the LOCK', async () => {
   const store = openStore();
-  await store.open();
+  await store.open(EMPTY);
   expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(true);
   await store.close();
   expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
+});
+
+describe('recovery reads files a chunk at a time', () => {
+  const changes: TableChange[] = [
+    { kind: 'fence-reserve', ceiling: 500 },
+    ...Array.from({ length: 40 }, (_, i) => ({ kind: 'grant' as const, lease: lease(`key-${i}-${'k'.repeat(i * 7)}`, i + 1, { owner: `o-${'x'.repeat(i * 11)}` }) })),
+    { kind: 'free', key: 'key-3-' + 'k'.repeat(21), token: lease('x', 4).token, reason: 'released' },
+  ];
+
+  test('every chunk size (so every record boundary falls inside a chunk and across two) decodes the same records', async () => {
+    await writeAndClose(changes);
+    const bytes = fs.readFileSync(logFile());
+    const whole: TableChange[] = [];
+    const expected = readRecords(bufferSource(bytes), 0, (change) => whole.push(change), bytes.length);
+    expect(expected.reads).toBe(1);
+    expect(whole.filter((c) => c.kind === 'grant')).toHaveLength(40);
+    for (let chunk = 26; chunk <= 700; chunk += 3) {
+      const seen: TableChange[] = [];
+      const result = readRecords(bufferSource(bytes), 0, (change) => seen.push(change), chunk);
+      expect(result.goodEnd).toBe(expected.goodEnd);
+      expect(result.zeroTail).toBe(true);
+      expect(result.reads).toBeGreaterThanOrEqual(Math.floor(expected.goodEnd / chunk));
+      expect(seen).toEqual(whole);
+    }
+  });
+
+  test('a record larger than a chunk is read whole', async () => {
+    const big = lease('big-'.padEnd(5_000, 'b'), 7, { owner: 'o'.repeat(20_000) });
+    await writeAndClose([{ kind: 'grant', lease: big }]);
+    const state = await openStore({ readChunkBytes: 1_024 }).open(EMPTY);
+    expect(state.leases).toEqual([big]);
+  });
+
+  test('a torn tail inside the last chunk is dropped and a BATCH record split across chunks still proves corruption', async () => {
+    await writeAndClose(changes);
+    const keptEnd = dataEnd(logFile());
+    const crashed = await writeAndCrashImage([{ kind: 'grant', lease: lease('torn', 900) }, { kind: 'grant', lease: lease('torn2', 901) }]);
+    // Cut inside the second grant of the last write: reading 64 bytes at a time, the tear is in the last chunk.
+    const cut = crashed.length - 20;
+    fs.writeFileSync(logFile(), crashed.subarray(0, cut));
+    const torn = await openStore({ readChunkBytes: 64 }).open(EMPTY);
+    expect(torn.summary).toMatch(/dropped the torn tail/);
+    expect(torn.leases.map((l) => l.key)).toContain('torn');
+    expect(torn.leases.map((l) => l.key)).not.toContain('torn2');
+    expect(torn.leases).toHaveLength(40); // 40 grants, one freed, plus "torn"
+    await stores.pop()!.close();
+
+    // Now damage a record of the first (acknowledged) write: the BATCH record of the last write
+    // follows it, wherever chunks split it, so this is corruption at every chunk size.
+    for (let chunk = 26; chunk <= 200; chunk += 7) {
+      const image = Buffer.from(crashed);
+      image[40] ^= 0xff;
+      fs.writeFileSync(logFile(), image);
+      const refused = openStore({ readChunkBytes: chunk }).open(EMPTY);
+      await expect(refused).rejects.toThrow(/corrupt in the middle/);
+      stores.pop();
+    }
+    expect(keptEnd).toBeGreaterThan(64);
+  });
+});
+
+test('the log is compacted past maxLogBytes even while it is smaller than twice the snapshot', async () => {
+  const live = new Map<string, LeaseView>();
+  // A large snapshot (200 leases with 1 KB owners) and a cap far below twice its size.
+  const store = openStore({ compactAfterBytes: 1, maxLogBytes: 16 * 1024 });
+  await store.open({ durableLeases: () => live.values(), reservedFenceCeiling: 0 });
+  for (let i = 0; i < 200; i++) {
+    const granted = lease(`big-${i}`, i + 1, { owner: 'o'.repeat(1_000) });
+    live.set(granted.key, granted);
+    store.append({ kind: 'grant', lease: granted });
+  }
+  expect(await sync(store)).toBeNull();
+  await store.compactionSettled();
+  expect(store.stats().compactions).toBe(1);
+  const snapshotBytes = fs.statSync(path.join(dir, 'snapshot')).size;
+  expect(snapshotBytes).toBeGreaterThan(200 * 1_000);
+  // Renewals: ~100 bytes each. The log passes 16 KiB long before twice the snapshot.
+  let logged = 0;
+  for (let round = 0; logged < 64 * 1024; round++) {
+    const target = lease(`big-${round % 200}`, (round % 200) + 1);
+    store.append({ kind: 'update', key: target.key, token: target.token, holdCount: 1, ttlMs: 30_000, expiresAtMs: 1_950_000_000_000 + round });
+    if (round % 20 === 19) {
+      const before = store.stats().bytes;
+      expect(await sync(store)).toBeNull();
+      await store.compactionSettled();
+      logged += store.stats().bytes - before;
+    }
+  }
+  expect(store.stats().compactions).toBeGreaterThanOrEqual(4);
+  expect(dataEnd(logFile())).toBeLessThan(16 * 1024 + 4 * 1024);
+});
+
+test('recovery reports when the state was last written: the newest modification time of its files', async () => {
+  await writeAndClose([{ kind: 'grant', lease: lease('a', 1) }]);
+  const writtenAt = new Date('2030-01-02T03:04:05Z');
+  fs.utimesSync(logFile(), writtenAt, writtenAt);
+  expect((await openStore().open(EMPTY)).lastWrittenAtMs).toBe(writtenAt.getTime());
 });

@@ -19,7 +19,7 @@ all_structs = []
 
 
 class Iface(object):
-    def acquireLock(self, request):
+    def acquireLock(self, lockRequest):
         """
         Seed-compatible try-lock: true when granted. Waits per waitMs. The grant is bound to
         the calling connection: it is released when that connection closes, and releaseLock
@@ -27,30 +27,30 @@ class Iface(object):
         already holds the key.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
         pass
 
-    def releaseLock(self, request):
+    def releaseLock(self, lockRequest):
         """
         Seed-compatible release: with `token`, releases that lease from any connection; without,
         releases the grant this connection made with acquireLock. False when there is none.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
         pass
 
-    def acquire(self, request):
+    def acquire(self, lockRequest):
         """
-        Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+        Acquire a lease, waiting in FIFO order up to waitMs (the socket read timeout must exceed it). With the token of a live lease on
         the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
         A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
         pass
@@ -117,15 +117,16 @@ class Iface(object):
         """
         pass
 
-    def cancelWait(self, seqid):
+    def cancelWait(self, waitSeqid):
         """
-        Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+        Gives up a parked acquire or acquireLock that this connection sent with message seqid
+        `waitSeqid` (named so because generated clients use `seqid` for their own variable): that call
         answers at once with acquired = false (acquireLock: false). Returns false when no such
         wait is parked (it was granted or answered already). Lets a client cancel one wait without
         closing a connection that carries other calls.
 
         Parameters:
-         - seqid
+         - waitSeqid
 
         """
         pass
@@ -157,7 +158,7 @@ class Client(Iface):
             self._oprot = oprot
         self._seqid = 0
 
-    def acquireLock(self, request):
+    def acquireLock(self, lockRequest):
         """
         Seed-compatible try-lock: true when granted. Waits per waitMs. The grant is bound to
         the calling connection: it is released when that connection closes, and releaseLock
@@ -165,16 +166,16 @@ class Client(Iface):
         already holds the key.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
-        self.send_acquireLock(request)
+        self.send_acquireLock(lockRequest)
         return self.recv_acquireLock()
 
-    def send_acquireLock(self, request):
+    def send_acquireLock(self, lockRequest):
         self._oprot.writeMessageBegin('acquireLock', TMessageType.CALL, self._seqid)
         args = acquireLock_args()
-        args.request = request
+        args.lockRequest = lockRequest
         args.write(self._oprot)
         self._oprot.writeMessageEnd()
         self._oprot.trans.flush()
@@ -196,22 +197,22 @@ class Client(Iface):
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "acquireLock failed: unknown result")
 
-    def releaseLock(self, request):
+    def releaseLock(self, lockRequest):
         """
         Seed-compatible release: with `token`, releases that lease from any connection; without,
         releases the grant this connection made with acquireLock. False when there is none.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
-        self.send_releaseLock(request)
+        self.send_releaseLock(lockRequest)
         return self.recv_releaseLock()
 
-    def send_releaseLock(self, request):
+    def send_releaseLock(self, lockRequest):
         self._oprot.writeMessageBegin('releaseLock', TMessageType.CALL, self._seqid)
         args = releaseLock_args()
-        args.request = request
+        args.lockRequest = lockRequest
         args.write(self._oprot)
         self._oprot.writeMessageEnd()
         self._oprot.trans.flush()
@@ -233,23 +234,23 @@ class Client(Iface):
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "releaseLock failed: unknown result")
 
-    def acquire(self, request):
+    def acquire(self, lockRequest):
         """
-        Acquire a lease, waiting in FIFO order up to waitMs. With the token of a live lease on
+        Acquire a lease, waiting in FIFO order up to waitMs (the socket read timeout must exceed it). With the token of a live lease on
         the same key and mode, re-enters it: holdCount + 1, same token and fence, TTL renewed.
         A stale token is NOT_HOLDER; a live token in the other mode is INVALID_ARGUMENT.
 
         Parameters:
-         - request
+         - lockRequest
 
         """
-        self.send_acquire(request)
+        self.send_acquire(lockRequest)
         return self.recv_acquire()
 
-    def send_acquire(self, request):
+    def send_acquire(self, lockRequest):
         self._oprot.writeMessageBegin('acquire', TMessageType.CALL, self._seqid)
         args = acquire_args()
-        args.request = request
+        args.lockRequest = lockRequest
         args.write(self._oprot)
         self._oprot.writeMessageEnd()
         self._oprot.trans.flush()
@@ -491,24 +492,25 @@ class Client(Iface):
             return result.success
         raise TApplicationException(TApplicationException.MISSING_RESULT, "ping failed: unknown result")
 
-    def cancelWait(self, seqid):
+    def cancelWait(self, waitSeqid):
         """
-        Gives up a parked acquire or acquireLock that this connection sent with `seqid`: that call
+        Gives up a parked acquire or acquireLock that this connection sent with message seqid
+        `waitSeqid` (named so because generated clients use `seqid` for their own variable): that call
         answers at once with acquired = false (acquireLock: false). Returns false when no such
         wait is parked (it was granted or answered already). Lets a client cancel one wait without
         closing a connection that carries other calls.
 
         Parameters:
-         - seqid
+         - waitSeqid
 
         """
-        self.send_cancelWait(seqid)
+        self.send_cancelWait(waitSeqid)
         return self.recv_cancelWait()
 
-    def send_cancelWait(self, seqid):
+    def send_cancelWait(self, waitSeqid):
         self._oprot.writeMessageBegin('cancelWait', TMessageType.CALL, self._seqid)
         args = cancelWait_args()
-        args.seqid = seqid
+        args.waitSeqid = waitSeqid
         args.write(self._oprot)
         self._oprot.writeMessageEnd()
         self._oprot.trans.flush()
@@ -620,7 +622,7 @@ class Processor(Iface, TProcessor):
         iprot.readMessageEnd()
         result = acquireLock_result()
         try:
-            result.success = self._handler.acquireLock(args.request)
+            result.success = self._handler.acquireLock(args.lockRequest)
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
@@ -646,7 +648,7 @@ class Processor(Iface, TProcessor):
         iprot.readMessageEnd()
         result = releaseLock_result()
         try:
-            result.success = self._handler.releaseLock(args.request)
+            result.success = self._handler.releaseLock(args.lockRequest)
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
@@ -672,7 +674,7 @@ class Processor(Iface, TProcessor):
         iprot.readMessageEnd()
         result = acquire_result()
         try:
-            result.success = self._handler.acquire(args.request)
+            result.success = self._handler.acquire(args.lockRequest)
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
@@ -851,7 +853,7 @@ class Processor(Iface, TProcessor):
         iprot.readMessageEnd()
         result = cancelWait_result()
         try:
-            result.success = self._handler.cancelWait(args.seqid)
+            result.success = self._handler.cancelWait(args.waitSeqid)
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
@@ -903,13 +905,13 @@ class Processor(Iface, TProcessor):
 class acquireLock_args(object):
     """
     Attributes:
-     - request
+     - lockRequest
 
     """
 
 
-    def __init__(self, request=None,):
-        self.request = request
+    def __init__(self, lockRequest=None,):
+        self.lockRequest = lockRequest
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -922,8 +924,8 @@ class acquireLock_args(object):
                 break
             if fid == 1:
                 if ftype == TType.STRUCT:
-                    self.request = LockRequest()
-                    self.request.read(iprot)
+                    self.lockRequest = LockRequest()
+                    self.lockRequest.read(iprot)
                 else:
                     iprot.skip(ftype)
             else:
@@ -936,9 +938,9 @@ class acquireLock_args(object):
             oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
             return
         oprot.writeStructBegin('acquireLock_args')
-        if self.request is not None:
-            oprot.writeFieldBegin('request', TType.STRUCT, 1)
-            self.request.write(oprot)
+        if self.lockRequest is not None:
+            oprot.writeFieldBegin('lockRequest', TType.STRUCT, 1)
+            self.lockRequest.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -959,7 +961,7 @@ class acquireLock_args(object):
 all_structs.append(acquireLock_args)
 acquireLock_args.thrift_spec = (
     None,  # 0
-    (1, TType.STRUCT, 'request', [LockRequest, None], None, ),  # 1
+    (1, TType.STRUCT, 'lockRequest', [LockRequest, None], None, ),  # 1
 )
 
 
@@ -1039,13 +1041,13 @@ acquireLock_result.thrift_spec = (
 class releaseLock_args(object):
     """
     Attributes:
-     - request
+     - lockRequest
 
     """
 
 
-    def __init__(self, request=None,):
-        self.request = request
+    def __init__(self, lockRequest=None,):
+        self.lockRequest = lockRequest
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -1058,8 +1060,8 @@ class releaseLock_args(object):
                 break
             if fid == 1:
                 if ftype == TType.STRUCT:
-                    self.request = LockRequest()
-                    self.request.read(iprot)
+                    self.lockRequest = LockRequest()
+                    self.lockRequest.read(iprot)
                 else:
                     iprot.skip(ftype)
             else:
@@ -1072,9 +1074,9 @@ class releaseLock_args(object):
             oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
             return
         oprot.writeStructBegin('releaseLock_args')
-        if self.request is not None:
-            oprot.writeFieldBegin('request', TType.STRUCT, 1)
-            self.request.write(oprot)
+        if self.lockRequest is not None:
+            oprot.writeFieldBegin('lockRequest', TType.STRUCT, 1)
+            self.lockRequest.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -1095,7 +1097,7 @@ class releaseLock_args(object):
 all_structs.append(releaseLock_args)
 releaseLock_args.thrift_spec = (
     None,  # 0
-    (1, TType.STRUCT, 'request', [LockRequest, None], None, ),  # 1
+    (1, TType.STRUCT, 'lockRequest', [LockRequest, None], None, ),  # 1
 )
 
 
@@ -1175,13 +1177,13 @@ releaseLock_result.thrift_spec = (
 class acquire_args(object):
     """
     Attributes:
-     - request
+     - lockRequest
 
     """
 
 
-    def __init__(self, request=None,):
-        self.request = request
+    def __init__(self, lockRequest=None,):
+        self.lockRequest = lockRequest
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -1194,8 +1196,8 @@ class acquire_args(object):
                 break
             if fid == 1:
                 if ftype == TType.STRUCT:
-                    self.request = LockRequest()
-                    self.request.read(iprot)
+                    self.lockRequest = LockRequest()
+                    self.lockRequest.read(iprot)
                 else:
                     iprot.skip(ftype)
             else:
@@ -1208,9 +1210,9 @@ class acquire_args(object):
             oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
             return
         oprot.writeStructBegin('acquire_args')
-        if self.request is not None:
-            oprot.writeFieldBegin('request', TType.STRUCT, 1)
-            self.request.write(oprot)
+        if self.lockRequest is not None:
+            oprot.writeFieldBegin('lockRequest', TType.STRUCT, 1)
+            self.lockRequest.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -1231,7 +1233,7 @@ class acquire_args(object):
 all_structs.append(acquire_args)
 acquire_args.thrift_spec = (
     None,  # 0
-    (1, TType.STRUCT, 'request', [LockRequest, None], None, ),  # 1
+    (1, TType.STRUCT, 'lockRequest', [LockRequest, None], None, ),  # 1
 )
 
 
@@ -2162,13 +2164,13 @@ ping_result.thrift_spec = (
 class cancelWait_args(object):
     """
     Attributes:
-     - seqid
+     - waitSeqid
 
     """
 
 
-    def __init__(self, seqid=None,):
-        self.seqid = seqid
+    def __init__(self, waitSeqid=None,):
+        self.waitSeqid = waitSeqid
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -2181,7 +2183,7 @@ class cancelWait_args(object):
                 break
             if fid == 1:
                 if ftype == TType.I32:
-                    self.seqid = iprot.readI32()
+                    self.waitSeqid = iprot.readI32()
                 else:
                     iprot.skip(ftype)
             else:
@@ -2194,9 +2196,9 @@ class cancelWait_args(object):
             oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
             return
         oprot.writeStructBegin('cancelWait_args')
-        if self.seqid is not None:
-            oprot.writeFieldBegin('seqid', TType.I32, 1)
-            oprot.writeI32(self.seqid)
+        if self.waitSeqid is not None:
+            oprot.writeFieldBegin('waitSeqid', TType.I32, 1)
+            oprot.writeI32(self.waitSeqid)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -2217,7 +2219,7 @@ class cancelWait_args(object):
 all_structs.append(cancelWait_args)
 cancelWait_args.thrift_spec = (
     None,  # 0
-    (1, TType.I32, 'seqid', None, None, ),  # 1
+    (1, TType.I32, 'waitSeqid', None, None, ),  # 1
 )
 
 

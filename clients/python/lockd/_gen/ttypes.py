@@ -165,6 +165,7 @@ class LockRequest(object):
      - owner: Free-form label of the caller, shown by inspect and in logs. Never used for ownership.
      - ttlMs: Lease length; absent = the server's default (--default-ttl). Must lie in the server's range.
      - waitMs: Time to wait in the queue: absent or 0 = try once; -1 = wait until granted or disconnected.
+    The caller's socket read timeout must exceed it (see the timeout rule at the top).
      - mode: Absent = EXCLUSIVE.
      - token: A lease token: acquire with it re-enters (holdCount + 1); releaseLock with it releases.
      - ephemeral: Release the lease as soon as the connection that acquired it closes, whatever its TTL.
