@@ -4,7 +4,8 @@
  * certificate is picked up by the next reconnect). A Credential never prints its secret.
  */
 import fs from 'node:fs';
-import type tls from 'node:tls';
+// Named imports: consumers of the typings may compile without esModuleInterop.
+import type { ConnectionOptions } from 'node:tls';
 import { ConfigError } from '../errors';
 
 /** The variable holding "identity:secret" when no credential is passed. */
@@ -76,7 +77,7 @@ export interface ClientTlsFiles {
 }
 
 /** The tls.connect options for `files`, read now. Throws ConfigError naming an unreadable file. */
-export function readClientTls(files: ClientTlsFiles): tls.ConnectionOptions {
+export function readClientTls(files: ClientTlsFiles): ConnectionOptions {
   if ((files.cert === undefined) !== (files.key === undefined)) throw new ConfigError('a TLS client certificate needs both its cert and its key file');
   const read = (what: string, file: string) => {
     try {

@@ -5,7 +5,7 @@
  * npm Thrift runtime leaves them hanging.
  */
 import net from 'node:net';
-import tls from 'node:tls';
+import { connect as tlsConnect, ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { CallTimeoutError, ConnectionError, errorFromWire, LockdError, ProtocolError } from '../errors';
 import { protocolByName } from '../protocol';
 import { CallWriter, MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultOf } from '../protocol/lock-service/client';
@@ -24,7 +24,7 @@ export interface ThriftConnectionOptions {
   /** Largest reply accepted. */
   maxMessageBytes: number;
   /** Connect with TLS using these options (CA, client certificate); undefined = plain TCP. */
-  tls?: tls.ConnectionOptions;
+  tls?: TlsConnectionOptions;
 }
 
 /** A call in flight: its seqid (for cancelWait) and its decoded reply. */
@@ -75,7 +75,7 @@ export class ThriftConnection {
   static connect(options: ThriftConnectionOptions): Promise<ThriftConnection> {
     return new Promise((resolve, reject) => {
       const secure = options.tls !== undefined;
-      const socket = secure ? tls.connect({ ...options.tls, host: options.host, port: options.port }) : net.connect({ host: options.host, port: options.port });
+      const socket = secure ? tlsConnect({ ...options.tls, host: options.host, port: options.port }) : net.connect({ host: options.host, port: options.port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectionError(`cannot reach lockd at ${options.host}:${options.port}: no answer within ${options.connectTimeoutMs} ms`));
