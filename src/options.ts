@@ -49,7 +49,7 @@ export interface ServerOptions {
   maxConnections: number;
   /** Reply bytes one connection may hold (encoded, awaiting sync, unread by its client) before lockd stops reading it. Default 8 MiB. */
   connectionBufferBytes: number;
-  /** Bytes of pending input and replies over all connections; past it the largest holders are closed. Default 512 MiB. */
+  /** Bytes of pending input and replies over all connections; past it the largest holders are closed. Default 256 MiB. */
   totalBufferBytes: number;
   /** A message that has begun must arrive whole within this, or the connection is closed (slowloris). Default 30 s. */
   readTimeoutMs: number;
@@ -103,7 +103,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxWaiters: 100_000,
   maxConnections: 50_000,
   connectionBufferBytes: 8 * 1024 * 1024,
-  totalBufferBytes: 512 * 1024 * 1024,
+  totalBufferBytes: 256 * 1024 * 1024,
   readTimeoutMs: 30_000,
   idleTimeoutMs: 3_600_000,
   maxListBytes: 1024 * 1024,

@@ -97,15 +97,20 @@ export function handleRenew(ctx: CallContext, seqid: number, key: string, token:
   ctx.logOp('renewed', key, lease);
 }
 
+// Every handler asks the backend before it begins its reply: a backend call may expire leases
+// and answer this connection's parked waits, whose replies must not land inside this one.
+
 export function handleCheckFence(ctx: CallContext, seqid: number, key: string, fence: number): void {
   ctx.access.authorize('read', key);
-  codec.writeBoolReply(ctx.outbox.begin('ordered'), 'checkFence', seqid, ctx.backend.checkFence(key, fence));
+  const live = ctx.backend.checkFence(key, fence);
+  codec.writeBoolReply(ctx.outbox.begin('ordered'), 'checkFence', seqid, live);
   ctx.outbox.end();
 }
 
 export function handleInspect(ctx: CallContext, seqid: number, key: string): void {
   ctx.access.authorize('read', key);
-  codec.writeLockInfoReply(ctx.outbox.begin('ordered'), seqid, ctx.backend.inspect(key));
+  const info = ctx.backend.inspect(key);
+  codec.writeLockInfoReply(ctx.outbox.begin('ordered'), seqid, info);
   ctx.outbox.end();
 }
 
@@ -126,11 +131,11 @@ export function handleListLocks(ctx: CallContext, seqid: number, prefix: string,
   const ranges = ctx.access.readableRanges(prefix);
   const held = ranges === undefined ? ctx.backend.scan(prefix, startAfter) : scanRanges(ctx.backend, ranges, startAfter);
   for (const info of held) {
-    if (page.length >= count) break;
     bytes += encodedSizeOf(info);
     // The first key always fits: a page that could hold nothing would stop every caller.
     if (bytes > maxListBytes && page.length > 0) break;
     page.push(info);
+    if (page.length >= count) break;
   }
   codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
   ctx.outbox.end();

@@ -42,6 +42,8 @@ interface Activity {
   lastActiveAt: number;
   /** When the partial message now pending began to arrive; 0 when nothing is pending. */
   messageStartedAt: number;
+  /** Input bytes pending at the end of the last read (counted in the server's running total). */
+  pendingBytes: number;
 }
 
 export class LockdServer implements ConnectionHost {
@@ -57,6 +59,8 @@ export class LockdServer implements ConnectionHost {
   private readonly warnings: RateLimitedWarnings;
   private readonly sweepTimer: NodeJS.Timeout;
   private connectionsLoggedAt = 0;
+  /** Input bytes pending over all connections (see Activity.pendingBytes). */
+  private pendingInputTotal = 0;
   private connectionsLogged = 0;
   private closing: Promise<void> | undefined;
   /** Undefined without --auth-file: every connection gets OPEN_ACCESS. */
@@ -289,7 +293,7 @@ export class LockdServer implements ConnectionHost {
 
   private serve(socket: net.Socket, transport: TransportKind, protocol: ProtocolFactory, head: Buffer): void {
     const connection = new Connection(socket, this, protocol, transport);
-    const activity: Activity = { lastActiveAt: Date.now(), messageStartedAt: 0 };
+    const activity: Activity = { lastActiveAt: Date.now(), messageStartedAt: 0, pendingBytes: 0 };
     this.connections.set(connection, activity);
     if (this.debug) this.logger.debug('connection opened', { peer: connection.peer, transport, protocol: protocol.name });
     this.logConnectionCount();
@@ -319,6 +323,12 @@ export class LockdServer implements ConnectionHost {
     // unread behind a full outbox are the client's replies' fault, not a slow message).
     if (!connection.hasPartialMessage) activity.messageStartedAt = 0;
     else if (activity.messageStartedAt === 0) activity.messageStartedAt = now;
+    const pending = connection.pendingInputBytes;
+    this.pendingInputTotal += pending - activity.pendingBytes;
+    activity.pendingBytes = pending;
+    // Input is checked as it arrives (replies once a second, in the sweep): a thousand clients
+    // each sending most of a large message must not get past the budget between sweeps.
+    if (this.pendingInputTotal > this.options.totalBufferBytes) this.enforceTotalBudget();
     this.flush();
   }
 
@@ -330,6 +340,7 @@ export class LockdServer implements ConnectionHost {
   private connectionClosed(connection: Connection): void {
     if (connection.closed) return;
     connection.markClosed();
+    this.pendingInputTotal -= this.connections.get(connection)?.pendingBytes ?? 0;
     this.connections.delete(connection);
     this.ending.delete(connection);
     const freed = this.backend.closeSession(connection.session);
@@ -373,18 +384,26 @@ export class LockdServer implements ConnectionHost {
       }
       total += connection.pendingInputBytes + connection.outbox.bufferedBytes;
     }
-    if (total <= totalBufferBytes) return;
+    if (total > totalBufferBytes) this.enforceTotalBudget();
+  }
+
+  /** Closes the connections holding the most bytes until the total is within --total-buffer-limit. */
+  private enforceTotalBudget(): void {
+    const limit = this.options.totalBufferBytes;
     const byUse = [...this.connections.keys()]
       .map((connection) => ({ connection, bytes: connection.pendingInputBytes + connection.outbox.bufferedBytes }))
       .sort((a, b) => b.bytes - a.bytes);
+    let total = byUse.reduce((sum, { bytes }) => sum + bytes, 0);
     for (const { connection, bytes } of byUse) {
-      if (total <= totalBufferBytes) break;
+      if (total <= limit) break;
       this.warn('total-buffer-limit', 'closing connection: buffers over all connections passed --total-buffer-limit', {
         peer: connection.peer,
         connectionBytes: bytes,
-        limitBytes: totalBufferBytes,
+        limitBytes: limit,
       });
+      // Closed now, not at the socket's close event, so the next read already sees the room.
       connection.socket.destroy();
+      this.connectionClosed(connection);
       total -= bytes;
     }
   }

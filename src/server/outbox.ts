@@ -92,6 +92,8 @@ export class Outbox {
 
   /** Starts one reply message; encode it with the returned writer, then call `end` (or `discard`). */
   begin(timing: ReplyTiming): ProtocolWriter {
+    // One reply at a time: a reply begun inside another would corrupt both frames.
+    if (this.replyOpen) throw new Error('a reply was begun while another is still being encoded');
     const early = timing === 'early' && this.durable;
     const buffer = early ? this.early : this.main;
     this.current = buffer;

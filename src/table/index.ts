@@ -1,3 +1,4 @@
 /** The lock table: pure lock rules with an injected clock. */
 export * from './types';
-export { LockTable, TableLimits, MAX_KEY_BYTES, MAX_OWNER_BYTES, FENCE_BLOCK, validateKey, modeName } from './lock-table';
+export { LockTable, TableLimits, TableOptions, MAX_KEY_BYTES, MAX_OWNER_BYTES, FENCE_BLOCK, validateKey, modeName } from './lock-table';
+export { HashKey } from './keyed-hash';

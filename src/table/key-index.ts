@@ -2,6 +2,8 @@
  * Finds the slot that holds a key, without a JS string or Map entry per key: an open-addressing
  * hash table of slot numbers in one Int32Array, comparing against the key bytes LeaseSlots keeps
  * in its arena. At a million keys this costs ~8 bytes a key where a Map<string, number> costs ~60.
+ * Buckets come from LeaseSlots' keyed hash, so nobody without the table's hash key can choose
+ * keys that pile onto one probe chain.
  */
 import type { LeaseSlots } from './lease-slots';
 
@@ -9,13 +11,6 @@ const EMPTY = 0;
 const DELETED = -1;
 /** Rebuild once live plus deleted buckets pass this share of the table, keeping probes short. */
 const MAX_LOAD = 0.6;
-
-/** FNV-1a over bytes[start, end). */
-export function hashBytes(bytes: Buffer, start: number, end: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
-  return hash | 0;
-}
 
 export class KeyIndex {
   /** slot + 1 per bucket; EMPTY or DELETED otherwise. */
@@ -67,10 +62,20 @@ export class KeyIndex {
     return this.bucketOf(slot) >= 0;
   }
 
-  /** Every indexed slot, in no particular order. */
-  *indexedSlots(): IterableIterator<number> {
+  /**
+   * The longest distance, in buckets, of any indexed slot from the bucket its hash points at:
+   * the most probes a lookup can take. Walks the whole table: for tests and diagnostics only.
+   */
+  longestProbe(): number {
     const buckets = this.buckets;
-    for (let i = 0; i < buckets.length; i++) if (buckets[i] > 0) yield buckets[i] - 1;
+    const mask = buckets.length - 1;
+    let longest = 0;
+    for (let i = 0; i < buckets.length; i++) {
+      if (buckets[i] <= 0) continue;
+      const distance = (i - this.slots.keyHash[buckets[i] - 1]) & mask;
+      if (distance > longest) longest = distance;
+    }
+    return longest;
   }
 
   private bucketOf(slot: number): number {
@@ -102,6 +107,6 @@ export class KeyIndex {
   /** Keys are validated to at most 1024 bytes before they get here, so the probe buffer fits them. */
   private encode(key: string): void {
     this.probeLength = this.probe.write(key, 0, 'utf8');
-    this.probeHash = hashBytes(this.probe, 0, this.probeLength);
+    this.probeHash = this.slots.hashOf(this.probe, 0, this.probeLength);
   }
 }

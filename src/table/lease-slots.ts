@@ -1,7 +1,7 @@
 /**
  * Storage of live leases as parallel typed arrays indexed by slot number, with each key's UTF-8
  * bytes in one arena Buffer. One object (and one key string) per lease would cost ~300 bytes and
- * make every major GC walk a million objects; here a slot costs 63 bytes of typed arrays (free
+ * make every major GC walk a million objects; here a slot costs 79 bytes of typed arrays (8 of them touched only for keys with several holders) (free
  * slots are linked through their key offsets, owners are ids into one table of labels) plus its
  * key bytes, and the GC sees a dozen objects.
  *
@@ -12,7 +12,7 @@
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { ResourceExhaustedError } from '../errors';
-import { hashBytes } from './key-index';
+import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import type { LeaseView, LockMode } from './types';
 
 /** Token length in bytes (128 bits), hex-encoded on the wire. */
@@ -55,6 +55,18 @@ export class LeaseSlots {
   readonly session: Int32Array;
   /** Position in the expiry heap. */
   readonly heapIndex: Int32Array;
+  /**
+   * Children in KeyOrder's tree, as slot + 1 (0: none), so slots outside the tree leave their
+   * pages untouched.
+   */
+  readonly orderLeft: Int32Array;
+  readonly orderRight: Int32Array;
+  /**
+   * Neighbours in the holder list of a key with several holders, as slot + 1 (0: none): a lone
+   * holder's slot never writes them, so their pages stay untouched.
+   */
+  readonly holderPrevious: Int32Array;
+  readonly holderNext: Int32Array;
 
   /**
    * Owner labels in use, by id, with how many leases use each: clients send the same label with
@@ -68,8 +80,14 @@ export class LeaseSlots {
   private randomOffset = RANDOM_POOL_BYTES;
   private readonly probe = Buffer.alloc(TOKEN_BYTES);
 
-  /** @param capacity the most leases that can ever be live at once. */
-  constructor(readonly capacity: number) {
+  /**
+   * @param capacity the most leases that can ever be live at once.
+   * @param hashKey key of the hash of key bytes; random unless a test fixes it.
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly hashKey: HashKey = randomHashKey(),
+  ) {
     let bytes = 0;
     // Widest elements first, so every view starts aligned to its element size.
     const take = (bytesPerSlot: number) => {
@@ -79,7 +97,7 @@ export class LeaseSlots {
     };
     const at = {
       fence: take(8), expiresAt: take(8), keyOffset: take(4), keyHash: take(4), ttl: take(4), holdCount: take(4),
-      session: take(4), heapIndex: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
+      session: take(4), heapIndex: take(4), orderLeft: take(4), orderRight: take(4), holderPrevious: take(4), holderNext: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
     };
     let memory: ArrayBuffer;
     try {
@@ -96,6 +114,10 @@ export class LeaseSlots {
     this.holdCount = new Int32Array(memory, at.holdCount, capacity);
     this.session = new Int32Array(memory, at.session, capacity);
     this.heapIndex = new Int32Array(memory, at.heapIndex, capacity);
+    this.orderLeft = new Int32Array(memory, at.orderLeft, capacity);
+    this.orderRight = new Int32Array(memory, at.orderRight, capacity);
+    this.holderPrevious = new Int32Array(memory, at.holderPrevious, capacity);
+    this.holderNext = new Int32Array(memory, at.holderNext, capacity);
     this.ownerId = new Uint32Array(memory, at.ownerId, capacity);
     this.keyLength = new Uint16Array(memory, at.keyLength, capacity);
     this.mode = new Uint8Array(memory, at.mode, capacity);
@@ -172,11 +194,42 @@ export class LeaseSlots {
     return this.arena.toString('utf8', start, start + this.keyLength[slot]);
   }
 
-  /** True when the slot's key begins with `prefix`'s bytes. */
-  keyStartsWith(slot: number, prefix: Buffer): boolean {
-    if (this.keyLength[slot] < prefix.length) return false;
+  /** True when the slot's key begins with bytes[0, length). */
+  keyStartsWith(slot: number, bytes: Uint8Array, length: number): boolean {
+    if (this.keyLength[slot] < length) return false;
+    const arena = this.arena;
     const start = this.keyOffset[slot];
-    return this.arena.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+    for (let i = 0; i < length; i++) if (arena[start + i] !== bytes[i]) return false;
+    return true;
+  }
+
+  /** The keyed hash of bytes[start, end), as stored in `keyHash` for a slot's key. */
+  hashOf(bytes: Uint8Array, start: number, end: number): number {
+    return halfSipHash(bytes, start, end, this.hashKey);
+  }
+
+  /** Orders two slots' keys by their bytes: negative, zero or positive. */
+  compareKeys(a: number, b: number): number {
+    const start = this.keyOffset[b];
+    return this.compareKeyTo(a, this.arena, start, start + this.keyLength[b]);
+  }
+
+  /**
+   * Orders the slot's key against bytes[start, end) (byte order, which is code point order):
+   * negative when the key sorts first. A loop in JS: most keys differ within a few bytes, and
+   * a native compare would cost more to call than that.
+   */
+  compareKeyTo(slot: number, bytes: Uint8Array, start: number, end: number): number {
+    const arena = this.arena;
+    const keyStart = this.keyOffset[slot];
+    const keyLength = this.keyLength[slot];
+    const length = end - start;
+    const common = keyLength < length ? keyLength : length;
+    for (let i = 0; i < common; i++) {
+      const difference = arena[keyStart + i] - bytes[start + i];
+      if (difference !== 0) return difference;
+    }
+    return keyLength - length;
   }
 
   /** True when the slot's key is exactly `bytes[0, length)`. */
@@ -240,7 +293,7 @@ export class LeaseSlots {
     const length = this.arena.write(key, this.arenaEnd, 'utf8');
     this.keyOffset[slot] = this.arenaEnd;
     this.keyLength[slot] = length;
-    this.keyHash[slot] = hashBytes(this.arena, this.arenaEnd, this.arenaEnd + length);
+    this.keyHash[slot] = this.hashOf(this.arena, this.arenaEnd, this.arenaEnd + length);
     this.arenaEnd += length;
   }
 

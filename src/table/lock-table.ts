@@ -16,38 +16,23 @@
  */
 import { InvalidArgumentError, NotHolderError, ResourceExhaustedError } from '../errors';
 import { BinaryHeap } from './heap';
-import { KeyIndex } from './key-index';
+import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
+import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
-import {
-  AcquireOutcome,
-  AcquireRequest,
-  HolderView,
-  LeaseView,
-  LockInfoView,
-  LockMode,
-  SessionId,
-  TableObserver,
-  Waiter,
-} from './types';
+import { AcquireOutcome, AcquireRequest, LeaseView, LockInfoView, LockMode, SessionId, TableObserver, Waiter } from './types';
+import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
+import { QueuedWaiter } from './waiter-queue';
+
+export { MAX_KEY_BYTES, MAX_OWNER_BYTES, validateKey } from './validate';
 
 /** Ranges the table enforces; the server fills them from its options. */
-export interface TableLimits {
-  defaultTtlMs: number;
-  minTtlMs: number;
-  maxTtlMs: number;
-  maxWaitMs: number;
-  defaultListLimit: number;
-  maxListLimit: number;
+export interface TableLimits extends ArgumentLimits {
   /** Live leases allowed at once: a direct grant beyond it is refused (RESOURCE_EXHAUSTED). */
   maxLeases: number;
   /** Parked waiters allowed at once. */
   maxWaiters: number;
 }
 
-/** Longest key, in UTF-8 bytes. */
-export const MAX_KEY_BYTES = 1024;
-/** Longest owner label, in UTF-8 bytes. */
-export const MAX_OWNER_BYTES = 256;
 /**
  * Fences reserved per journal record. A restart resumes one whole block above the last
  * reservation found on disk, so fences issued under a reservation that had not reached the disk
@@ -55,91 +40,17 @@ export const MAX_OWNER_BYTES = 256;
  */
 export const FENCE_BLOCK = 1 << 24;
 
-/** A key with several holders or any waiters; a key with one holder and no queue is just its slot. */
-interface KeyState {
-  holders: number[];
-  queue: QueuedWaiter[];
-}
-
-/**
- * Key -> state. The common case, one holder and nobody waiting, lives in a KeyIndex (no JS
- * object per key); keys with several holders or a queue live in a Map of KeyState.
- */
-class KeyTable {
-  private readonly single: KeyIndex;
-  private readonly complex = new Map<string, KeyState>();
-
-  constructor(private readonly slots: LeaseSlots) {
-    this.single = new KeyIndex(slots);
-  }
-
-  get(key: string): number | KeyState | undefined {
-    if (this.complex.size > 0) {
-      const state = this.complex.get(key);
-      if (state !== undefined) return state;
-    }
-    const slot = this.single.find(key);
-    return slot < 0 ? undefined : slot;
-  }
-
-  /** Makes `slot` (which stores `key`) the key's lone holder. */
-  setSingle(key: string, slot: number): void {
-    this.complex.delete(key);
-    this.single.insert(slot);
-  }
-
-  /** Gives the key a KeyState, taking it out of the single index if it was there. */
-  setComplex(key: string, state: KeyState, formerSingle?: number): void {
-    if (formerSingle !== undefined) this.single.remove(formerSingle);
-    this.complex.set(key, state);
-  }
-
-  deleteComplex(key: string): void {
-    this.complex.delete(key);
-  }
-
-  getComplex(key: string): KeyState | undefined {
-    return this.complex.get(key);
-  }
-
-  /** Drops a lone holder's entry; false when the slot's key is complex instead. */
-  removeSingle(slot: number): boolean {
-    return this.single.remove(slot);
-  }
-
-  /** Every key with its holder slots; `key` is undefined for single keys (decode from the slot). */
-  *entries(): IterableIterator<[string | undefined, number[]]> {
-    for (const slot of this.single.indexedSlots()) yield [undefined, [slot]];
-    for (const [key, state] of this.complex) yield [key, state.holders];
-  }
-
-  /** Single-holder slots whose key starts with `prefix`, and complex keys that do. */
-  *keysWithPrefix(prefix: string): IterableIterator<string> {
-    const bytes = Buffer.from(prefix, 'utf8');
-    for (const slot of this.single.indexedSlots()) if (this.slots.keyStartsWith(slot, bytes)) yield this.slots.keyOf(slot);
-    for (const key of this.complex.keys()) if (key.startsWith(prefix)) yield key;
-  }
-}
-
-class QueuedWaiter implements Waiter {
-  heapIndex = -1;
-  constructor(
-    readonly id: number,
-    readonly key: string,
-    readonly mode: LockMode,
-    readonly owner: string | undefined,
-    readonly ttlMs: number,
-    readonly ephemeral: boolean,
-    readonly session: SessionId,
-    readonly deadlineMs: number,
-  ) {}
+/** Choices a test may fix; the server leaves them at their defaults. */
+export interface TableOptions {
+  /** Key of the hash that places keys in the key index. Default: random per table. */
+  hashKey?: HashKey;
 }
 
 const NO_OBSERVER: TableObserver = { waiterGranted() {}, waiterTimedOut() {}, changed() {} };
 
 export class LockTable {
   private readonly slots: LeaseSlots;
-  private readonly entries: KeyTable;
+  private readonly keys: KeyTable;
   /** False when nobody keeps the change stream (in-memory): then no change objects are built. */
   private readonly recording: boolean;
   private readonly leaseExpiry: BinaryHeap<number>;
@@ -148,6 +59,7 @@ export class LockTable {
     (a, b) => a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id),
     (w, index) => (w.heapIndex = index),
   );
+  /** Ephemeral lease slots and parked waiters of each session, so closing one touches only its own. */
   private readonly sessionLeases = new Map<SessionId, Set<number>>();
   private readonly sessionWaiters = new Map<SessionId, Set<QueuedWaiter>>();
   private lastFence = 0;
@@ -158,11 +70,13 @@ export class LockTable {
   constructor(
     readonly limits: TableLimits,
     private readonly observer: TableObserver = NO_OBSERVER,
+    options: TableOptions = {},
   ) {
+    const hashKey = options.hashKey ?? randomHashKey();
     // Leases plus parked waiters never exceed maxLeases + maxWaiters (see grantNew and acquire), and
     // a promotion turns a waiter into a lease: so a waiter's grant always finds a slot.
-    const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters));
-    this.entries = new KeyTable(slots);
+    const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters, hashKey));
+    this.keys = new KeyTable(slots, halfSipHash(Buffer.alloc(0), 0, 0, hashKey));
     this.recording = observer.recordsChanges !== false;
     this.leaseExpiry = new BinaryHeap<number>(
       (a, b) => slots.expiresAt[a] < slots.expiresAt[b],
@@ -186,6 +100,14 @@ export class LockTable {
   }
 
   /**
+   * What the key indexes cost, as deterministic counts for tests: the longest probe a key lookup
+   * may take, and the tree nodes every scan so far has touched.
+   */
+  get indexCosts(): { longestProbe: number; orderNodesVisited: number } {
+    return this.keys.costs;
+  }
+
+  /**
    * Grants, re-enters, parks or refuses. Throws InvalidArgumentError for out-of-range input and
    * NotHolderError for a token that names no live lease on the key.
    */
@@ -193,28 +115,23 @@ export class LockTable {
     this.expireDue(now);
     const key = request.key;
     validateKey(key);
-    const ttlMs = this.checkTtl(request.ttlMs);
-    const waitMs = this.checkWait(request.waitMs);
+    const ttlMs = checkTtl(this.limits, request.ttlMs);
+    const waitMs = checkWait(this.limits, request.waitMs);
     const mode = checkMode(request.mode);
     const owner = checkOwner(request.owner);
 
     if (request.token !== undefined) return this.reenter(key, request.token, mode, ttlMs, now);
 
-    const entry = this.entries.get(key);
+    const entry = this.keys.find(key);
     if (entry === undefined) {
       const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
-      this.entries.setSingle(key, slot);
+      this.keys.addFirstHolder(slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
-    if (typeof entry === 'number') {
-      if (mode === LockMode.SHARED && this.slots.mode[entry] === LockMode.SHARED) {
-        const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
-        this.entries.setComplex(key, { holders: [entry, slot], queue: [] }, entry);
-        return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
-      }
-    } else if (entry.queue.length === 0 && this.compatible(entry.holders, mode)) {
+    // First come, first served: nobody passes a waiter, even one it is compatible with.
+    if (this.keys.waiterCount(entry) === 0 && this.compatible(entry, mode)) {
       const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
-      entry.holders.push(slot);
+      this.keys.addHolder(entry, slot);
       return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
     }
 
@@ -235,9 +152,7 @@ export class LockTable {
       request.session,
       waitMs < 0 ? Infinity : now + waitMs,
     );
-    const state = typeof entry === 'number' ? { holders: [entry], queue: [] as QueuedWaiter[] } : entry;
-    if (state !== entry) this.entries.setComplex(key, state, entry as number);
-    state.queue.push(waiter);
+    this.keys.enqueue(entry, waiter);
     this.waiterCount++;
     if (waiter.deadlineMs !== Infinity) this.waitDeadlines.push(waiter);
     addToSet(this.sessionWaiters, waiter.session, waiter);
@@ -266,7 +181,7 @@ export class LockTable {
   renew(key: string, token: string, ttlMs: number | undefined, now: number): LeaseView {
     this.expireDue(now);
     validateKey(key);
-    const asked = ttlMs === undefined ? undefined : this.checkTtl(ttlMs);
+    const asked = ttlMs === undefined ? undefined : checkTtl(this.limits, ttlMs);
     const slot = this.findSlot(key, token);
     if (slot < 0) throw notHolder(key);
     const ttl = asked ?? this.slots.ttl[slot];
@@ -286,55 +201,45 @@ export class LockTable {
   checkFence(key: string, fence: number, now: number): boolean {
     this.expireDue(now);
     validateKey(key);
-    const entry = this.entries.get(key);
-    if (entry === undefined) return false;
-    if (typeof entry === 'number') return this.slots.fence[entry] === fence;
-    return entry.holders.some((slot) => this.slots.fence[slot] === fence);
+    const entry = this.keys.find(key);
+    return entry !== undefined && this.keys.holders(entry).some((slot) => this.slots.fence[slot] === fence);
   }
 
   /** Holders and waiter count of one key; empty when nobody holds it. */
   inspect(key: string, now: number): LockInfoView {
     this.expireDue(now);
     validateKey(key);
-    return this.infoOf(key, this.entries.get(key));
+    return this.infoOf(key);
   }
 
-  /** Held keys starting with `prefix`, in key order, at most `limit` (<= 0: the default). */
+  /** Held keys starting with `prefix`, in byte order, at most `limit` (<= 0: the default). */
   list(prefix: string, limit: number | undefined, now: number): LockInfoView[] {
-    this.expireDue(now);
-    const { defaultListLimit, maxListLimit } = this.limits;
-    if (limit !== undefined && limit > maxListLimit) {
-      throw new InvalidArgumentError(`limit must be at most ${maxListLimit}, got ${limit} (<= 0 means the default ${defaultListLimit})`);
+    const count = checkListLimit(this.limits, limit);
+    const found: LockInfoView[] = [];
+    if (count <= 0) return found;
+    for (const info of this.scan(prefix, undefined, now)) {
+      found.push(info);
+      if (found.length >= count) break;
     }
-    const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
-    // Keep the `count` smallest keys in a max-heap: O(n log count) without sorting every key.
-    const chosen = new BinaryHeap<string>((a, b) => a > b);
-    for (const key of this.entries.keysWithPrefix(prefix)) {
-      if (chosen.size < count) chosen.push(key);
-      else if (key < (chosen.peek() as string)) {
-        chosen.pop();
-        chosen.push(key);
-      }
-    }
-    return chosen
-      .drain()
-      .sort()
-      .map((key) => this.infoOf(key, this.entries.get(key)));
+    return found;
   }
 
-  /** Held keys starting with `prefix` and after `startAfter`, in key order, lazily. */
-  *scan(prefix: string, startAfter: string | undefined, now: number): IterableIterator<LockInfoView> {
+  /**
+   * Held keys that start with `prefix` and sort after `startAfter` (from the first when
+   * undefined), in UTF-8 byte order, lazily: O(log n) to start, then O(1) a key plus its
+   * holders. The caller stops when it has enough; the last key it took continues the listing.
+   */
+  scan(prefix: string, startAfter: string | undefined, now: number): Iterable<LockInfoView> {
     this.expireDue(now);
-    const keys = [...this.entries.keysWithPrefix(prefix)].filter((key) => startAfter === undefined || key > startAfter).sort();
-    for (const key of keys) {
-      const entry = this.entries.get(key);
-      if (entry !== undefined) yield this.infoOf(key, entry);
-    }
+    validateKeyBound('prefix', prefix);
+    if (startAfter !== undefined) validateKeyBound('startAfter', startAfter);
+    return this.infosOf(this.keys.keysFrom(prefix, startAfter));
   }
 
   /**
    * Ends a session: its waiters leave their queues (without a callback: the session is gone)
    * and its ephemeral leases are freed, granting whoever waits next. Returns the counts.
+   * Costs O(1) a waiter or lease of the session (plus heap upkeep), whatever else is parked.
    */
   closeSession(session: SessionId, now: number): { leases: number; waiters: number } {
     // Sweep first, as every call does: a wait already over must time out, not be granted below.
@@ -345,11 +250,13 @@ export class LockTable {
     this.sessionLeases.delete(session);
     let waiterCount = 0;
     if (waiters !== undefined) {
+      const touched = new Set<KeyEntry>();
       for (const waiter of waiters) {
-        this.unqueue(waiter);
+        const entry = this.unqueue(waiter);
+        if (entry !== undefined) touched.add(entry);
         waiterCount++;
       }
-      for (const waiter of waiters) this.promote(waiter.key, now);
+      for (const entry of touched) this.promote(entry, now);
     }
     let leaseCount = 0;
     if (leases !== undefined) {
@@ -364,27 +271,30 @@ export class LockTable {
 
   /**
    * Takes one parked waiter out of its queue (the caller gave up) and lets compatible waiters
-   * behind it in. False when it is no longer parked.
+   * behind it in. False when it is no longer parked. O(1) plus the grants it causes.
    */
   cancelWaiter(waiter: Waiter, now: number): boolean {
     const queued = waiter as QueuedWaiter;
-    const entry = this.entries.get(queued.key);
-    if (entry === undefined || typeof entry === 'number' || !entry.queue.includes(queued)) return false;
-    this.unqueue(queued);
+    const entry = this.unqueue(queued);
+    if (entry === undefined) return false;
     deleteFromSet(this.sessionWaiters, queued.session, queued);
     // Sweep before letting waiters in (after unqueueing: the cancelled waiter is never granted).
     this.expireDue(now);
-    this.promote(queued.key, now);
+    this.promote(entry, now);
     return true;
   }
 
   /** Removes every waiter from every queue and returns them (shutdown answers each). */
   drainWaiters(): Waiter[] {
-    const all: Waiter[] = [];
+    const all: QueuedWaiter[] = [];
     for (const set of this.sessionWaiters.values()) for (const waiter of set) all.push(waiter);
-    for (const waiter of all) this.unqueue(waiter as QueuedWaiter);
     this.sessionWaiters.clear();
-    for (const waiter of all) this.normalize(waiter.key);
+    const touched = new Set<KeyEntry>();
+    for (const waiter of all) {
+      const entry = this.unqueue(waiter);
+      if (entry !== undefined) touched.add(entry);
+    }
+    for (const entry of touched) this.keys.settle(entry);
     return all;
   }
 
@@ -412,22 +322,14 @@ export class LockTable {
         this.free(lease as number, 'expired', now);
       } else if (waiterAt <= now) {
         const timedOut = waiter as QueuedWaiter;
-        this.unqueue(timedOut);
+        const entry = this.unqueue(timedOut);
         deleteFromSet(this.sessionWaiters, timedOut.session, timedOut);
         this.observer.waiterTimedOut(timedOut);
-        this.promote(timedOut.key, now);
+        if (entry !== undefined) this.promote(entry, now);
       } else {
         return;
       }
     }
-  }
-
-  /** A grant straight to a caller (not a waiter's): refused when it would pass maxLeases. */
-  private grantNew(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, request: AcquireRequest, now: number): number {
-    if (this.slots.count >= this.limits.maxLeases) {
-      throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases, the limit (--max-leases); retry once some are released`);
-    }
-    return this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
   }
 
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
@@ -466,10 +368,7 @@ export class LockTable {
       const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
       this.slots.holdCount[slot] = lease.holdCount;
       this.leaseExpiry.push(slot);
-      const entry = this.entries.get(lease.key);
-      if (entry === undefined) this.entries.setSingle(lease.key, slot);
-      else if (typeof entry === 'number') this.entries.setComplex(lease.key, { holders: [entry, slot], queue: [] }, entry);
-      else entry.holders.push(slot);
+      this.addHolder(lease.key, slot);
       restored++;
     }
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
@@ -479,6 +378,14 @@ export class LockTable {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /** A grant straight to a caller (not a waiter's): refused when it would pass maxLeases. */
+  private grantNew(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, request: AcquireRequest, now: number): number {
+    if (this.slots.count >= this.limits.maxLeases) {
+      throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases, the limit (--max-leases); retry once some are released`);
+    }
+    return this.grant(key, owner, mode, ttlMs, request.ephemeral === true, request.session, now);
+  }
 
   private reenter(key: string, token: string, mode: LockMode, ttlMs: number, now: number): AcquireOutcome {
     const slot = this.findSlot(key, token);
@@ -509,6 +416,13 @@ export class LockTable {
     return slot;
   }
 
+  /** Records `slot` (a live lease storing `key`) as one of the key's holders. */
+  private addHolder(key: string, slot: number): void {
+    const entry = this.keys.find(key);
+    if (entry === undefined) this.keys.addFirstHolder(slot);
+    else this.keys.addHolder(entry, slot);
+  }
+
   /** Frees a lease's slot and hands its key to the next waiters. */
   private free(slot: number, reason: 'released' | 'expired' | 'session-closed', now: number): void {
     const slots = this.slots;
@@ -519,72 +433,44 @@ export class LockTable {
       deleteFromSet(this.sessionLeases, session, slot);
     }
     this.leaseExpiry.removeAt(slots.heapIndex[slot]);
-    if (this.entries.removeSingle(slot)) {
-      slots.release(slot);
-      return;
-    }
-    const key = slots.keyOf(slot);
+    const entry = this.keys.removeHolder(slot);
     slots.release(slot);
-    const entry = this.entries.getComplex(key);
-    if (entry === undefined) return;
-    const holders = entry.holders;
-    holders.splice(holders.indexOf(slot), 1);
-    this.promote(key, now);
+    if (entry !== undefined) this.promote(entry, now);
   }
 
-  /** Grants queued waiters at the head of the key's queue while they are compatible. */
-  private promote(key: string, now: number): void {
-    const entry = this.entries.get(key);
-    if (entry === undefined || typeof entry === 'number') return;
-    const { holders, queue } = entry;
-    while (queue.length > 0) {
-      const next = queue[0];
-      if (!this.compatible(holders, next.mode)) break;
-      queue.shift();
-      this.waiterCount--;
-      if (next.heapIndex >= 0) this.waitDeadlines.removeAt(next.heapIndex);
+  /**
+   * Grants the waiters at the head of the key's queue while they are compatible with the
+   * holders: O(1) a grant, so letting k SHARED waiters in at once costs O(k).
+   */
+  private promote(entry: KeyEntry, now: number): void {
+    const keys = this.keys;
+    for (let next = keys.firstWaiter(entry); next !== undefined && this.compatible(entry, next.mode); next = keys.firstWaiter(entry)) {
+      this.unqueue(next);
       deleteFromSet(this.sessionWaiters, next.session, next);
-      const slot = this.grant(key, next.owner, next.mode, next.ttlMs, next.ephemeral, next.session, now);
-      holders.push(slot);
-      this.observer.waiterGranted(next, this.slots.view(slot, key));
+      const slot = this.grant(next.key, next.owner, next.mode, next.ttlMs, next.ephemeral, next.session, now);
+      keys.addHolder(entry, slot);
+      this.observer.waiterGranted(next, this.slots.view(slot, next.key));
     }
-    this.normalize(key);
-  }
-
-  /** Returns a key to its compact form: no entry when free, the bare slot for a lone holder. */
-  private normalize(key: string): void {
-    const entry = this.entries.get(key);
-    if (entry === undefined || typeof entry === 'number' || entry.queue.length > 0) return;
-    if (entry.holders.length === 0) this.entries.deleteComplex(key);
-    else if (entry.holders.length === 1) this.entries.setSingle(key, entry.holders[0]);
+    keys.settle(entry);
   }
 
   /** Takes a waiter out of its queue and the deadline heap (not out of its session's set). */
-  private unqueue(waiter: QueuedWaiter): void {
-    const entry = this.entries.get(waiter.key);
-    if (entry !== undefined && typeof entry !== 'number') {
-      const index = entry.queue.indexOf(waiter);
-      if (index >= 0) {
-        entry.queue.splice(index, 1);
-        this.waiterCount--;
-      }
-    }
+  private unqueue(waiter: QueuedWaiter): KeyEntry | undefined {
+    const entry = this.keys.unqueue(waiter);
+    if (entry !== undefined) this.waiterCount--;
     if (waiter.heapIndex >= 0) this.waitDeadlines.removeAt(waiter.heapIndex);
+    return entry;
   }
 
-  private compatible(holders: number[], mode: LockMode): boolean {
-    if (holders.length === 0) return true;
-    if (mode === LockMode.EXCLUSIVE) return false;
-    // Holders are all shared or one exclusive, so the first one decides.
-    return this.slots.mode[holders[0]] === LockMode.SHARED;
+  /** Whether a request in `mode` can share the key with its holders. */
+  private compatible(entry: KeyEntry, mode: LockMode): boolean {
+    if (this.keys.holderCount(entry) === 0) return true;
+    return mode === LockMode.SHARED && this.keys.holderMode(entry) === LockMode.SHARED;
   }
 
   private findSlot(key: string, token: string): number {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return -1;
-    if (typeof entry === 'number') return this.slots.tokenMatches(entry, token) ? entry : -1;
-    for (const slot of entry.holders) if (this.slots.tokenMatches(slot, token)) return slot;
-    return -1;
+    const entry = this.keys.find(key);
+    return entry === undefined ? -1 : this.keys.holderWithToken(entry, token);
   }
 
   private setExpiry(slot: number, expiresAtMs: number): void {
@@ -605,59 +491,23 @@ export class LockTable {
     });
   }
 
-  private infoOf(key: string, entry: number | KeyState | undefined): LockInfoView {
+  private *infosOf(keys: Iterable<string>): Generator<LockInfoView> {
+    for (const key of keys) yield this.infoOf(key);
+  }
+
+  private infoOf(key: string): LockInfoView {
+    const entry = this.keys.find(key);
     if (entry === undefined) return { key, holders: [], waiters: 0 };
-    const slots = typeof entry === 'number' ? [entry] : entry.holders;
-    const holders: HolderView[] = slots.map((slot) => ({
-      owner: this.slots.ownerOf(slot),
-      mode: this.slots.mode[slot] as LockMode,
-      fence: this.slots.fence[slot],
-      expiresAtMs: this.slots.expiresAt[slot],
-      holdCount: this.slots.holdCount[slot],
+    const slots = this.slots;
+    const holders = this.keys.holders(entry).map((slot) => ({
+      owner: slots.ownerOf(slot),
+      mode: slots.mode[slot] as LockMode,
+      fence: slots.fence[slot],
+      expiresAtMs: slots.expiresAt[slot],
+      holdCount: slots.holdCount[slot],
     }));
-    return { key, holders, waiters: typeof entry === 'number' ? 0 : entry.queue.length };
+    return { key, holders, waiters: this.keys.waiterCount(entry) };
   }
-
-  private checkTtl(ttlMs: number | undefined): number {
-    if (ttlMs === undefined) return this.limits.defaultTtlMs;
-    const { minTtlMs, maxTtlMs, defaultTtlMs } = this.limits;
-    if (!(ttlMs >= minTtlMs && ttlMs <= maxTtlMs)) {
-      throw new InvalidArgumentError(
-        `ttlMs must be between ${minTtlMs} and ${maxTtlMs} ms, got ${ttlMs} (omit it for the default ${defaultTtlMs} ms)`,
-      );
-    }
-    return ttlMs;
-  }
-
-  private checkWait(waitMs: number | undefined): number {
-    if (waitMs === undefined) return 0;
-    const max = this.limits.maxWaitMs;
-    if (waitMs === -1 || (waitMs >= 0 && waitMs <= max)) return waitMs;
-    throw new InvalidArgumentError(`waitMs must be -1 (wait until granted) or 0..${max} ms, got ${waitMs}`);
-  }
-}
-
-/** Throws InvalidArgumentError unless `key` is 1..1024 bytes of UTF-8. */
-export function validateKey(key: string | undefined): asserts key is string {
-  if (key === undefined) throw new InvalidArgumentError('lockKey is required');
-  // A UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no byte count.
-  const bytes = key.length * 3 <= MAX_KEY_BYTES ? key.length : Buffer.byteLength(key, 'utf8');
-  if (bytes === 0 || bytes > MAX_KEY_BYTES) {
-    throw new InvalidArgumentError(`lockKey must be 1..${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes} bytes`);
-  }
-}
-
-function checkMode(mode: number | undefined): LockMode {
-  if (mode === undefined || mode === LockMode.EXCLUSIVE) return LockMode.EXCLUSIVE;
-  if (mode === LockMode.SHARED) return LockMode.SHARED;
-  throw new InvalidArgumentError(`mode must be EXCLUSIVE (1) or SHARED (2), got ${mode}`);
-}
-
-function checkOwner(owner: string | undefined): string | undefined {
-  if (owner === undefined || owner.length * 3 <= MAX_OWNER_BYTES) return owner;
-  const bytes = Buffer.byteLength(owner, 'utf8');
-  if (bytes > MAX_OWNER_BYTES) throw new InvalidArgumentError(`owner must be at most ${MAX_OWNER_BYTES} bytes, got ${bytes}`);
-  return owner;
 }
 
 function notHolder(key: string): NotHolderError {

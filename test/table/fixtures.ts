@@ -1,12 +1,12 @@
 /** A LockTable on a ManualClock with a recording observer, plus small helpers the table tests share. */
-import { LockTable, TableLimits } from '../../src/table/lock-table';
+import { LockTable, TableLimits, TableOptions } from '../../src/table/lock-table';
 import { AcquireRequest, LeaseView, ManualClock, TableChange, Waiter } from '../../src/table/types';
 
 export const LIMITS: TableLimits = { defaultTtlMs: 1_000, minTtlMs: 10, maxTtlMs: 60_000, maxWaitMs: 30_000, defaultListLimit: 3, maxListLimit: 10, maxLeases: 100_000, maxWaiters: 100_000 };
 
 export type Request = Partial<AcquireRequest> & { key: string };
 
-export function setup(limits: TableLimits = LIMITS, options: { recordsChanges?: boolean } = {}) {
+export function setup(limits: TableLimits = LIMITS, options: { recordsChanges?: boolean } & TableOptions = {}) {
   const clock = new ManualClock();
   const granted: Array<{ waiter: Waiter; lease: LeaseView }> = [];
   const timedOut: Waiter[] = [];
@@ -16,7 +16,7 @@ export function setup(limits: TableLimits = LIMITS, options: { recordsChanges?: 
     waiterGranted: (waiter, lease) => granted.push({ waiter, lease }),
     waiterTimedOut: (waiter) => timedOut.push(waiter),
     changed: (change) => changes.push(change),
-  });
+  }, { hashKey: options.hashKey });
   const now = () => clock.now();
   /** Session 1 unless the request names another. */
   const acquire = (request: Request) => table.acquire({ session: 1, ...request }, clock.now());
@@ -102,4 +102,21 @@ export function replay(changes: readonly TableChange[]): { leases: Map<string, L
 /** Leases ordered by fence, for comparing sets of leases. */
 export function byFence<T extends { fence: number }>(leases: Iterable<T>): T[] {
   return [...leases].sort((a, b) => a.fence - b.fence);
+}
+
+/** Array methods that search or move a whole array: one call costs O(length). */
+const LINEAR_ARRAY_METHODS = ['indexOf', 'lastIndexOf', 'includes', 'find', 'findIndex', 'some', 'every', 'filter', 'splice', 'shift', 'unshift'] as const;
+
+/**
+ * Runs `fn` and counts its calls to Array methods that cost O(length) (indexOf, splice, shift...):
+ * a queue or holder list that removes an element with one of them pays O(n) per removal.
+ */
+export function countLinearArrayCalls(fn: () => void): number {
+  const spies = LINEAR_ARRAY_METHODS.map((method) => jest.spyOn(Array.prototype, method));
+  try {
+    fn();
+    return spies.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
 }

@@ -42,6 +42,6 @@ test('a key is found only under its exact bytes, and prefixes match on bytes', (
   expect(index.find('jobs/é')).toBe(slot);
   expect(index.find('jobs/e')).toBe(-1);
   expect(index.find('jobs/')).toBe(-1);
-  expect(slots.keyStartsWith(slot, Buffer.from('jobs/'))).toBe(true);
-  expect(slots.keyStartsWith(slot, Buffer.from('jobs/é/more'))).toBe(false);
+  expect(slots.keyStartsWith(slot, Buffer.from('jobs/'), 5)).toBe(true);
+  expect(slots.keyStartsWith(slot, Buffer.from('jobs/é/more'), 12)).toBe(false);
 });

@@ -1,0 +1,182 @@
+/**
+ * Key -> holders and waiters, with the storage layout hidden from the lock rules.
+ *
+ * The common case, one holder and nobody waiting, is just the holder's lease slot in a KeyIndex
+ * (no JS object per key). A key with several holders or a queue gets a KeyState object. Every
+ * held key also sits in a KeyOrder (byte order, for listing by prefix) under one of its holder
+ * slots, its representative. Callers see an opaque KeyEntry and ask this class about it.
+ */
+import { KeyIndex } from './key-index';
+import { KeyOrder } from './key-order';
+import type { LeaseSlots } from './lease-slots';
+import type { LockMode } from './types';
+import { QueuedWaiter, WaiterQueue } from './waiter-queue';
+
+/**
+ * A key with several holders or any waiters: its queue, plus its holders as a list linked through
+ * LeaseSlots (grant order, O(1) removal) and by token (release finds its slot among thousands of
+ * SHARED holders without a scan). The first holder stands for the key in KeyOrder.
+ */
+class KeyState extends WaiterQueue {
+  readonly holdersByToken = new Map<string, number>();
+  /** First and last holder slot; -1 while nobody holds the key. */
+  firstHolder = -1;
+  lastHolder = -1;
+
+  constructor(readonly key: string) {
+    super();
+  }
+}
+
+/** A held key as KeyTable hands it out: opaque outside this module. */
+export type KeyEntry = number | KeyState;
+
+export class KeyTable {
+  private readonly single: KeyIndex;
+  private readonly complex = new Map<string, KeyState>();
+  private readonly order: KeyOrder;
+
+  constructor(private readonly slots: LeaseSlots, orderSeed: number) {
+    this.single = new KeyIndex(slots);
+    this.order = new KeyOrder(slots, orderSeed);
+  }
+
+  /** The key's entry, or undefined when nobody holds it and nobody waits for it. */
+  find(key: string): KeyEntry | undefined {
+    if (this.complex.size > 0) {
+      const state = this.complex.get(key);
+      if (state !== undefined) return state;
+    }
+    const slot = this.single.find(key);
+    return slot < 0 ? undefined : slot;
+  }
+
+  holderCount(entry: KeyEntry): number {
+    return typeof entry === 'number' ? 1 : entry.holdersByToken.size;
+  }
+
+  /** The mode of the key's holders (several holders are all SHARED). Only when it has holders. */
+  holderMode(entry: KeyEntry): LockMode {
+    return this.slots.mode[typeof entry === 'number' ? entry : entry.firstHolder] as LockMode;
+  }
+
+  /** The key's holder slots, in grant order. */
+  holders(entry: KeyEntry): number[] {
+    if (typeof entry === 'number') return [entry];
+    const slots: number[] = [];
+    for (let slot = entry.firstHolder; slot >= 0; slot = this.slots.holderNext[slot] - 1) slots.push(slot);
+    return slots;
+  }
+
+  /** The holder slot whose token is `token`, or -1. Constant-time in the token's bytes. */
+  holderWithToken(entry: KeyEntry, token: string): number {
+    const slot = typeof entry === 'number' ? entry : entry.holdersByToken.get(token);
+    return slot !== undefined && this.slots.tokenMatches(slot, token) ? slot : -1;
+  }
+
+  waiterCount(entry: KeyEntry): number {
+    return typeof entry === 'number' ? 0 : entry.length;
+  }
+
+  /** The waiter at the head of the key's queue. */
+  firstWaiter(entry: KeyEntry): QueuedWaiter | undefined {
+    return typeof entry === 'number' ? undefined : entry.first();
+  }
+
+  /** Makes `slot` the only holder of its key, which nobody holds or awaits yet. */
+  addFirstHolder(slot: number): void {
+    this.single.insert(slot);
+    this.order.insert(slot);
+  }
+
+  /** Adds `slot` (which stores the key) as one more holder of the key. */
+  addHolder(entry: KeyEntry, slot: number): void {
+    this.appendHolder(this.stateOf(entry), slot);
+  }
+
+  /** Parks `waiter` at the tail of the key's queue. */
+  enqueue(entry: KeyEntry, waiter: QueuedWaiter): void {
+    this.stateOf(entry).push(waiter);
+  }
+
+  /** Takes `waiter` out of its queue; returns its key's entry, or undefined when it was not parked. */
+  unqueue(waiter: QueuedWaiter): KeyEntry | undefined {
+    const state = waiter.queue as KeyState | undefined;
+    state?.remove(waiter);
+    return state;
+  }
+
+  /**
+   * Takes a holder's slot off its key, before the slot is released. Returns the key's entry when
+   * the key still has holders or waiters (the caller lets waiters in, then calls settle).
+   */
+  removeHolder(slot: number): KeyEntry | undefined {
+    if (this.single.remove(slot)) {
+      this.order.remove(slot);
+      return undefined;
+    }
+    const state = this.complex.get(this.slots.keyOf(slot));
+    if (state === undefined) return undefined;
+    state.holdersByToken.delete(this.slots.tokenOf(slot));
+    const { holderPrevious: previousOf, holderNext: nextOf } = this.slots;
+    const previous = previousOf[slot] - 1;
+    const next = nextOf[slot] - 1;
+    previousOf[slot] = 0;
+    nextOf[slot] = 0;
+    if (next >= 0) previousOf[next] = previous + 1;
+    else state.lastHolder = previous;
+    if (previous >= 0) {
+      nextOf[previous] = next + 1;
+    } else {
+      // The key's first holder stood for it in the key order: the next one takes over.
+      state.firstHolder = next;
+      this.order.remove(slot);
+      if (next >= 0) this.order.insert(next);
+    }
+    return state;
+  }
+
+  /** Returns a key to its compact form once its queue is empty: the bare slot, or nothing. */
+  settle(entry: KeyEntry): void {
+    if (typeof entry === 'number' || entry.length > 0 || entry.holdersByToken.size > 1) return;
+    // An entry already settled by an earlier step of the same call is no longer the key's.
+    if (this.complex.get(entry.key) !== entry) return;
+    this.complex.delete(entry.key);
+    // A lone holder's list links are already clear: it has no neighbours.
+    if (entry.firstHolder >= 0) this.single.insert(entry.firstHolder);
+  }
+
+  /** Held keys that start with `prefix` and sort after `startAfter`, in byte order, lazily. */
+  keysFrom(prefix: string, startAfter: string | undefined): Generator<string> {
+    return this.order.keysFrom(prefix, startAfter);
+  }
+
+  /** Costs of the indexes, for tests: probes a lookup may take, tree nodes scans touched. */
+  get costs(): { longestProbe: number; orderNodesVisited: number } {
+    return { longestProbe: this.single.longestProbe(), orderNodesVisited: this.order.nodesVisited };
+  }
+
+  /** The key's KeyState, giving a lone-holder key one first. */
+  private stateOf(entry: KeyEntry): KeyState {
+    if (typeof entry !== 'number') return entry;
+    this.single.remove(entry);
+    const state = new KeyState(this.slots.keyOf(entry));
+    this.complex.set(state.key, state);
+    state.firstHolder = state.lastHolder = entry;
+    state.holdersByToken.set(this.slots.tokenOf(entry), entry);
+    return state;
+  }
+
+  private appendHolder(state: KeyState, slot: number): void {
+    state.holdersByToken.set(this.slots.tokenOf(slot), slot);
+    const last = state.lastHolder;
+    state.lastHolder = slot;
+    if (last >= 0) {
+      this.slots.holderNext[last] = slot + 1;
+      this.slots.holderPrevious[slot] = last + 1;
+    } else {
+      state.firstHolder = slot;
+      this.order.insert(slot);
+    }
+  }
+}
