@@ -145,6 +145,32 @@ declare class Client {
    * closing a connection that carries other calls.
    */
   cancelWait(waitSeqid: number, callback?: (error: ttypes.LockError, response: boolean)=>void): void;
+
+  /**
+   * Proves who this connection is, on any transport: when `secret` hashes (SHA-256) to the
+   * secretSha256 the server's --auth-file holds for `identity`, later calls on this connection
+   * run with that identity's rights and quotas. Returns the identity. A wrong secret or an
+   * unknown identity is UNAUTHENTICATED and changes nothing (the message never echoes the
+   * secret). Calls sent before it ran as the anonymous caller; a connection already bound to
+   * another identity (by this call or by its TLS client certificate) cannot switch
+   * (PERMISSION_DENIED: open another connection). RESOURCE_EXHAUSTED when the identity has no
+   * connection left in its quota. A server without --auth-file accepts any pair: it has no
+   * identities, and everyone may do everything.
+   */
+  authenticate(identity: string, secret: string): string;
+
+  /**
+   * Proves who this connection is, on any transport: when `secret` hashes (SHA-256) to the
+   * secretSha256 the server's --auth-file holds for `identity`, later calls on this connection
+   * run with that identity's rights and quotas. Returns the identity. A wrong secret or an
+   * unknown identity is UNAUTHENTICATED and changes nothing (the message never echoes the
+   * secret). Calls sent before it ran as the anonymous caller; a connection already bound to
+   * another identity (by this call or by its TLS client certificate) cannot switch
+   * (PERMISSION_DENIED: open another connection). RESOURCE_EXHAUSTED when the identity has no
+   * connection left in its quota. A server without --auth-file accepts any pair: it has no
+   * identities, and everyone may do everything.
+   */
+  authenticate(identity: string, secret: string, callback?: (error: ttypes.LockError, response: string)=>void): void;
 }
 
 declare class Processor {
@@ -162,4 +188,5 @@ declare class Processor {
   process_listLocks(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_ping(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_cancelWait(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_authenticate(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }

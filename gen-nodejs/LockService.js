@@ -1241,6 +1241,137 @@ LockService_cancelWait_result.prototype.write = function(output) {
   return;
 };
 
+var LockService_authenticate_args = function(args) {
+  this.identity = null;
+  this.secret = null;
+  if (args) {
+    if (args.identity !== undefined && args.identity !== null) {
+      this.identity = args.identity;
+    }
+    if (args.secret !== undefined && args.secret !== null) {
+      this.secret = args.secret;
+    }
+  }
+};
+LockService_authenticate_args.prototype = {};
+LockService_authenticate_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.STRING) {
+        this.identity = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 2:
+      if (ftype == Thrift.Type.STRING) {
+        this.secret = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_authenticate_args.prototype.write = function(output) {
+  output.writeStructBegin('LockService_authenticate_args');
+  if (this.identity !== null && this.identity !== undefined) {
+    output.writeFieldBegin('identity', Thrift.Type.STRING, 1);
+    output.writeString(this.identity);
+    output.writeFieldEnd();
+  }
+  if (this.secret !== null && this.secret !== undefined) {
+    output.writeFieldBegin('secret', Thrift.Type.STRING, 2);
+    output.writeString(this.secret);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_authenticate_result = function(args) {
+  this.success = null;
+  this.error = null;
+  if (args instanceof ttypes.LockError) {
+    this.error = args;
+    return;
+  }
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = args.success;
+    }
+    if (args.error !== undefined && args.error !== null) {
+      this.error = args.error;
+    }
+  }
+};
+LockService_authenticate_result.prototype = {};
+LockService_authenticate_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.STRING) {
+        this.success = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 1:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.error = new ttypes.LockError();
+        this.error.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_authenticate_result.prototype.write = function(output) {
+  output.writeStructBegin('LockService_authenticate_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.STRING, 0);
+    output.writeString(this.success);
+    output.writeFieldEnd();
+  }
+  if (this.error !== null && this.error !== undefined) {
+    output.writeFieldBegin('error', Thrift.Type.STRUCT, 1);
+    this.error.write(output);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
 var LockServiceClient = exports.Client = function(output, pClass) {
   this.output = output;
   this.pClass = pClass;
@@ -1869,6 +2000,69 @@ LockServiceClient.prototype.recv_cancelWait = function(input,mtype,rseqid) {
   }
   return callback('cancelWait failed: unknown result');
 };
+
+LockServiceClient.prototype.authenticate = function(identity, secret, callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_authenticate(identity, secret);
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_authenticate(identity, secret);
+  }
+};
+
+LockServiceClient.prototype.send_authenticate = function(identity, secret) {
+  var output = new this.pClass(this.output);
+  var params = {
+    identity: identity,
+    secret: secret
+  };
+  var args = new LockService_authenticate_args(params);
+  try {
+    output.writeMessageBegin('authenticate', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+LockServiceClient.prototype.recv_authenticate = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new LockService_authenticate_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.error) {
+    return callback(result.error);
+  }
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('authenticate failed: unknown result');
+};
 var LockServiceProcessor = exports.Processor = function(handler) {
   this._handler = handler;
 };
@@ -2298,6 +2492,49 @@ LockServiceProcessor.prototype.process_cancelWait = function(seqid, input, outpu
       } else {
         result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
         output.writeMessageBegin("cancelWait", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+LockServiceProcessor.prototype.process_authenticate = function(seqid, input, output) {
+  var args = new LockService_authenticate_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.authenticate.length === 2) {
+    Q.fcall(this._handler.authenticate.bind(this._handler),
+      args.identity,
+      args.secret
+    ).then(function(result) {
+      var result_obj = new LockService_authenticate_result({success: result});
+      output.writeMessageBegin("authenticate", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      if (err instanceof ttypes.LockError) {
+        result = new LockService_authenticate_result(err);
+        output.writeMessageBegin("authenticate", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("authenticate", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.authenticate(args.identity, args.secret, function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
+        result_obj = new LockService_authenticate_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("authenticate", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("authenticate", Thrift.MessageType.EXCEPTION, seqid);
       }
       result_obj.write(output);
       output.writeMessageEnd();

@@ -161,4 +161,17 @@ service LockService {
    * closing a connection that carries other calls.
    */
   bool cancelWait(1: i32 waitSeqid) throws (1: LockError error),
+
+  /**
+   * Proves who this connection is, on any transport: when `secret` hashes (SHA-256) to the
+   * secretSha256 the server's --auth-file holds for `identity`, later calls on this connection
+   * run with that identity's rights and quotas. Returns the identity. A wrong secret or an
+   * unknown identity is UNAUTHENTICATED and changes nothing (the message never echoes the
+   * secret). Calls sent before it ran as the anonymous caller; a connection already bound to
+   * another identity (by this call or by its TLS client certificate) cannot switch
+   * (PERMISSION_DENIED: open another connection). RESOURCE_EXHAUSTED when the identity has no
+   * connection left in its quota. A server without --auth-file accepts any pair: it has no
+   * identities, and everyone may do everything.
+   */
+  string authenticate(1: string identity, 2: string secret) throws (1: LockError error),
 }

@@ -12,7 +12,10 @@ export type LogFormat = 'text' | 'json';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export interface ServerOptions {
-  /** Interface to listen on. Default 0.0.0.0: reachable from other machines, like the seed. */
+  /**
+   * Interface to listen on. Default 127.0.0.1: only this machine can connect until the operator
+   * chooses to listen wider (0.0.0.0), ideally with --auth-file and TLS (see docs/security.md).
+   */
   host: string;
   /** TCP port. Default 9090, the seed's port; 0 picks a free one (printed at startup). */
   port: number;
@@ -69,6 +72,19 @@ export interface ServerOptions {
   /** Log line format. Default text; json for log shippers. */
   logFormat: LogFormat;
 
+  // --- Security (docs/security.md) -------------------------------------------------------
+  /** PEM certificate chain: the port speaks TLS (with tlsKey). Default none: plain TCP. Reloaded on change and SIGHUP. */
+  tlsCert: string | undefined;
+  /** PEM private key of tlsCert. Default none. */
+  tlsKey: string | undefined;
+  /** PEM CA certificates: clients must present a certificate signed by one (its subject or SAN can be an identity). Default none: no client certificates. */
+  tlsCa: string | undefined;
+  /**
+   * JSON permissions file: identities, their rights per key prefix and quotas. Default none:
+   * everyone may do everything, as on a trusted host. Reloaded on change and SIGHUP.
+   */
+  authFile: string | undefined;
+
   // Operations: the HTTP listener (metrics, health, JSON lock API, admin) -------------------
   /** Port of the HTTP listener. Default -1 (off): lockd opens no HTTP port unless asked; 0 picks a free one. */
   httpPort: number;
@@ -88,7 +104,7 @@ export interface ServerOptions {
 
 /** The defaults, frozen. */
 export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
-  host: '0.0.0.0',
+  host: '127.0.0.1',
   port: 9090,
   transport: 'buffered',
   protocol: 'binary',
@@ -114,6 +130,10 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   forceRecovery: false,
   logLevel: 'info',
   logFormat: 'text',
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsCa: undefined,
+  authFile: undefined,
   httpPort: -1,
   httpHost: '127.0.0.1',
   httpBodyLimitBytes: 64 * 1024,
@@ -123,7 +143,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   forceReleaseHistory: 10_000,
 });
 
-type Kind = 'string' | 'port' | 'port-or-off' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
+type Kind = 'string' | 'path' | 'port' | 'port-or-off' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -160,6 +180,10 @@ export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'forceRecovery', flag: 'force-recovery', kind: 'bool', help: 'start from the last good record of a corrupt log' },
   { key: 'logLevel', flag: 'log-level', kind: ['error', 'warn', 'info', 'debug'], help: 'log threshold' },
   { key: 'logFormat', flag: 'log-format', kind: ['text', 'json'], help: 'log line format' },
+  { key: 'tlsCert', flag: 'tls-cert', kind: 'path', help: 'PEM certificate chain: serve TLS (needs --tls-key)' },
+  { key: 'tlsKey', flag: 'tls-key', kind: 'path', help: 'PEM private key of --tls-cert' },
+  { key: 'tlsCa', flag: 'tls-ca', kind: 'path', help: 'PEM CA file: require client certificates signed by it' },
+  { key: 'authFile', flag: 'auth-file', kind: 'path', help: 'JSON permissions file: identities, rights per key prefix, quotas' },
   { key: 'httpPort', flag: 'http-port', kind: 'port-or-off', help: 'port of the HTTP listener: metrics, health, JSON lock API, admin (0 = any free port)' },
   { key: 'httpHost', flag: 'http-host', kind: 'string', help: 'interface of the HTTP listener' },
   { key: 'httpBodyLimitBytes', flag: 'http-body-limit', kind: 'bytes', help: 'largest HTTP request body' },
@@ -191,7 +215,8 @@ function parseValue(spec: OptionSpec, raw: string, source: string): string | num
   }
   switch (kind) {
     case 'string':
-      if (raw === '') throw bad('a non-empty value');
+    case 'path':
+      if (raw === '') throw bad(kind === 'path' ? 'a file path' : 'a non-empty value');
       return raw;
     case 'port': {
       const port = Number(raw);
@@ -277,6 +302,12 @@ export function validateServerOptions(options: ServerOptions): ServerOptions {
     throw new ConfigError(`--seed-lock-ttl ${d(options.seedLockTtlMs)} is outside --min-ttl ${d(options.minTtlMs)} .. --max-ttl ${d(options.maxTtlMs)}`);
   }
   if (options.maxTtlMs > 2 ** 31 - 1) throw new ConfigError(`--max-ttl must be at most ${2 ** 31 - 1}ms (about 24 days)`);
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new ConfigError(options.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');
+  }
+  if (options.tlsCa !== undefined && options.tlsCert === undefined) {
+    throw new ConfigError('--tls-ca needs --tls-cert and --tls-key: client certificates are checked in the TLS handshake');
+  }
   if (options.defaultListLimit > options.maxListLimit) {
     throw new ConfigError(`--default-list-limit ${options.defaultListLimit} is above --max-list-limit ${options.maxListLimit}`);
   }
@@ -295,7 +326,9 @@ export function serverUsage(): string {
           ? value === 0 ? 'off' : d(value as number)
           : spec.kind === 'port-or-off' && value === -1
             ? 'off'
-            : String(value);
+            : value === undefined
+              ? 'none'
+              : String(value);
     lines.push(`  --${spec.flag.padEnd(20)} ${spec.help} (default ${shown}; env ${envNameOf(spec.flag)})`);
   }
   return lines.join('\n');

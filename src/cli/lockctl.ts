@@ -11,9 +11,10 @@ import { parseArgs } from 'node:util';
 import { LockClient, LockInfo } from '../client/lock-client';
 import type { Lease } from '../client/lease';
 import { ClientOptions, parseAddress } from '../client/options';
-import { CallTimeoutError, ConfigError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError, UnavailableError } from '../errors';
+import { CallTimeoutError, ConfigError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError, PermissionDeniedError, UnauthenticatedError, UnavailableError } from '../errors';
 import { formatCliDuration, parseCliDuration } from './durations';
 import { describeLease, describeLock, describeTimeout, errorJson, JSON_HELP, leaseJson, lockJson } from './render';
+import { securityOptions, SECURITY_FLAGS, SECURITY_HELP } from './security-flags';
 import { showWaitProgress } from './wait-progress';
 // Operations commands (metrics, drain, release --force): kept in their own module.
 import { FORCE_RELEASE_HELP, OPS_HELP, OPS_OPTIONS, OpsUsageError, runOpsCommand } from './lockctl-ops';
@@ -55,6 +56,7 @@ global flags:
   --quiet, -q        no "waiting for ..." line on a terminal
   --version          lockctl's version
   --help, -h         this text; "lockctl <command> --help" explains a command
+${SECURITY_HELP}
 
 durations: a bare number is seconds (--wait 10 = 10s, as flock -w); units ms, s, m, h
 combine: 250ms, 30s, 1m30s, 1h.
@@ -178,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
         owner: { type: 'string' },
         token: { type: 'string' },
         limit: { type: 'string' },
+        ...SECURITY_FLAGS,
         ...OPS_OPTIONS,
       },
     });
@@ -199,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
   let client: LockClient | undefined;
   try {
     if (!(command in COMMAND_HELP)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-    const clientOptions: Partial<ClientOptions> = { ...(values.addr !== undefined ? parseAddress(values.addr) : {}), connectAttempts: 2 };
+    const clientOptions: Partial<ClientOptions> = { ...(values.addr !== undefined ? parseAddress(values.addr) : {}), ...securityOptions(values), connectAttempts: 2 };
     client = new LockClient(clientOptions);
     client.on('disconnect', (error) => {
       if (!out.quiet) out.note(`${error.message}; reconnecting`);
@@ -404,6 +407,10 @@ function classify(error: unknown, timeout: Timeout | undefined): { exitCode: num
   if (error instanceof ConnectionError || error instanceof CallTimeoutError || error instanceof UnavailableError) {
     const message = error.message.startsWith('cannot reach lockd') ? error.message : `cannot reach lockd: ${error.message}`;
     return { exitCode: EXIT.UNREACHABLE, code: error.code, message };
+  }
+  if (error instanceof UnauthenticatedError || error instanceof PermissionDeniedError) {
+    const what = error instanceof UnauthenticatedError ? 'not authenticated' : 'permission denied';
+    return { exitCode: EXIT.REFUSED, code: error.code, message: `${what}: ${error.message} (credentials: --credential-file or LOCKD_CREDENTIAL, TLS: --tls-cert/--tls-key)` };
   }
   if (error instanceof LockdError) return { exitCode: EXIT.REFUSED, code: error.code, message: `refused: ${inFlagTerms(error.message)}` };
   return { exitCode: EXIT.REFUSED, code: 'LOCKCTL_INTERNAL', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };

@@ -5,3 +5,5 @@ export { Lease } from './lease';
 export type { LeaseState, LockModeName } from './lease';
 export { DEFAULT_CLIENT_OPTIONS, parseAddress, resolveClientOptions } from './options';
 export type { ClientOptions } from './options';
+export { Credential, parseCredential, readCredentialFile } from './credentials';
+export type { ClientTlsFiles } from './credentials';

@@ -11,6 +11,7 @@ import type { WireLockInfo } from '../protocol/lock-service/structs';
 import { Lease, LeaseState, leaseOf } from './lease';
 import { LeaseChannel, LeaseKeeper } from './lease-keeper';
 import { isModeName, LockModeName, modeName, wireMode } from './mode';
+import { readClientTls } from './credentials';
 import { ClientOptions, resolveClientOptions } from './options';
 import { LockServiceStub, WireAcquireResult } from './service-stub';
 import { ThriftConnection } from './thrift-connection';
@@ -366,6 +367,18 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     return `${this.options.host}:${this.options.port}`;
   }
 
+  /** Proves the configured credential on a new connection; a refusal closes it and is not retried. */
+  private async authenticate(stub: LockServiceStub): Promise<void> {
+    const credential = this.options.credential;
+    if (credential === undefined) return;
+    try {
+      await stub.authenticate(credential.identity, credential.secret);
+    } catch (error) {
+      stub.connection.close();
+      throw error;
+    }
+  }
+
   /** The connected stub, connecting (with backoff between failed attempts) when there is none. */
   private stub(): Promise<LockServiceStub> {
     if (this.current !== undefined) return Promise.resolve(this.current);
@@ -377,6 +390,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private async connect(): Promise<LockServiceStub> {
     const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts } = this.options;
     let lastError: LockdError | undefined;
+    // Read per connect, so a reconnect picks up rotated files; an unreadable one is a ConfigError, not retried.
+    const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
     for (let attempt = 0; attempt < connectAttempts && !this._closed; attempt++) {
       if (this.connectFailures > 0) {
         await delay(backoffMs(this.options, this.connectFailures));
@@ -384,7 +399,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       }
       let connection: ThriftConnection;
       try {
-        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes });
+        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
       } catch (error) {
         this.connectFailures++;
         lastError = error as LockdError;
@@ -396,6 +411,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         break;
       }
       const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
+      await this.authenticate(stub);
       connection.onClose((error) => {
         if (this.current === stub) this.current = undefined;
         if (this._closed) return;

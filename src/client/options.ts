@@ -4,6 +4,8 @@
  */
 import os from 'node:os';
 import { ConfigError } from '../errors';
+import { Credential, credentialFromEnv } from './credentials';
+import type { ClientTlsFiles } from './credentials';
 
 /** Everything a LockClient can be told. Each field is optional in `new LockClient({...})`. */
 export interface ClientOptions {
@@ -53,6 +55,19 @@ export interface ClientOptions {
    * configured), so one server setting governs every client.
    */
   ttlMs: number | undefined;
+
+  // --- Security (docs/security.md) --------------------------------------------------------
+  /**
+   * Identity and secret sent with authenticate() on each new connection; a refusal fails the
+   * call with UnauthenticatedError and is not retried. Default: LOCKD_CREDENTIAL
+   * ("identity:secret") when set, else none (anonymous). See readCredentialFile().
+   */
+  credential: Credential | { identity: string; secret: string } | undefined;
+  /**
+   * Connect with TLS: undefined (default) for plain TCP; an object (possibly empty: trust the
+   * system's CAs) names the CA file to trust lockd by and a client certificate and key.
+   */
+  tls: ClientTlsFiles | undefined;
 }
 
 /** The defaults, frozen; host and port yield to LOCKD_ADDR=host:port when it is set. */
@@ -81,6 +96,10 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
   owner: `${os.hostname()}:${process.pid}`,
   /** lockd decides (--default-ttl). */
   ttlMs: undefined,
+  /** Anonymous unless LOCKD_CREDENTIAL is set. */
+  credential: undefined,
+  /** Plain TCP, lockd's default. */
+  tls: undefined,
 } satisfies ClientOptions);
 
 /** Parses "host:port" (as in LOCKD_ADDR or lockctl --addr); "[::1]:9090" for IPv6. Throws ConfigError. */
@@ -97,11 +116,14 @@ export function parseAddress(address: string): { host: string; port: number } {
  */
 export function resolveClientOptions(options: Partial<ClientOptions> = {}, env: NodeJS.ProcessEnv = process.env): ClientOptions {
   const fromEnv = env.LOCKD_ADDR ? parseAddress(env.LOCKD_ADDR) : {};
-  const resolved: ClientOptions = { ...DEFAULT_CLIENT_OPTIONS, ...fromEnv };
+  const resolved: ClientOptions = { ...DEFAULT_CLIENT_OPTIONS, ...fromEnv, credential: credentialFromEnv(env) };
   for (const [name, value] of Object.entries(options) as [keyof ClientOptions, unknown][]) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[name] = value;
   }
   validate(resolved);
+  // A plain { identity, secret } becomes a Credential, which never prints its secret.
+  const credential = resolved.credential;
+  if (credential !== undefined && !(credential instanceof Credential)) resolved.credential = new Credential(credential.identity, credential.secret);
   return resolved;
 }
 

@@ -73,6 +73,11 @@ export class LockServiceStub {
     return this.connection.call('cancelWait', CALL_WRITERS.cancelWait, { waitSeqid }, this.callTimeoutMs).reply;
   }
 
+  /** Binds `identity` to this connection when `secret` matches lockd's --auth-file; resolves to the identity. */
+  authenticate(identity: string, secret: string): Promise<string> {
+    return this.connection.call('authenticate', CALL_WRITERS.authenticate, { identity, secret }, this.callTimeoutMs).reply;
+  }
+
   /** The call timeout of an acquire that waits `waitMs`: no bound for -1, else waitMs + callTimeoutMs. */
   timeoutFor(waitMs: number | undefined): number {
     if (waitMs === undefined || waitMs === 0) return this.callTimeoutMs;

@@ -5,6 +5,7 @@
  * npm Thrift runtime leaves them hanging.
  */
 import net from 'node:net';
+import { connect as tlsConnect, ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { CallTimeoutError, ConnectionError, errorFromWire, LockdError, ProtocolError } from '../errors';
 import { protocolByName } from '../protocol';
 import { CallWriter, MethodName, RESULT_KIND, readReplyBody, readReplyHeader, ResultOf } from '../protocol/lock-service/client';
@@ -22,6 +23,8 @@ export interface ThriftConnectionOptions {
   connectTimeoutMs: number;
   /** Largest reply accepted. */
   maxMessageBytes: number;
+  /** Connect with TLS using these options (CA, client certificate); undefined = plain TCP. */
+  tls?: TlsConnectionOptions;
 }
 
 /** A call in flight: its seqid (for cancelWait) and its decoded reply. */
@@ -71,7 +74,8 @@ export class ThriftConnection {
   /** Connects; rejects with ConnectionError when lockd cannot be reached in time. */
   static connect(options: ThriftConnectionOptions): Promise<ThriftConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: options.host, port: options.port });
+      const secure = options.tls !== undefined;
+      const socket = secure ? tlsConnect({ ...options.tls, host: options.host, port: options.port }) : net.connect({ host: options.host, port: options.port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectionError(`cannot reach lockd at ${options.host}:${options.port}: no answer within ${options.connectTimeoutMs} ms`));
@@ -81,7 +85,8 @@ export class ThriftConnection {
         reject(new ConnectionError(`cannot reach lockd at ${options.host}:${options.port}: ${error.message}`, { cause: error }));
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      // A TLS connection is usable once its handshake (certificate checks included) is done.
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
         resolve(new ThriftConnection(socket, options));

@@ -22,7 +22,8 @@
  */
 import type { Etcd3, IRequestOp, ICompare } from 'etcd3';
 import { StoreError, UnavailableError } from '../errors';
-import { encodeBatchHeader, encodeChange, LeaseImage, readRecords } from '../store/records';
+import { bufferSource, readRecords } from '../store/record-reader';
+import { encodeBatchHeader, encodeChange, LeaseImage } from '../store/records';
 import type { LeaseView, TableChange } from '../table/types';
 import { OutputBuffer } from '../util/output-buffer';
 import { ClusterKeys, prefixEnd } from './keys';
@@ -440,7 +441,7 @@ export class EtcdJournal {
 
   /** Decodes one etcd value of records into `image`; a bad record is a StoreError (etcd keeps what was written). */
   private applyRecords(p: number, key: string, value: Buffer, image: LeaseImage): void {
-    const result = readRecords(value, 0, (change) => image.apply(change));
+    const result = readRecords(bufferSource(value), 0, (change) => image.apply(change));
     if (result.bad !== undefined) throw new StoreError(`partition ${p}: undecodable journal entry ${key} at byte ${result.bad.offset}: ${result.bad.reason}`);
   }
 

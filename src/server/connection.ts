@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type winston from 'winston';
+import type { CallAccess } from '../auth/access-control';
 import type { Backend, SessionSink } from '../backend/backend';
 import { LockdError, ProtocolError } from '../errors';
 import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply } from '../protocol/lock-service/server';
@@ -30,6 +31,8 @@ export interface ConnectionHost {
   warn(kind: string, message: string, meta: Record<string, unknown>): void;
   /** Ends the connection's socket once the replies owed so far were handed to it. */
   endAfterFlush(connection: Connection): void;
+  /** Who a new connection is and what it may do (its TLS client certificate, if any, decides first). */
+  openAccess(socket: Socket, peer: string): CallAccess;
   /** Feeds bytes to a connection as a data event does (then flushes). */
   receiveFor(connection: Connection, chunk: Buffer): void;
 }
@@ -51,6 +54,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   closed = false;
   /** A label for logs, taken while the socket still knows its peer. */
   readonly peer: string;
+  readonly access: CallAccess;
   private readonly stream: MessageStream;
   private readonly parkedBySeq = new Map<number, ParkedCall>();
   private readonly parkedByWaiter = new Map<number, ParkedCall>();
@@ -74,6 +78,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     this.outbox = new Outbox(socket, this, protocol, transport === 'framed', host.backend.durable, limits.connectionBufferBytes);
     this.stream = new MessageStream(protocol, transport, limits.maxMessageBytes);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}#${this.session}`;
+    this.access = host.openAccess(socket, this.peer);
   }
 
   get backend(): Backend {
@@ -138,6 +143,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   park(call: ParkedCall): void {
     this.parkedBySeq.set(call.seqid, call);
     this.parkedByWaiter.set(call.waiter.id, call);
+    this.access.waiterParked();
   }
 
   parkedBySeqid(seqid: number): ParkedCall | undefined {
@@ -145,8 +151,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   }
 
   unpark(call: ParkedCall): void {
+    if (this.parkedByWaiter.delete(call.waiter.id)) this.access.waiterLeft();
     this.parkedBySeq.delete(call.seqid);
-    this.parkedByWaiter.delete(call.waiter.id);
   }
 
   logOp(what: string, key: string, lease?: LeaseView): void {
@@ -245,6 +251,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     this.stopSeedRenewal();
     this.closed = true;
     this.outbox.close();
+    this.access.close();
     this.seedGrants.clear();
     this.parkedBySeq.clear();
     this.parkedByWaiter.clear();
@@ -288,6 +295,8 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
         return handleAcquireLock(this, call.seqid, call.request, this.host.limits);
       case 'releaseLock':
         return handleReleaseLock(this, call.seqid, call.request);
+      case 'authenticate':
+        return handlers.handleAuthenticate(this, call.seqid, required(call.identity, 'identity'), required(call.secret, 'secret'));
       case 'unknown':
         return handlers.handleUnknown(this, call.seqid, call.name, call.messageType);
     }

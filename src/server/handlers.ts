@@ -3,6 +3,7 @@
  * reply into the connection's outbox. Handlers throw LockdErrors for refusals; the connection
  * turns those into LockError replies.
  */
+import type { CallAccess } from '../auth/access-control';
 import type { Backend } from '../backend/backend';
 import { InvalidArgumentError, WireErrorCode } from '../errors';
 import * as codec from '../protocol/lock-service/server';
@@ -47,10 +48,15 @@ export interface CallContext {
   unpark(call: ParkedCall): void;
   /** Logs one lock operation at debug level (no-op unless debug logging is on). */
   logOp(what: string, key: string, lease?: LeaseView): void;
+  /** Who the connection is: rights checked at the top of each handler, quotas counted. */
+  readonly access: CallAccess;
 }
 
 export function handleAcquire(ctx: CallContext, seqid: number, wire: WireLockRequest | undefined): void {
   const request = lockRequest(wire, ctx.session);
+  ctx.access.authorize('lock', request.key);
+  // A re-entry (with a token) holds no new lease.
+  if (request.token === undefined) ctx.access.admitLease();
   if (request.ephemeral === true) ctx.holdsEphemeral = true;
   const outcome = ctx.backend.acquire(request);
   if (outcome.kind === 'queued') {
@@ -64,6 +70,7 @@ export function handleAcquire(ctx: CallContext, seqid: number, wire: WireLockReq
     ctx.logOp('busy', request.key);
     return;
   }
+  if (!outcome.reentered) ctx.access.leaseGranted(outcome.lease.key, outcome.lease.token);
   replyGranted(ctx, 'acquire', seqid, outcome.lease);
   ctx.logOp(outcome.reentered ? 're-entered' : 'granted', request.key, outcome.lease);
 }
@@ -74,6 +81,7 @@ export function handleAcquire(ctx: CallContext, seqid: number, wire: WireLockReq
  * written after the release, so its durability implies the release's).
  */
 export function handleRelease(ctx: CallContext, seqid: number, key: string, token: string): void {
+  ctx.access.authorize('lock', key);
   const released = ctx.backend.release(key, token);
   codec.writeBoolReply(ctx.outbox.begin('early'), 'release', seqid, released);
   ctx.outbox.end();
@@ -81,6 +89,7 @@ export function handleRelease(ctx: CallContext, seqid: number, key: string, toke
 }
 
 export function handleRenew(ctx: CallContext, seqid: number, key: string, token: string, ttlMs: number | undefined): void {
+  ctx.access.authorize('lock', key);
   // ttlMs absent or 0 keeps the lease's own TTL.
   const lease = ctx.backend.renew(key, token, ttlMs === 0 ? undefined : ttlMs);
   codec.writeLeaseReply(ctx.outbox.begin('durable'), seqid, lease);
@@ -92,12 +101,14 @@ export function handleRenew(ctx: CallContext, seqid: number, key: string, token:
 // and answer this connection's parked waits, whose replies must not land inside this one.
 
 export function handleCheckFence(ctx: CallContext, seqid: number, key: string, fence: number): void {
+  ctx.access.authorize('read', key);
   const live = ctx.backend.checkFence(key, fence);
   codec.writeBoolReply(ctx.outbox.begin('ordered'), 'checkFence', seqid, live);
   ctx.outbox.end();
 }
 
 export function handleInspect(ctx: CallContext, seqid: number, key: string): void {
+  ctx.access.authorize('read', key);
   const info = ctx.backend.inspect(key);
   codec.writeLockInfoReply(ctx.outbox.begin('ordered'), seqid, info);
   ctx.outbox.end();
@@ -107,6 +118,7 @@ export function handleInspect(ctx: CallContext, seqid: number, key: string): voi
  * One page of held keys in key order: at most `limit` keys and about `maxListBytes` bytes, so a
  * short request cannot ask for an unbounded reply. A page may hold fewer than `limit` keys when
  * the byte bound cut it: callers continue with `startAfter` = the last key until a page is empty.
+ * Only keys the caller may read are listed (and only their ranges are scanned).
  */
 export function handleListLocks(ctx: CallContext, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
   const { defaultListLimit, maxListLimit, maxListBytes } = ctx.limits;
@@ -116,7 +128,9 @@ export function handleListLocks(ctx: CallContext, seqid: number, prefix: string,
   const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
   const page: LockInfoView[] = [];
   let bytes = 0;
-  for (const info of ctx.backend.scan(prefix, startAfter)) {
+  const ranges = ctx.access.readableRanges(prefix);
+  const held = ranges === undefined ? ctx.backend.scan(prefix, startAfter) : scanRanges(ctx.backend, ranges, startAfter);
+  for (const info of held) {
     bytes += encodedSizeOf(info);
     // The first key always fits: a page that could hold nothing would stop every caller.
     if (bytes > maxListBytes && page.length > 0) break;
@@ -125,6 +139,19 @@ export function handleListLocks(ctx: CallContext, seqid: number, prefix: string,
   }
   codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
   ctx.outbox.end();
+}
+
+/** Held keys under each of `ranges` (disjoint prefixes in key order), one range after another. */
+function* scanRanges(backend: Backend, ranges: readonly string[], startAfter: string | undefined): Iterable<LockInfoView> {
+  for (const range of ranges) yield* backend.scan(range, startAfter);
+}
+
+/** Binds an identity to the connection (see the IDL); the secret is never logged or echoed. */
+export function handleAuthenticate(ctx: CallContext, seqid: number, identity: string, secret: string): void {
+  const bound = ctx.access.authenticate(identity, secret);
+  codec.writeStringReply(ctx.outbox.begin('ordered'), 'authenticate', seqid, bound);
+  ctx.outbox.end();
+  ctx.logOp(`authenticated as ${JSON.stringify(bound)}`, '');
 }
 
 export function handlePing(ctx: CallContext, seqid: number): void {
@@ -157,6 +184,7 @@ export function handleUnknown(ctx: CallContext, seqid: number, name: string, mes
 /** A parked acquire was granted: its reply is durable like any grant. */
 export function replyWaitGranted(ctx: CallContext, parked: ParkedCall, lease: LeaseView): void {
   ctx.unpark(parked);
+  ctx.access.leaseGranted(lease.key, lease.token);
   if (parked.seed) {
     ctx.seedGrants.set(lease.key, lease.token);
     ctx.noteSeedGrant();
@@ -190,6 +218,12 @@ export function parkOrRefuse(ctx: CallContext, call: ParkedCall): void {
   if (ctx.parkedBySeqid(call.seqid) !== undefined) {
     ctx.backend.cancelWaiter(call.waiter);
     throw new InvalidArgumentError(`seqid ${call.seqid} already names a parked wait on this connection`);
+  }
+  try {
+    ctx.access.admitWaiter();
+  } catch (error) {
+    ctx.backend.cancelWaiter(call.waiter);
+    throw error;
   }
   ctx.park(call);
 }

@@ -6,7 +6,10 @@
  * with a durable store: group commit).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type winston from 'winston';
+import { AccessControl, CallAccess, OPEN_ACCESS } from '../auth/access-control';
+import type { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import type { ServerOptions } from '../options';
 import { protocolByName } from '../protocol';
@@ -14,8 +17,17 @@ import type { TransportKind } from '../protocol/message-stream';
 import type { ProtocolFactory } from '../protocol/types';
 import { Connection, ConnectionHost, ConnectionLimits } from './connection';
 import type { ReplyBatch } from './outbox';
+import { handshakeFailure, TlsCertificates, verifiedPeerNames } from './tls';
 import { RateLimitedWarnings } from './warnings';
 import { detectWire, WireGuess, wrongProtocolAdvice } from './wire-detect';
+
+/** What secures a LockdServer; both optional (plain TCP, everyone may do everything). */
+export interface ServerSecurity {
+  /** Serve TLS with these files (reloaded in place). */
+  readonly tls?: TlsCertificates;
+  /** Check every call against this permissions file. */
+  readonly authFile?: AuthFile;
+}
 
 /** How long shutdown waits for clients to take their last replies before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
@@ -51,11 +63,15 @@ export class LockdServer implements ConnectionHost {
   private pendingInputTotal = 0;
   private connectionsLogged = 0;
   private closing: Promise<void> | undefined;
+  /** Undefined without --auth-file: every connection gets OPEN_ACCESS. */
+  readonly accessControl: AccessControl | undefined;
+  private readonly tls: TlsCertificates | undefined;
 
   constructor(
     private readonly options: ServerOptions,
     readonly backend: Backend,
     readonly logger: winston.Logger,
+    security: ServerSecurity = {},
   ) {
     this.debug = logger.isDebugEnabled();
     this.warnings = new RateLimitedWarnings(logger);
@@ -68,8 +84,11 @@ export class LockdServer implements ConnectionHost {
       seedLockTtlMs: options.seedLockTtlMs > 0 ? options.seedLockTtlMs : options.maxTtlMs,
       renewSeedGrants: options.seedLockTtlMs === 0,
     };
+    this.accessControl = security.authFile && new AccessControl(security.authFile, backend, this);
+    this.tls = security.tls;
     // allowHalfOpen: a client that sends its calls and then shuts its side still gets the replies.
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.accept(socket));
+    const socketOptions = { noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
+    this.server = this.tls === undefined ? net.createServer(socketOptions, (socket) => this.accept(socket)) : this.createTlsServer(this.tls, socketOptions);
     this.server.maxConnections = options.maxConnections;
     this.server.on('drop', (dropped) =>
       this.warn('max-connections', 'connection refused: --max-connections reached', { limit: options.maxConnections, peer: `${dropped?.remoteAddress}:${dropped?.remotePort}` }),
@@ -92,6 +111,15 @@ export class LockdServer implements ConnectionHost {
         resolve(this.server.address() as net.AddressInfo);
       });
     });
+  }
+
+  /** True when the port speaks TLS. */
+  get secure(): boolean {
+    return this.tls !== undefined;
+  }
+
+  openAccess(socket: net.Socket, peer: string): CallAccess {
+    return this.accessControl === undefined ? OPEN_ACCESS : this.accessControl.open(peer, verifiedPeerNames(socket));
   }
 
   /** Open connections. */
@@ -192,6 +220,26 @@ export class LockdServer implements ConnectionHost {
     for (const connection of this.connections.keys()) connection.socket.destroy();
     await stopped;
     await this.backend.close();
+  }
+
+  /**
+   * A TLS listener: a handshake that fails (a plain client, an expired or untrusted client
+   * certificate, a slow handshake past --read-timeout) closes its socket with one warning.
+   */
+  private createTlsServer(certificates: TlsCertificates, socketOptions: net.ServerOpts): tls.Server {
+    const server = tls.createServer({ ...socketOptions, ...certificates.serverOptions(this.options.readTimeoutMs) }, (socket) => {
+      const refusal = certificates.clientCertificateRefusal(socket);
+      if (refusal === undefined) return this.accept(socket);
+      // Refused before a byte is read: the peer never reaches a handler.
+      this.warn(`tls-client-certificate:${refusal}`, 'closing connection: client certificate refused', { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: refusal });
+      socket.destroy();
+    });
+    certificates.attach(server);
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const reason = error.code ?? error.message;
+      this.warn(`tls-handshake:${reason}`, handshakeFailure(reason), { peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? ''}`, reason, detail: error.message });
+    });
+    return server;
   }
 
   /**

@@ -3,6 +3,8 @@
  * `lockd listening on HOST:PORT` on stdout once connections are accepted, and stops cleanly on
  * SIGTERM/SIGINT. Invalid configuration exits 2 with a one-line reason.
  */
+import net from 'node:net';
+import { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import { LocalBackend } from '../backend/local-backend';
 import { HttpApi } from '../http/http-api';
@@ -15,6 +17,7 @@ import { LeaseStore, MemoryStore } from '../store/store';
 import { monotonicClock } from '../table/types';
 import { LockdServer } from './lockd-server';
 import { createLogger } from './logger';
+import { TlsCertificates } from './tls';
 import { LOCKD_VERSION } from '../version';
 
 async function main(argv: string[]): Promise<void> {
@@ -35,6 +38,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger(options.logLevel, options.logFormat);
+  const security = loadSecurity(options, logger);
   let backend: LocalBackend;
   try {
     const store: LeaseStore = options.inMemory
@@ -80,7 +84,7 @@ async function main(argv: string[]): Promise<void> {
         )
       : undefined;
   const frontBackend: Backend = metrics ? new MeteredBackend(backend, metrics) : backend;
-  server = new LockdServer(options, frontBackend, logger);
+  server = new LockdServer(options, frontBackend, logger, security);
   if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics });
   // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
   // and without a handler the default action kills the process by signal instead of exit 0.
@@ -89,6 +93,8 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('stopping', { signal });
+    security.authFile?.close();
+    security.tls?.close();
     (http?.close() ?? Promise.resolve()).then(() => server.close()).then(
       () => {
         logger.info('stopped');
@@ -102,6 +108,14 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP reloads the auth and TLS files (they are also watched); it never stops lockd.
+  process.on('SIGHUP', () => {
+    if (security.authFile === undefined && security.tls === undefined) logger.info('SIGHUP: nothing to reload (no --auth-file, no --tls-cert)');
+    security.authFile?.reload('SIGHUP');
+    security.tls?.reload('SIGHUP');
+  });
+  security.authFile?.watch();
+  security.tls?.watch();
 
   if (http !== undefined) {
     const httpAddress = await http.listen().catch((error: NodeJS.ErrnoException) => {
@@ -124,6 +138,38 @@ async function main(argv: string[]): Promise<void> {
   });
   logger.info('lockd started', { config: options });
   process.stdout.write(`lockd listening on ${address.address}:${address.port}\n`);
+  announceExposure(address.address, options, server.secure, logger);
+}
+
+/** Loads --auth-file and the TLS files; a bad one exits 2 naming the file and the fault. */
+function loadSecurity(options: ServerOptions, logger: ReturnType<typeof createLogger>): { authFile?: AuthFile; tls?: TlsCertificates } {
+  try {
+    const authFile = options.authFile === undefined ? undefined : new AuthFile(options.authFile, logger);
+    const tls = options.tlsCert === undefined ? undefined : new TlsCertificates({ cert: options.tlsCert, key: options.tlsKey!, ca: options.tlsCa }, logger);
+    return { authFile, tls };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`lockd: ${error.message}\n`);
+    process.exit(2);
+  }
+}
+
+/**
+ * Says who can reach lockd: on loopback, a second stdout line (after the ready line, which
+ * scripts parse) explains how to listen wider; on any other address without --auth-file, one
+ * warning that anyone who reaches the port may take, release and list every lock.
+ */
+function announceExposure(address: string, options: ServerOptions, secure: boolean, logger: ReturnType<typeof createLogger>): void {
+  const loopback = address === 'localhost' || (net.isIPv4(address) ? address.startsWith('127.') : address === '::1');
+  if (loopback) {
+    process.stdout.write(`lockd accepts connections from this machine only; --host 0.0.0.0 listens on every interface (with --auth-file and --tls-cert/--tls-key, see docs/security.md)\n`);
+    return;
+  }
+  if (options.authFile === undefined) {
+    logger.warn(
+      `listening on ${address} without --auth-file: anyone who can reach this port may take, release and list every lock${secure ? '' : ', in clear text'}; add --auth-file${secure ? '' : ' and --tls-cert/--tls-key'} (docs/security.md)`,
+    );
+  }
 }
 
 main(process.argv.slice(2)).catch((error) => {

@@ -19,6 +19,7 @@ export interface SeedApiLimits {
 
 export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLockRequest | undefined, limits: SeedApiLimits): void {
   const request = lockRequest(wire, ctx.session);
+  ctx.access.authorize('lock', request.key);
   const held = ctx.seedGrants.get(request.key);
   if (held !== undefined) {
     // The seed's acquireLock is not reentrant: a second call on a held key answers false.
@@ -28,6 +29,7 @@ export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLoc
     }
     ctx.seedGrants.delete(request.key);
   }
+  ctx.access.admitLease();
   ctx.holdsEphemeral = true;
   const outcome = ctx.backend.acquire({ ...request, ttlMs: limits.renewSeedGrants ? limits.seedLockTtlMs : (request.ttlMs ?? limits.seedLockTtlMs), token: undefined, ephemeral: true });
   if (outcome.kind === 'queued') {
@@ -40,6 +42,7 @@ export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLoc
     return;
   }
   ctx.seedGrants.set(request.key, outcome.lease.token);
+  ctx.access.leaseGranted(outcome.lease.key, outcome.lease.token);
   ctx.noteSeedGrant();
   codec.writeBoolReply(ctx.outbox.begin('durable'), 'acquireLock', seqid, true);
   ctx.outbox.endDurable('acquireLock', seqid, outcome.lease);
@@ -49,6 +52,7 @@ export function handleAcquireLock(ctx: CallContext, seqid: number, wire: WireLoc
 /** Releases with a token from anywhere, else this connection's acquireLock grant. */
 export function handleReleaseLock(ctx: CallContext, seqid: number, wire: WireLockRequest | undefined): void {
   const { key, token: given } = lockRequest(wire, ctx.session);
+  ctx.access.authorize('lock', key);
   const ownGrant = ctx.seedGrants.get(key);
   const token = given ?? ownGrant;
   let released = false;

@@ -7,7 +7,7 @@ import { LocalBackend } from '../../src/backend/local-backend';
 import { LockServiceStub } from '../../src/client/service-stub';
 import { ThriftConnection } from '../../src/client/thrift-connection';
 import { DEFAULT_SERVER_OPTIONS, ServerOptions, validateServerOptions } from '../../src/options';
-import { LockdServer } from '../../src/server/lockd-server';
+import { LockdServer, ServerSecurity } from '../../src/server/lockd-server';
 import { MemoryStore } from '../../src/store/store';
 import { systemClock } from '../../src/table/types';
 
@@ -23,13 +23,16 @@ export interface InProcessLockd {
 const servers: LockdServer[] = [];
 const connections: ThriftConnection[] = [];
 
-/** Test defaults: loopback, any port, short minimum TTL so expiry tests stay quick. */
-export async function startInProcess(overrides: Partial<ServerOptions> = {}): Promise<InProcessLockd> {
+/**
+ * Test defaults: loopback, any port, short minimum TTL so expiry tests stay quick. `extras` give
+ * a logger to read (default: silent) and TLS or an auth file (test/auth/secure-lockd.ts).
+ */
+export async function startInProcess(overrides: Partial<ServerOptions> = {}, extras: { logger?: winston.Logger; security?: ServerSecurity } = {}): Promise<InProcessLockd> {
   const options = validateServerOptions({ ...DEFAULT_SERVER_OPTIONS, host: '127.0.0.1', port: 0, inMemory: true, minTtlMs: 20, ...overrides });
-  const logger = winston.createLogger({ level: 'error', silent: true, transports: [new winston.transports.Console()] });
+  const logger = extras.logger ?? winston.createLogger({ level: 'error', silent: true, transports: [new winston.transports.Console()] });
   const backend = new LocalBackend(options, new MemoryStore(), systemClock, false);
   await backend.open();
-  const server = new LockdServer(options, backend, logger);
+  const server = new LockdServer(options, backend, logger, extras.security);
   servers.push(server);
   const { port } = await server.listen();
   return {

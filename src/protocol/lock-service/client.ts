@@ -41,6 +41,8 @@ export interface CallArgs {
   listLocks: { readonly prefix: string; readonly limit: number; readonly startAfter?: string };
   ping: undefined;
   cancelWait: { readonly waitSeqid: number };
+  /** The secret is sent as is: use TLS when lockd is not on this machine. */
+  authenticate: { readonly identity: string; readonly secret: string };
 }
 
 /** What a method's success value decodes to. */
@@ -68,6 +70,7 @@ export const RESULT_KIND = {
   listLocks: 'lockInfoList',
   ping: 'string',
   cancelWait: 'bool',
+  authenticate: 'string',
 } as const satisfies Readonly<Record<MethodName, ResultKind>>;
 
 /** The decoded success value of method M. */
@@ -168,6 +171,7 @@ export const CALL_WRITERS: { readonly [M in MethodName]: CallWriter<CallArgs[M]>
   listLocks: (w, seqid, a) => writeArgsCall(w, 'listLocks', seqid, [[1, TType.STRING, a.prefix], [2, TType.I32, a.limit], [3, TType.STRING, a.startAfter]]),
   ping: (w, seqid) => writeArgsCall(w, 'ping', seqid, []),
   cancelWait: (w, seqid, a) => writeArgsCall(w, 'cancelWait', seqid, [[1, TType.I32, a.waitSeqid]]),
+  authenticate: (w, seqid, a) => writeArgsCall(w, 'authenticate', seqid, [[1, TType.STRING, a.identity], [2, TType.STRING, a.secret]]),
 };
 
 /** What one reply carried; `T` is the success value's type. */

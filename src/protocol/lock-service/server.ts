@@ -15,6 +15,7 @@ export type ServiceCall =
   | { method: 'listLocks'; seqid: number; prefix: string | undefined; limit: number | undefined; startAfter: string | undefined }
   | { method: 'ping'; seqid: number }
   | { method: 'cancelWait'; seqid: number; waitSeqid: number | undefined }
+  | { method: 'authenticate'; seqid: number; identity: string | undefined; secret: string | undefined }
   | { method: 'unknown'; seqid: number; name: string; messageType: number };
 
 export type MethodName = Exclude<ServiceCall['method'], 'unknown'>;
@@ -46,6 +47,8 @@ export function readCall(r: ProtocolReader): ServiceCall {
       return { method: 'ping', seqid };
     case 'cancelWait':
       return { method: 'cancelWait', seqid, waitSeqid: readSingleI32Arg(r) };
+    case 'authenticate':
+      return readAuthenticateArgs(r, seqid);
     default:
       r.skip(TType.STRUCT);
       return { method: 'unknown', seqid, name, messageType: type };
@@ -108,6 +111,21 @@ function readSingleI32Arg(r: ProtocolReader): number | undefined {
   }
   r.readStructEnd();
   return value;
+}
+
+function readAuthenticateArgs(r: ProtocolReader, seqid: number): ServiceCall {
+  let identity: string | undefined;
+  let secret: string | undefined;
+  r.readStructBegin();
+  for (;;) {
+    const type = r.readFieldBegin();
+    if (type === TType.STOP) break;
+    if (r.fieldId === 1 && type === TType.STRING) identity = r.readString();
+    else if (r.fieldId === 2 && type === TType.STRING) secret = r.readString();
+    else r.skip(type);
+  }
+  r.readStructEnd();
+  return { method: 'authenticate', seqid, identity, secret };
 }
 
 function readListArgs(r: ProtocolReader, seqid: number): ServiceCall {
@@ -186,7 +204,7 @@ export function writeLockInfoListReply(w: ProtocolWriter, seqid: number, infos: 
   endReply(w);
 }
 
-/** Replies a string (ping). */
+/** Replies a string (ping, authenticate). */
 export function writeStringReply(w: ProtocolWriter, name: string, seqid: number, value: string): void {
   beginReply(w, name, seqid);
   w.writeFieldBegin(TType.STRING, 0);
