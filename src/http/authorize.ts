@@ -5,8 +5,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 
-/** The right a route needs: `public` routes (health, OpenAPI) are never refused. */
-export type HttpRight = 'public' | 'read' | 'write' | 'admin';
+/** The right a route needs (the security work's read, lock, admin); `public` routes (health, readiness, OpenAPI) are never refused. */
+export type HttpRight = 'public' | 'read' | 'lock' | 'admin';
 
 /** Who made a request, as audit lines name them. */
 export interface Principal {

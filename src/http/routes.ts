@@ -62,7 +62,7 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: 'Acquire (or re-enter) a lock',
     description:
       '200 with the lease; 409 BUSY when the lock is held and no wait was asked; 408 LOCK_TIMEOUT when waitMs ran out. A client that disconnects while waiting has its wait cancelled.',
-    right: 'write',
+    right: 'lock',
     schema: { params: S.KeyParams, body: S.AcquireBody, response: { 200: S.Lease, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const { key } = request.params as KeyParams;
@@ -83,7 +83,7 @@ export const ROUTES: readonly RouteSpec[] = [
     tag: 'locks',
     summary: 'Extend a lease to now + ttlMs, keeping token and fence',
     description: '409 NOT_HOLDER when the token names no live lease (released, expired, or force-released: the message then says by whom and why).',
-    right: 'write',
+    right: 'lock',
     schema: { params: S.KeyParams, body: S.RenewBody, response: { 200: S.Lease, ...S.lockErrors } },
     async handler(ctx, request) {
       const { key } = request.params as KeyParams;
@@ -98,7 +98,7 @@ export const ROUTES: readonly RouteSpec[] = [
     tag: 'locks',
     summary: 'Release a lease once (the lock frees when its hold count reaches 0)',
     description: 'The token goes in ?token= or a JSON body {"token": ...}. 409 NOT_HOLDER when it names no live lease on the key.',
-    right: 'write',
+    right: 'lock',
     schema: { params: S.KeyParams, querystring: S.TokenQuery, body: S.ReleaseBody, response: { 200: S.Released, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const { key } = request.params as KeyParams;
@@ -156,7 +156,7 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: "Seed 004's route: try to take lock_key (200) or find it held (409)",
     description:
       'Answers as the seed did, {"message": "Lock acquired successfully"} or {"message": "Unable to acquire lock"}, with lockd\'s lease (token, fence, expiry) added. Leases last --default-ttl unless ttl_ms is given; release with DELETE /lock.',
-    right: 'write',
+    right: 'lock',
     schema: { querystring: S.SeedQuery, response: { 200: S.SeedGranted, 409: S.SeedMessage, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const q = request.query as { lock_key: string; lock_value?: string; ttl_ms?: number; wait_ms?: number };
@@ -180,7 +180,7 @@ export const ROUTES: readonly RouteSpec[] = [
     operationId: 'seedRelease',
     tag: 'seed',
     summary: 'Release a lease taken with POST /lock (200), or find it not held (409)',
-    right: 'write',
+    right: 'lock',
     schema: { querystring: S.SeedReleaseQuery, response: { 200: S.SeedMessage, 409: S.SeedMessage, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const { lock_key: key, token } = request.query as { lock_key: string; token: string };
