@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type winston from 'winston';
 import type { CallAccess } from '../auth/access-control';
 import type { Backend, SessionSink } from '../backend/backend';
-import { LockdError, ProtocolError } from '../errors';
+import { LockdError, ProtocolError, WireErrorCode } from '../errors';
 import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply } from '../protocol/lock-service/server';
 import { MessageStream, TransportKind } from '../protocol/message-stream';
 import { ApplicationErrorType, ProtocolFactory, ProtocolReader } from '../protocol/types';
@@ -177,6 +177,13 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
     const parked = this.parkedByWaiter.get(waiter.id);
     if (parked === undefined) return;
     handlers.replyTimedOut(this, parked);
+    this.host.markDirty(this);
+  }
+
+  waiterRefused(waiter: Waiter, error: LockdError): void {
+    const parked = this.parkedByWaiter.get(waiter.id);
+    if (parked === undefined) return;
+    handlers.replyRefused(this, parked, error.wireCode ?? WireErrorCode.UNAVAILABLE, error.message);
     this.host.markDirty(this);
   }
 

@@ -208,8 +208,13 @@ export function replyTimedOut(ctx: CallContext, parked: ParkedCall): void {
 
 /** A parked acquire is answered with UNAVAILABLE (shutdown). */
 export function replyUnavailable(ctx: CallContext, parked: ParkedCall, message: string): void {
+  replyRefused(ctx, parked, WireErrorCode.UNAVAILABLE, message);
+}
+
+/** A parked acquire is answered with a LockError (shutdown, a drain, a lost partition). */
+export function replyRefused(ctx: CallContext, parked: ParkedCall, code: WireErrorCode, message: string): void {
   ctx.unpark(parked);
-  codec.writeLockErrorReply(ctx.outbox.begin('ordered'), parked.seed ? 'acquireLock' : 'acquire', parked.seqid, WireErrorCode.UNAVAILABLE, message);
+  codec.writeLockErrorReply(ctx.outbox.begin('ordered'), parked.seed ? 'acquireLock' : 'acquire', parked.seqid, code, message);
   ctx.outbox.end();
 }
 

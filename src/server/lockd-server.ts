@@ -48,6 +48,8 @@ interface Activity {
 
 export class LockdServer implements ConnectionHost {
   readonly debug: boolean;
+  /** The HTTP listener's port once it listens, so a client speaking HTTP here is sent there. */
+  httpPort: number | undefined;
   readonly limits: ConnectionLimits;
   private readonly server: net.Server;
   private readonly connections = new Map<Connection, Activity>();
@@ -280,7 +282,7 @@ export class LockdServer implements ConnectionHost {
   }
 
   private refuseWrongProtocol(socket: net.Socket, guess: WireGuess): void {
-    const advice = wrongProtocolAdvice(guess, undefined);
+    const advice = wrongProtocolAdvice(guess, this.httpPort);
     this.warn(`wrong-protocol-${guess.kind}`, `closing connection: ${advice}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
     socket.on('error', () => {});
     if (guess.kind === 'http') {

@@ -85,6 +85,17 @@ async function main(argv: string[]): Promise<void> {
       : undefined;
   const frontBackend: Backend = metrics ? new MeteredBackend(backend, metrics) : backend;
   server = new LockdServer(options, frontBackend, logger, security);
+  // Leases that end without their holder's release, at info with key, owner and fence (never
+  // the token); a closed connection's ephemeral leases at debug, with the connection's own line.
+  backend.addListener({
+    leaseLost: (key, owner, fence, reason) => {
+      if (reason === 'session-closed') {
+        if (logger.isDebugEnabled()) logger.debug('lease ended with its connection', { key, owner, fence });
+      } else {
+        logger.info(reason === 'expired' ? 'lease expired' : `lease ended: ${reason}`, { key, owner, fence });
+      }
+    },
+  });
   if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics });
   // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
   // and without a handler the default action kills the process by signal instead of exit 0.
@@ -125,6 +136,7 @@ async function main(argv: string[]): Promise<void> {
     });
     // Before the ready line: once a supervisor reads that, every listener answers.
     process.stdout.write(`lockd http listening on ${httpAddress.address}:${httpAddress.port}\n`);
+    server.httpPort = httpAddress.port;
   }
   const address = await server.listen().catch((error: NodeJS.ErrnoException) => {
     const hint =

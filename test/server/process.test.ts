@@ -90,3 +90,25 @@ test('a port in use exits 1 with a hint', async () => {
   expect(code).toBe(1);
   expect(output).toMatch(/EADDRINUSE.*perhaps another lockd: stop it, or pick another port with --port/);
 });
+
+test('an expiry is logged at info with key, owner and fence, never the token', async () => {
+  const lockd = await startLockd(['--min-ttl', '50ms', '--log-level', 'info']);
+  const stub = await connectStub(lockd.port);
+  const lease = (await stub.acquire({ lockKey: 'short-lived', owner: 'worker-7', ttlMs: 100 }).reply).lease!;
+  await lockd.waitForOutput(/info lease expired \{"key":"short-lived","owner":"worker-7","fence":\d+\}/);
+  expect(lockd.output()).not.toContain(lease.token);
+});
+
+test('an HTTP request to the Thrift port is told the HTTP listener\'s port', async () => {
+  const lockd = await startLockd(['--http-port', '0']);
+  const httpPort = Number(/lockd http listening on [\d.]+:(\d+)/.exec(lockd.output())?.[1]);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = require('node:net').connect(lockd.port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\n\r\n'));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+  expect(httpPort).toBeGreaterThan(0);
+  expect(reply).toContain(`its HTTP API listens on port ${httpPort}`);
+});

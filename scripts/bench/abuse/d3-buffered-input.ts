@@ -3,6 +3,7 @@
  * (past --total-buffer-limit lockd must close the largest holders), thousands of slowloris
  * connections trickling one byte a second, and a connection flood past --max-connections.
  */
+import { DEFAULT_SERVER_OPTIONS } from '../../../src/options';
 import { calls } from '../../fuzz/lock-service';
 import { encodeForStack, field, str, TMessage } from '../../fuzz/thrift-tree';
 import { Attack, int, sleep, SocketSwarm } from './attack';
@@ -29,7 +30,7 @@ function incompleteMessages(connections: number): Attack {
       const swarm = new SocketSwarm();
       await swarm.open(ctx.port, count, 100, (socket) => socket.write(partial));
       await sleep(ctx.holdMs);
-      const note = `${int(count)} opened; lockd closed ${int(swarm.closedByLockd)} (--total-buffer-limit 512 MiB)`;
+      const note = `${int(count)} opened; lockd closed ${int(swarm.closedByLockd)} (--total-buffer-limit ${DEFAULT_SERVER_OPTIONS.totalBufferBytes / 1024 / 1024} MiB)`;
       swarm.release();
       return note;
     },
