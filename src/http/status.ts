@@ -1,6 +1,6 @@
 /**
  * How lockd's refusals map to HTTP statuses, in one place (the OpenAPI document and
- * docs/ops/README-sections.md list the same table).
+ * the README's HTTP API section list the same table).
  */
 import { LockdError } from '../errors';
 
