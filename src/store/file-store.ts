@@ -147,7 +147,8 @@ export class FileStore implements LeaseStore {
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (error) {
-      throw new StoreError(`cannot create data dir ${dir}: ${(error as Error).message}`, { cause: error });
+      const real = realMkdirError(dir, error as NodeJS.ErrnoException);
+      throw new StoreError(`cannot create data dir ${dir}: ${real.message}`, { cause: real });
     }
     const dirMode = fs.statSync(dir).mode & 0o777;
     if ((dirMode & 0o077) !== 0) {
@@ -597,4 +598,18 @@ function writeAll(fd: number, bytes: Buffer, position: number, done: (error: Err
 
 function writeAllSync(fd: number, bytes: Buffer, position: number): void {
   for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT when the parent exists but cannot take a new entry (a
+ * read-only filesystem, no permission): one plain mkdir then says what is really wrong.
+ */
+function realMkdirError(dir: string, error: NodeJS.ErrnoException): NodeJS.ErrnoException {
+  if (error.code !== 'ENOENT' || !fs.existsSync(path.dirname(dir))) return error;
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    return error;
+  } catch (plain) {
+    return plain as NodeJS.ErrnoException;
+  }
 }
