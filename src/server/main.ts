@@ -7,6 +7,7 @@ import net from 'node:net';
 import { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import { LocalBackend } from '../backend/local-backend';
+import { authorizeWithPermissions } from '../http/authorize';
 import { HttpApi } from '../http/http-api';
 import { LockMetrics } from '../metrics/lock-metrics';
 import { MeteredBackend } from '../metrics/metered-backend';
@@ -96,7 +97,10 @@ async function main(argv: string[]): Promise<void> {
       }
     },
   });
-  if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics });
+  const authFile = security.authFile;
+  // The permissions file governs the HTTP API too (Basic credentials), re-read at every request.
+  const authorize = authFile === undefined ? undefined : authorizeWithPermissions(() => authFile.permissions);
+  if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics, authorize });
   // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
   // and without a handler the default action kills the process by signal instead of exit 0.
   let stopping = false;
