@@ -298,7 +298,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       } catch (error) {
         // Unreachable at first: fail fast. During an outage: keep trying until the wait is over
         // (withinWait then rejects with the outage's own error).
-        if (outage === undefined || this._closed || !(error instanceof ConnectionError) || performance.now() >= deadline) throw error;
+        if (outage === undefined || this._closed || !(error instanceof ConnectionError)) throw error;
+        // The wait ended while reconnecting: say so, whichever attempt noticed it.
+        if (performance.now() >= deadline) throw outageOutlasted(this.address, key, error);
         outage = error;
         continue;
       }
