@@ -86,7 +86,7 @@ test('--version prints the package version', async () => {
 
 test('a port in use exits 1 with a hint', async () => {
   const first = await startLockd();
-  const { code, output } = await runLockd(['--port', String(first.port)]);
+  const { code, output } = await runLockd(['--port', String(first.port), '--in-memory']);
   expect(code).toBe(1);
   expect(output).toMatch(/EADDRINUSE.*perhaps another lockd: stop it, or pick another port with --port/);
 });
