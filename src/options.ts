@@ -156,8 +156,8 @@ interface OptionSpec {
 export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', kind: 'string', help: 'interface to listen on' },
   { key: 'port', flag: 'port', kind: 'port', help: 'TCP port (0 = any free port)' },
-  { key: 'transport', flag: 'transport', kind: ['buffered', 'framed'], help: 'Thrift transport' },
-  { key: 'protocol', flag: 'protocol', kind: ['binary', 'compact'], help: 'Thrift protocol' },
+  { key: 'transport', flag: 'transport', kind: ['buffered', 'framed'], help: 'Thrift transport assumed when the first bytes fit none (each connection is detected)' },
+  { key: 'protocol', flag: 'protocol', kind: ['binary', 'compact'], help: 'Thrift protocol assumed when the first bytes fit none (each connection is detected)' },
   { key: 'defaultTtlMs', flag: 'default-ttl', kind: 'duration', help: 'lease length when a request names none' },
   { key: 'minTtlMs', flag: 'min-ttl', kind: 'duration', help: 'shortest lease a request may ask for' },
   { key: 'maxTtlMs', flag: 'max-ttl', kind: 'duration', help: 'longest lease a request may ask for' },
@@ -326,7 +326,9 @@ export function serverUsage(): string {
           ? value === 0 ? 'off' : d(value as number)
           : spec.kind === 'port-or-off' && value === -1
             ? 'off'
-            : value === undefined
+            : spec.kind === 'bytes'
+              ? formatBytes(value as number)
+              : value === undefined
               ? 'none'
               : String(value);
     lines.push(`  --${spec.flag.padEnd(20)} ${spec.help} (default ${shown}; env ${envNameOf(spec.flag)})`);
@@ -335,3 +337,10 @@ export function serverUsage(): string {
 }
 
 const d = formatDurationMs;
+
+/** 8388608 -> "8m", 65536 -> "64k": sizes as --help shows them (and as the flags accept them). */
+function formatBytes(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}m`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}k`;
+  return String(bytes);
+}
