@@ -5,6 +5,7 @@
  * LockService method carrying exactly one of its result or a LockError with a known code, or a
  * TApplicationException, and every struct in it has its required fields with the IDL's types.
  */
+import type { LockRequestFields } from '../../src/protocol/lock-service/client';
 import { MessageHeader, MessageType, ProtocolReader, TType } from '../../src/protocol/types';
 import { bool, field, i32, i64, str, struct, TField, TMessage, TNode } from './thrift-tree';
 
@@ -65,17 +66,8 @@ export const METHODS = Object.keys(RESULT_TYPES) as MethodName[];
 
 // ---- Building calls ---------------------------------------------------------------------------
 
-/** LockRequest fields; undefined ones are left out. */
-export interface LockRequestArgs {
-  lockKey: string;
-  owner?: string;
-  ttlMs?: number;
-  waitMs?: number;
-  /** 1 EXCLUSIVE, 2 SHARED. */
-  mode?: number;
-  token?: string;
-  ephemeral?: boolean;
-}
+/** LockRequest fields; undefined ones are left out (the shape lockd's client sends). */
+export type LockRequestArgs = LockRequestFields;
 
 /** A LockRequest struct node. */
 export function lockRequest(q: LockRequestArgs): TNode {
