@@ -17,6 +17,8 @@ import LockRequest = ttypes.LockRequest
 import Lease = ttypes.Lease
 import AcquireResult = ttypes.AcquireResult
 import Holder = ttypes.Holder
+import ClusterMember = ttypes.ClusterMember
+import ClusterInfo = ttypes.ClusterInfo
 import LockInfo = ttypes.LockInfo
 
 declare class Client {
@@ -109,14 +111,20 @@ declare class Client {
   inspect(lockKey: string, callback?: (error: ttypes.LockError, response: LockInfo)=>void): void;
 
   /**
-   * Held keys starting with prefix, in key order; limit <= 0 = the server's default.
+   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
+   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
+   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
+   * page is empty. Only keys the caller may read are listed.
    */
-  listLocks(prefix: string, limit: number): LockInfo[];
+  listLocks(prefix: string, limit: number, startAfter: string): LockInfo[];
 
   /**
-   * Held keys starting with prefix, in key order; limit <= 0 = the server's default.
+   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
+   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
+   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
+   * page is empty. Only keys the caller may read are listed.
    */
-  listLocks(prefix: string, limit: number, callback?: (error: ttypes.LockError, response: LockInfo[])=>void): void;
+  listLocks(prefix: string, limit: number, startAfter: string, callback?: (error: ttypes.LockError, response: LockInfo[])=>void): void;
 
   /**
    * Liveness: answers "pong".
@@ -171,6 +179,32 @@ declare class Client {
    * identities, and everyone may do everything.
    */
   authenticate(identity: string, secret: string, callback?: (error: ttypes.LockError, response: string)=>void): void;
+
+  /**
+   * The cluster's members and which node owns each partition (see ClusterInfo). Needs no right.
+   */
+  clusterInfo(): ClusterInfo;
+
+  /**
+   * The cluster's members and which node owns each partition (see ClusterInfo). Needs no right.
+   */
+  clusterInfo(callback?: (error: ttypes.LockError, response: ClusterInfo)=>void): void;
+
+  /**
+   * Called by a lockd node on each connection it forwards calls over; returns the answering
+   * node's id. Calls on this connection are never forwarded again: a key this node does not own
+   * is UNAVAILABLE with ownerAddress (so a stale partition map cannot bounce a call between
+   * nodes). Grants no right: any client may call it to get redirects instead of forwarding.
+   */
+  peerConnection(nodeId: string): string;
+
+  /**
+   * Called by a lockd node on each connection it forwards calls over; returns the answering
+   * node's id. Calls on this connection are never forwarded again: a key this node does not own
+   * is UNAVAILABLE with ownerAddress (so a stale partition map cannot bounce a call between
+   * nodes). Grants no right: any client may call it to get redirects instead of forwarding.
+   */
+  peerConnection(nodeId: string, callback?: (error: ttypes.LockError, response: string)=>void): void;
 }
 
 declare class Processor {
@@ -189,4 +223,6 @@ declare class Processor {
   process_ping(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_cancelWait(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_authenticate(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_clusterInfo(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_peerConnection(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }

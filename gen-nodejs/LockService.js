@@ -904,12 +904,16 @@ LockService_inspect_result.prototype.write = function(output) {
 var LockService_listLocks_args = function(args) {
   this.prefix = null;
   this.limit = null;
+  this.startAfter = null;
   if (args) {
     if (args.prefix !== undefined && args.prefix !== null) {
       this.prefix = args.prefix;
     }
     if (args.limit !== undefined && args.limit !== null) {
       this.limit = args.limit;
+    }
+    if (args.startAfter !== undefined && args.startAfter !== null) {
+      this.startAfter = args.startAfter;
     }
   }
 };
@@ -938,6 +942,13 @@ LockService_listLocks_args.prototype.read = function(input) {
         input.skip(ftype);
       }
       break;
+      case 3:
+      if (ftype == Thrift.Type.STRING) {
+        this.startAfter = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
       default:
         input.skip(ftype);
     }
@@ -957,6 +968,11 @@ LockService_listLocks_args.prototype.write = function(output) {
   if (this.limit !== null && this.limit !== undefined) {
     output.writeFieldBegin('limit', Thrift.Type.I32, 2);
     output.writeI32(this.limit);
+    output.writeFieldEnd();
+  }
+  if (this.startAfter !== null && this.startAfter !== undefined) {
+    output.writeFieldBegin('startAfter', Thrift.Type.STRING, 3);
+    output.writeString(this.startAfter);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -994,13 +1010,13 @@ LockService_listLocks_result.prototype.read = function(input) {
       case 0:
       if (ftype == Thrift.Type.LIST) {
         this.success = [];
-        var _rtmp36 = input.readListBegin();
-        var _size5 = _rtmp36.size || 0;
-        for (var _i7 = 0; _i7 < _size5; ++_i7) {
-          var elem8 = null;
-          elem8 = new ttypes.LockInfo();
-          elem8.read(input);
-          this.success.push(elem8);
+        var _rtmp321 = input.readListBegin();
+        var _size20 = _rtmp321.size || 0;
+        for (var _i22 = 0; _i22 < _size20; ++_i22) {
+          var elem23 = null;
+          elem23 = new ttypes.LockInfo();
+          elem23.read(input);
+          this.success.push(elem23);
         }
         input.readListEnd();
       } else {
@@ -1029,10 +1045,10 @@ LockService_listLocks_result.prototype.write = function(output) {
   if (this.success !== null && this.success !== undefined) {
     output.writeFieldBegin('success', Thrift.Type.LIST, 0);
     output.writeListBegin(Thrift.Type.STRUCT, this.success.length);
-    for (var iter9 in this.success) {
-      if (this.success.hasOwnProperty(iter9)) {
-        iter9 = this.success[iter9];
-        iter9.write(output);
+    for (var iter24 in this.success) {
+      if (this.success.hasOwnProperty(iter24)) {
+        iter24 = this.success[iter24];
+        iter24.write(output);
       }
     }
     output.writeListEnd();
@@ -1357,6 +1373,218 @@ LockService_authenticate_result.prototype.read = function(input) {
 
 LockService_authenticate_result.prototype.write = function(output) {
   output.writeStructBegin('LockService_authenticate_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.STRING, 0);
+    output.writeString(this.success);
+    output.writeFieldEnd();
+  }
+  if (this.error !== null && this.error !== undefined) {
+    output.writeFieldBegin('error', Thrift.Type.STRUCT, 1);
+    this.error.write(output);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_clusterInfo_args = function(args) {
+};
+LockService_clusterInfo_args.prototype = {};
+LockService_clusterInfo_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    input.skip(ftype);
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_clusterInfo_args.prototype.write = function(output) {
+  output.writeStructBegin('LockService_clusterInfo_args');
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_clusterInfo_result = function(args) {
+  this.success = null;
+  this.error = null;
+  if (args instanceof ttypes.LockError) {
+    this.error = args;
+    return;
+  }
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = new ttypes.ClusterInfo(args.success);
+    }
+    if (args.error !== undefined && args.error !== null) {
+      this.error = args.error;
+    }
+  }
+};
+LockService_clusterInfo_result.prototype = {};
+LockService_clusterInfo_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.success = new ttypes.ClusterInfo();
+        this.success.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 1:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.error = new ttypes.LockError();
+        this.error.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_clusterInfo_result.prototype.write = function(output) {
+  output.writeStructBegin('LockService_clusterInfo_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.STRUCT, 0);
+    this.success.write(output);
+    output.writeFieldEnd();
+  }
+  if (this.error !== null && this.error !== undefined) {
+    output.writeFieldBegin('error', Thrift.Type.STRUCT, 1);
+    this.error.write(output);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_peerConnection_args = function(args) {
+  this.nodeId = null;
+  if (args) {
+    if (args.nodeId !== undefined && args.nodeId !== null) {
+      this.nodeId = args.nodeId;
+    }
+  }
+};
+LockService_peerConnection_args.prototype = {};
+LockService_peerConnection_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.STRING) {
+        this.nodeId = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 0:
+        input.skip(ftype);
+        break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_peerConnection_args.prototype.write = function(output) {
+  output.writeStructBegin('LockService_peerConnection_args');
+  if (this.nodeId !== null && this.nodeId !== undefined) {
+    output.writeFieldBegin('nodeId', Thrift.Type.STRING, 1);
+    output.writeString(this.nodeId);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_peerConnection_result = function(args) {
+  this.success = null;
+  this.error = null;
+  if (args instanceof ttypes.LockError) {
+    this.error = args;
+    return;
+  }
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = args.success;
+    }
+    if (args.error !== undefined && args.error !== null) {
+      this.error = args.error;
+    }
+  }
+};
+LockService_peerConnection_result.prototype = {};
+LockService_peerConnection_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.STRING) {
+        this.success = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 1:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.error = new ttypes.LockError();
+        this.error.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_peerConnection_result.prototype.write = function(output) {
+  output.writeStructBegin('LockService_peerConnection_result');
   if (this.success !== null && this.success !== undefined) {
     output.writeFieldBegin('success', Thrift.Type.STRING, 0);
     output.writeString(this.success);
@@ -1820,7 +2048,7 @@ LockServiceClient.prototype.recv_inspect = function(input,mtype,rseqid) {
   return callback('inspect failed: unknown result');
 };
 
-LockServiceClient.prototype.listLocks = function(prefix, limit, callback) {
+LockServiceClient.prototype.listLocks = function(prefix, limit, startAfter, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -1831,19 +2059,20 @@ LockServiceClient.prototype.listLocks = function(prefix, limit, callback) {
         _defer.resolve(result);
       }
     };
-    this.send_listLocks(prefix, limit);
+    this.send_listLocks(prefix, limit, startAfter);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_listLocks(prefix, limit);
+    this.send_listLocks(prefix, limit, startAfter);
   }
 };
 
-LockServiceClient.prototype.send_listLocks = function(prefix, limit) {
+LockServiceClient.prototype.send_listLocks = function(prefix, limit, startAfter) {
   var output = new this.pClass(this.output);
   var params = {
     prefix: prefix,
-    limit: limit
+    limit: limit,
+    startAfter: startAfter
   };
   var args = new LockService_listLocks_args(params);
   try {
@@ -2062,6 +2291,127 @@ LockServiceClient.prototype.recv_authenticate = function(input,mtype,rseqid) {
     return callback(null, result.success);
   }
   return callback('authenticate failed: unknown result');
+};
+
+LockServiceClient.prototype.clusterInfo = function(callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_clusterInfo();
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_clusterInfo();
+  }
+};
+
+LockServiceClient.prototype.send_clusterInfo = function() {
+  var output = new this.pClass(this.output);
+  var args = new LockService_clusterInfo_args();
+  try {
+    output.writeMessageBegin('clusterInfo', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+LockServiceClient.prototype.recv_clusterInfo = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new LockService_clusterInfo_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.error) {
+    return callback(result.error);
+  }
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('clusterInfo failed: unknown result');
+};
+
+LockServiceClient.prototype.peerConnection = function(nodeId, callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_peerConnection(nodeId);
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_peerConnection(nodeId);
+  }
+};
+
+LockServiceClient.prototype.send_peerConnection = function(nodeId) {
+  var output = new this.pClass(this.output);
+  var params = {
+    nodeId: nodeId
+  };
+  var args = new LockService_peerConnection_args(params);
+  try {
+    output.writeMessageBegin('peerConnection', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+LockServiceClient.prototype.recv_peerConnection = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new LockService_peerConnection_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.error) {
+    return callback(result.error);
+  }
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('peerConnection failed: unknown result');
 };
 var LockServiceProcessor = exports.Processor = function(handler) {
   this._handler = handler;
@@ -2382,10 +2732,11 @@ LockServiceProcessor.prototype.process_listLocks = function(seqid, input, output
   var args = new LockService_listLocks_args();
   args.read(input);
   input.readMessageEnd();
-  if (this._handler.listLocks.length === 2) {
+  if (this._handler.listLocks.length === 3) {
     Q.fcall(this._handler.listLocks.bind(this._handler),
       args.prefix,
-      args.limit
+      args.limit,
+      args.startAfter
     ).then(function(result) {
       var result_obj = new LockService_listLocks_result({success: result});
       output.writeMessageBegin("listLocks", Thrift.MessageType.REPLY, seqid);
@@ -2406,7 +2757,7 @@ LockServiceProcessor.prototype.process_listLocks = function(seqid, input, output
       output.flush();
     });
   } else {
-    this._handler.listLocks(args.prefix, args.limit, function (err, result) {
+    this._handler.listLocks(args.prefix, args.limit, args.startAfter, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_listLocks_result((err !== null || typeof err === 'undefined') ? err : {success: result});
@@ -2535,6 +2886,89 @@ LockServiceProcessor.prototype.process_authenticate = function(seqid, input, out
       } else {
         result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
         output.writeMessageBegin("authenticate", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+LockServiceProcessor.prototype.process_clusterInfo = function(seqid, input, output) {
+  var args = new LockService_clusterInfo_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.clusterInfo.length === 0) {
+    Q.fcall(this._handler.clusterInfo.bind(this._handler)
+    ).then(function(result) {
+      var result_obj = new LockService_clusterInfo_result({success: result});
+      output.writeMessageBegin("clusterInfo", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      if (err instanceof ttypes.LockError) {
+        result = new LockService_clusterInfo_result(err);
+        output.writeMessageBegin("clusterInfo", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("clusterInfo", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.clusterInfo(function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
+        result_obj = new LockService_clusterInfo_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("clusterInfo", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("clusterInfo", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+LockServiceProcessor.prototype.process_peerConnection = function(seqid, input, output) {
+  var args = new LockService_peerConnection_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.peerConnection.length === 1) {
+    Q.fcall(this._handler.peerConnection.bind(this._handler),
+      args.nodeId
+    ).then(function(result) {
+      var result_obj = new LockService_peerConnection_result({success: result});
+      output.writeMessageBegin("peerConnection", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      if (err instanceof ttypes.LockError) {
+        result = new LockService_peerConnection_result(err);
+        output.writeMessageBegin("peerConnection", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("peerConnection", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.peerConnection(args.nodeId, function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
+        result_obj = new LockService_peerConnection_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("peerConnection", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("peerConnection", Thrift.MessageType.EXCEPTION, seqid);
       }
       result_obj.write(output);
       output.writeMessageEnd();

@@ -35,8 +35,9 @@ declare enum ErrorCode {
 declare class LockError extends Thrift.TException {
   public code: ErrorCode;
   public message: string;
+  public ownerAddress?: string;
 
-    constructor(args?: { code: ErrorCode; message: string; });
+    constructor(args?: { code: ErrorCode; message: string; ownerAddress?: string; });
 }
 
 declare class LockRequest {
@@ -87,6 +88,33 @@ declare class Holder {
   public holdCount: number;
 
     constructor(args?: { owner?: string; mode: LockMode; fence: Int64; expiresAtMs: Int64; holdCount: number; });
+}
+
+/**
+ * One lockd node of a cluster, as clusterInfo reports it.
+ */
+declare class ClusterMember {
+  public nodeId: string;
+  public address: string;
+  public partitions: number[];
+
+    constructor(args?: { nodeId: string; address: string; partitions: number[]; });
+}
+
+/**
+ * The cluster as the answering node sees it. A single lockd (no --etcd) answers cluster = "",
+ * partitions = 1 and itself as the only member. The partition of a key is
+ * crc32(UTF-8 bytes of the key) mod partitions (CRC-32/ISO-HDLC, as zlib's crc32), so a client
+ * in any language can send each call to its key's owner directly.
+ */
+declare class ClusterInfo {
+  public cluster: string;
+  public nodeId: string;
+  public partitions: number;
+  public members: ClusterMember[];
+  public owners: string[];
+
+    constructor(args?: { cluster: string; nodeId: string; partitions: number; members: ClusterMember[]; owners: string[]; });
 }
 
 /**

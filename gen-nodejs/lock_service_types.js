@@ -37,6 +37,7 @@ var LockError = module.exports.LockError = function(args) {
   this.name = "LockError";
   this.code = null;
   this.message = null;
+  this.ownerAddress = null;
   if (args) {
     if (args.code !== undefined && args.code !== null) {
       this.code = args.code;
@@ -47,6 +48,9 @@ var LockError = module.exports.LockError = function(args) {
       this.message = args.message;
     } else {
       throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field message is unset!');
+    }
+    if (args.ownerAddress !== undefined && args.ownerAddress !== null) {
+      this.ownerAddress = args.ownerAddress;
     }
   }
 };
@@ -76,6 +80,13 @@ LockError.prototype.read = function(input) {
         input.skip(ftype);
       }
       break;
+      case 3:
+      if (ftype == Thrift.Type.STRING) {
+        this.ownerAddress = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
       default:
         input.skip(ftype);
     }
@@ -95,6 +106,11 @@ LockError.prototype.write = function(output) {
   if (this.message !== null && this.message !== undefined) {
     output.writeFieldBegin('message', Thrift.Type.STRING, 2);
     output.writeString(this.message);
+    output.writeFieldEnd();
+  }
+  if (this.ownerAddress !== null && this.ownerAddress !== undefined) {
+    output.writeFieldBegin('ownerAddress', Thrift.Type.STRING, 3);
+    output.writeString(this.ownerAddress);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -589,6 +605,258 @@ Holder.prototype.write = function(output) {
   return;
 };
 
+var ClusterMember = module.exports.ClusterMember = function(args) {
+  this.nodeId = null;
+  this.address = null;
+  this.partitions = null;
+  if (args) {
+    if (args.nodeId !== undefined && args.nodeId !== null) {
+      this.nodeId = args.nodeId;
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field nodeId is unset!');
+    }
+    if (args.address !== undefined && args.address !== null) {
+      this.address = args.address;
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field address is unset!');
+    }
+    if (args.partitions !== undefined && args.partitions !== null) {
+      this.partitions = Thrift.copyList(args.partitions, [null]);
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field partitions is unset!');
+    }
+  }
+};
+ClusterMember.prototype = {};
+ClusterMember.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.STRING) {
+        this.nodeId = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 2:
+      if (ftype == Thrift.Type.STRING) {
+        this.address = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 3:
+      if (ftype == Thrift.Type.LIST) {
+        this.partitions = [];
+        var _rtmp31 = input.readListBegin();
+        var _size0 = _rtmp31.size || 0;
+        for (var _i2 = 0; _i2 < _size0; ++_i2) {
+          var elem3 = null;
+          elem3 = input.readI32();
+          this.partitions.push(elem3);
+        }
+        input.readListEnd();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+ClusterMember.prototype.write = function(output) {
+  output.writeStructBegin('ClusterMember');
+  if (this.nodeId !== null && this.nodeId !== undefined) {
+    output.writeFieldBegin('nodeId', Thrift.Type.STRING, 1);
+    output.writeString(this.nodeId);
+    output.writeFieldEnd();
+  }
+  if (this.address !== null && this.address !== undefined) {
+    output.writeFieldBegin('address', Thrift.Type.STRING, 2);
+    output.writeString(this.address);
+    output.writeFieldEnd();
+  }
+  if (this.partitions !== null && this.partitions !== undefined) {
+    output.writeFieldBegin('partitions', Thrift.Type.LIST, 3);
+    output.writeListBegin(Thrift.Type.I32, this.partitions.length);
+    for (var iter4 in this.partitions) {
+      if (this.partitions.hasOwnProperty(iter4)) {
+        iter4 = this.partitions[iter4];
+        output.writeI32(iter4);
+      }
+    }
+    output.writeListEnd();
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var ClusterInfo = module.exports.ClusterInfo = function(args) {
+  this.cluster = null;
+  this.nodeId = null;
+  this.partitions = null;
+  this.members = null;
+  this.owners = null;
+  if (args) {
+    if (args.cluster !== undefined && args.cluster !== null) {
+      this.cluster = args.cluster;
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field cluster is unset!');
+    }
+    if (args.nodeId !== undefined && args.nodeId !== null) {
+      this.nodeId = args.nodeId;
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field nodeId is unset!');
+    }
+    if (args.partitions !== undefined && args.partitions !== null) {
+      this.partitions = args.partitions;
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field partitions is unset!');
+    }
+    if (args.members !== undefined && args.members !== null) {
+      this.members = Thrift.copyList(args.members, [ttypes.ClusterMember]);
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field members is unset!');
+    }
+    if (args.owners !== undefined && args.owners !== null) {
+      this.owners = Thrift.copyList(args.owners, [null]);
+    } else {
+      throw new Thrift.TProtocolException(Thrift.TProtocolExceptionType.UNKNOWN, 'Required field owners is unset!');
+    }
+  }
+};
+ClusterInfo.prototype = {};
+ClusterInfo.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.STRING) {
+        this.cluster = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 2:
+      if (ftype == Thrift.Type.STRING) {
+        this.nodeId = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 3:
+      if (ftype == Thrift.Type.I32) {
+        this.partitions = input.readI32();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 4:
+      if (ftype == Thrift.Type.LIST) {
+        this.members = [];
+        var _rtmp36 = input.readListBegin();
+        var _size5 = _rtmp36.size || 0;
+        for (var _i7 = 0; _i7 < _size5; ++_i7) {
+          var elem8 = null;
+          elem8 = new ttypes.ClusterMember();
+          elem8.read(input);
+          this.members.push(elem8);
+        }
+        input.readListEnd();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 5:
+      if (ftype == Thrift.Type.LIST) {
+        this.owners = [];
+        var _rtmp310 = input.readListBegin();
+        var _size9 = _rtmp310.size || 0;
+        for (var _i11 = 0; _i11 < _size9; ++_i11) {
+          var elem12 = null;
+          elem12 = input.readString();
+          this.owners.push(elem12);
+        }
+        input.readListEnd();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+ClusterInfo.prototype.write = function(output) {
+  output.writeStructBegin('ClusterInfo');
+  if (this.cluster !== null && this.cluster !== undefined) {
+    output.writeFieldBegin('cluster', Thrift.Type.STRING, 1);
+    output.writeString(this.cluster);
+    output.writeFieldEnd();
+  }
+  if (this.nodeId !== null && this.nodeId !== undefined) {
+    output.writeFieldBegin('nodeId', Thrift.Type.STRING, 2);
+    output.writeString(this.nodeId);
+    output.writeFieldEnd();
+  }
+  if (this.partitions !== null && this.partitions !== undefined) {
+    output.writeFieldBegin('partitions', Thrift.Type.I32, 3);
+    output.writeI32(this.partitions);
+    output.writeFieldEnd();
+  }
+  if (this.members !== null && this.members !== undefined) {
+    output.writeFieldBegin('members', Thrift.Type.LIST, 4);
+    output.writeListBegin(Thrift.Type.STRUCT, this.members.length);
+    for (var iter13 in this.members) {
+      if (this.members.hasOwnProperty(iter13)) {
+        iter13 = this.members[iter13];
+        iter13.write(output);
+      }
+    }
+    output.writeListEnd();
+    output.writeFieldEnd();
+  }
+  if (this.owners !== null && this.owners !== undefined) {
+    output.writeFieldBegin('owners', Thrift.Type.LIST, 5);
+    output.writeListBegin(Thrift.Type.STRING, this.owners.length);
+    for (var iter14 in this.owners) {
+      if (this.owners.hasOwnProperty(iter14)) {
+        iter14 = this.owners[iter14];
+        output.writeString(iter14);
+      }
+    }
+    output.writeListEnd();
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
 var LockInfo = module.exports.LockInfo = function(args) {
   this.lockKey = null;
   this.holders = null;
@@ -632,13 +900,13 @@ LockInfo.prototype.read = function(input) {
       case 2:
       if (ftype == Thrift.Type.LIST) {
         this.holders = [];
-        var _rtmp31 = input.readListBegin();
-        var _size0 = _rtmp31.size || 0;
-        for (var _i2 = 0; _i2 < _size0; ++_i2) {
-          var elem3 = null;
-          elem3 = new ttypes.Holder();
-          elem3.read(input);
-          this.holders.push(elem3);
+        var _rtmp316 = input.readListBegin();
+        var _size15 = _rtmp316.size || 0;
+        for (var _i17 = 0; _i17 < _size15; ++_i17) {
+          var elem18 = null;
+          elem18 = new ttypes.Holder();
+          elem18.read(input);
+          this.holders.push(elem18);
         }
         input.readListEnd();
       } else {
@@ -671,10 +939,10 @@ LockInfo.prototype.write = function(output) {
   if (this.holders !== null && this.holders !== undefined) {
     output.writeFieldBegin('holders', Thrift.Type.LIST, 2);
     output.writeListBegin(Thrift.Type.STRUCT, this.holders.length);
-    for (var iter4 in this.holders) {
-      if (this.holders.hasOwnProperty(iter4)) {
-        iter4 = this.holders[iter4];
-        iter4.write(output);
+    for (var iter19 in this.holders) {
+      if (this.holders.hasOwnProperty(iter19)) {
+        iter19 = this.holders[iter19];
+        iter19.write(output);
       }
     }
     output.writeListEnd();

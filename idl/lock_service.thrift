@@ -53,6 +53,12 @@ enum ErrorCode {
 exception LockError {
   1: required ErrorCode code,
   2: required string message,
+  /**
+   * Cluster mode: set with UNAVAILABLE when the node that answered does not own the key and did
+   * not forward the call (a peerConnection, or the owner is unknown for now): host:port of the
+   * node that owns the key, when known. Clients may retry there.
+   */
+  3: optional string ownerAddress,
 }
 
 struct LockRequest {
@@ -106,6 +112,30 @@ struct Holder {
   5: required i32 holdCount,
 }
 
+/** One lockd node of a cluster, as clusterInfo reports it. */
+struct ClusterMember {
+  1: required string nodeId,
+  /** host:port clients and other nodes reach it at (its --advertise). */
+  2: required string address,
+  /** The partitions it owns now. */
+  3: required list<i32> partitions,
+}
+
+/**
+ * The cluster as the answering node sees it. A single lockd (no --etcd) answers cluster = "",
+ * partitions = 1 and itself as the only member. The partition of a key is
+ * crc32(UTF-8 bytes of the key) mod partitions (CRC-32/ISO-HDLC, as zlib's crc32), so a client
+ * in any language can send each call to its key's owner directly.
+ */
+struct ClusterInfo {
+  1: required string cluster,
+  2: required string nodeId,
+  3: required i32 partitions,
+  4: required list<ClusterMember> members,
+  /** Owner (nodeId) of each partition by index; "" while a partition has no owner (failover). */
+  5: required list<string> owners,
+}
+
 /** A key's holders and how many callers wait for it. Empty holders when nobody holds it. */
 struct LockInfo {
   1: required string lockKey,
@@ -147,8 +177,13 @@ service LockService {
   /** Holders (without tokens) and the waiter count of one key. */
   LockInfo inspect(1: string lockKey) throws (1: LockError error),
 
-  /** Held keys starting with prefix, in key order; limit <= 0 = the server's default. */
-  list<LockInfo> listLocks(1: string prefix, 2: i32 limit) throws (1: LockError error),
+  /**
+   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
+   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
+   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
+   * page is empty. Only keys the caller may read are listed.
+   */
+  list<LockInfo> listLocks(1: string prefix, 2: i32 limit, 3: string startAfter) throws (1: LockError error),
 
   /** Liveness: answers "pong". */
   string ping(),
@@ -174,4 +209,15 @@ service LockService {
    * identities, and everyone may do everything.
    */
   string authenticate(1: string identity, 2: string secret) throws (1: LockError error),
+
+  /** The cluster's members and which node owns each partition (see ClusterInfo). Needs no right. */
+  ClusterInfo clusterInfo() throws (1: LockError error),
+
+  /**
+   * Called by a lockd node on each connection it forwards calls over; returns the answering
+   * node's id. Calls on this connection are never forwarded again: a key this node does not own
+   * is UNAVAILABLE with ownerAddress (so a stale partition map cannot bounce a call between
+   * nodes). Grants no right: any client may call it to get redirects instead of forwarding.
+   */
+  string peerConnection(1: string nodeId) throws (1: LockError error),
 }

@@ -5,7 +5,7 @@
 import { ProtocolError } from '../../errors';
 import { ApplicationErrorType, MessageHeader, MessageType, ProtocolReader, ProtocolWriter, TType } from '../types';
 import type { MethodName } from './server';
-import { expectType, readLease, readLockInfo, WireLease, WireLockInfo } from './structs';
+import { expectType, readClusterInfo, readLease, readLockInfo, WireClusterInfo, WireLease, WireLockInfo } from './structs';
 
 export type { MethodName };
 
@@ -43,10 +43,12 @@ export interface CallArgs {
   cancelWait: { readonly waitSeqid: number };
   /** The secret is sent as is: use TLS when lockd is not on this machine. */
   authenticate: { readonly identity: string; readonly secret: string };
+  clusterInfo: undefined;
+  peerConnection: { readonly nodeId: string };
 }
 
 /** What a method's success value decodes to. */
-export type ResultKind = 'bool' | 'acquireResult' | 'lease' | 'lockInfo' | 'lockInfoList' | 'string';
+export type ResultKind = 'bool' | 'acquireResult' | 'lease' | 'lockInfo' | 'lockInfoList' | 'string' | 'clusterInfo';
 
 /** The decoded type of each result kind. */
 export interface ResultValue {
@@ -56,6 +58,7 @@ export interface ResultValue {
   lockInfo: WireLockInfo;
   lockInfoList: WireLockInfo[];
   string: string;
+  clusterInfo: WireClusterInfo;
 }
 
 /** The result kind of each method. */
@@ -71,6 +74,8 @@ export const RESULT_KIND = {
   ping: 'string',
   cancelWait: 'bool',
   authenticate: 'string',
+  clusterInfo: 'clusterInfo',
+  peerConnection: 'string',
 } as const satisfies Readonly<Record<MethodName, ResultKind>>;
 
 /** The decoded success value of method M. */
@@ -172,12 +177,14 @@ export const CALL_WRITERS: { readonly [M in MethodName]: CallWriter<CallArgs[M]>
   ping: (w, seqid) => writeArgsCall(w, 'ping', seqid, []),
   cancelWait: (w, seqid, a) => writeArgsCall(w, 'cancelWait', seqid, [[1, TType.I32, a.waitSeqid]]),
   authenticate: (w, seqid, a) => writeArgsCall(w, 'authenticate', seqid, [[1, TType.STRING, a.identity], [2, TType.STRING, a.secret]]),
+  clusterInfo: (w, seqid) => writeArgsCall(w, 'clusterInfo', seqid, []),
+  peerConnection: (w, seqid, a) => writeArgsCall(w, 'peerConnection', seqid, [[1, TType.STRING, a.nodeId]]),
 };
 
 /** What one reply carried; `T` is the success value's type. */
 export type ServiceReply<T = unknown> =
   | { kind: 'ok'; seqid: number; value: T }
-  | { kind: 'lockError'; seqid: number; code: number; message: string }
+  | { kind: 'lockError'; seqid: number; code: number; message: string; ownerAddress?: string }
   | { kind: 'applicationError'; seqid: number; type: number; message: string };
 
 /** Reads the header of one reply; then call readReplyBody with the kind its seqid expects. */
@@ -214,6 +221,7 @@ export function readReplyBody<K extends ResultKind>(r: ProtocolReader, head: Mes
     } else if (r.fieldId === 1 && t === TType.STRUCT) {
       let code = 0;
       let message = '';
+      let ownerAddress: string | undefined;
       r.readStructBegin();
       for (;;) {
         const ft = r.readFieldBegin();
@@ -221,10 +229,11 @@ export function readReplyBody<K extends ResultKind>(r: ProtocolReader, head: Mes
         const id: number = r.fieldId;
         if (id === 1 && ft === TType.I32) code = r.readI32();
         else if (id === 2 && ft === TType.STRING) message = r.readString();
+        else if (id === 3 && ft === TType.STRING) ownerAddress = r.readString();
         else r.skip(ft);
       }
       r.readStructEnd();
-      reply = { kind: 'lockError', seqid: head.seqid, code, message };
+      reply = { kind: 'lockError', seqid: head.seqid, code, message, ...(ownerAddress !== undefined && { ownerAddress }) };
     } else {
       r.skip(t);
     }
@@ -243,6 +252,10 @@ const RESULT_READERS: { readonly [K in ResultKind]: (r: ProtocolReader, type: nu
   string(r, type) {
     expectType(type, TType.STRING);
     return r.readString();
+  },
+  clusterInfo(r, type) {
+    expectType(type, TType.STRUCT);
+    return readClusterInfo(r);
   },
   lease(r, type) {
     expectType(type, TType.STRUCT);

@@ -3,7 +3,7 @@
  */
 import type { LeaseView, LockInfoView } from '../../table/types';
 import { MessageHeader, MessageType, ProtocolReader, ProtocolWriter, TType } from '../types';
-import { readLockRequest, WireLockRequest, writeLease, writeLockInfo } from './structs';
+import { readLockRequest, WireClusterInfo, WireLockRequest, writeClusterInfo, writeLease, writeLockInfo } from './structs';
 
 /** One decoded call. Required arguments the caller left out are undefined. */
 export type ServiceCall =
@@ -16,6 +16,8 @@ export type ServiceCall =
   | { method: 'ping'; seqid: number }
   | { method: 'cancelWait'; seqid: number; waitSeqid: number | undefined }
   | { method: 'authenticate'; seqid: number; identity: string | undefined; secret: string | undefined }
+  | { method: 'clusterInfo'; seqid: number }
+  | { method: 'peerConnection'; seqid: number; nodeId: string | undefined }
   | { method: 'unknown'; seqid: number; name: string; messageType: number };
 
 export type MethodName = Exclude<ServiceCall['method'], 'unknown'>;
@@ -49,6 +51,11 @@ export function readCall(r: ProtocolReader): ServiceCall {
       return { method: 'cancelWait', seqid, waitSeqid: readSingleI32Arg(r) };
     case 'authenticate':
       return readAuthenticateArgs(r, seqid);
+    case 'clusterInfo':
+      r.skip(TType.STRUCT);
+      return { method: 'clusterInfo', seqid };
+    case 'peerConnection':
+      return { method: 'peerConnection', seqid, nodeId: readSingleStringArg(r) };
     default:
       r.skip(TType.STRUCT);
       return { method: 'unknown', seqid, name, messageType: type };
@@ -107,6 +114,19 @@ function readSingleI32Arg(r: ProtocolReader): number | undefined {
     const type = r.readFieldBegin();
     if (type === TType.STOP) break;
     if (r.fieldId === 1 && type === TType.I32) value = r.readI32();
+    else r.skip(type);
+  }
+  r.readStructEnd();
+  return value;
+}
+
+function readSingleStringArg(r: ProtocolReader): string | undefined {
+  let value: string | undefined;
+  r.readStructBegin();
+  for (;;) {
+    const type = r.readFieldBegin();
+    if (type === TType.STOP) break;
+    if (r.fieldId === 1 && type === TType.STRING) value = r.readString();
     else r.skip(type);
   }
   r.readStructEnd();
@@ -212,8 +232,16 @@ export function writeStringReply(w: ProtocolWriter, name: string, seqid: number,
   endReply(w);
 }
 
-/** Replies the declared LockError (result field 1). */
-export function writeLockErrorReply(w: ProtocolWriter, name: string, seqid: number, code: number, message: string): void {
+/** Replies a ClusterInfo (clusterInfo). */
+export function writeClusterInfoReply(w: ProtocolWriter, seqid: number, info: WireClusterInfo): void {
+  beginReply(w, 'clusterInfo', seqid);
+  w.writeFieldBegin(TType.STRUCT, 0);
+  writeClusterInfo(w, info);
+  endReply(w);
+}
+
+/** Replies the declared LockError (result field 1); `ownerAddress` only for cluster redirects. */
+export function writeLockErrorReply(w: ProtocolWriter, name: string, seqid: number, code: number, message: string, ownerAddress?: string): void {
   beginReply(w, name, seqid);
   w.writeFieldBegin(TType.STRUCT, 1);
   w.writeStructBegin();
@@ -221,6 +249,10 @@ export function writeLockErrorReply(w: ProtocolWriter, name: string, seqid: numb
   w.writeI32(code);
   w.writeFieldBegin(TType.STRING, 2);
   w.writeString(message);
+  if (ownerAddress !== undefined) {
+    w.writeFieldBegin(TType.STRING, 3);
+    w.writeString(ownerAddress);
+  }
   w.writeFieldStop();
   w.writeStructEnd();
   endReply(w);

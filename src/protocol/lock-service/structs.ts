@@ -212,3 +212,91 @@ export function readHolder(r: ProtocolReader): WireHolder {
   r.readStructEnd();
   return holder;
 }
+
+/** ClusterMember (see the IDL): one node, its address and the partitions it owns. */
+export interface WireClusterMember {
+  nodeId: string;
+  address: string;
+  partitions: number[];
+}
+
+/** ClusterInfo (see the IDL): the cluster as the answering node sees it. */
+export interface WireClusterInfo {
+  cluster: string;
+  nodeId: string;
+  partitions: number;
+  members: WireClusterMember[];
+  /** Owner node id per partition; "" while unowned. */
+  owners: string[];
+}
+
+/** Writes a ClusterInfo struct. */
+export function writeClusterInfo(w: ProtocolWriter, info: WireClusterInfo): void {
+  w.writeStructBegin();
+  w.writeFieldBegin(TType.STRING, 1);
+  w.writeString(info.cluster);
+  w.writeFieldBegin(TType.STRING, 2);
+  w.writeString(info.nodeId);
+  w.writeFieldBegin(TType.I32, 3);
+  w.writeI32(info.partitions);
+  w.writeFieldBegin(TType.LIST, 4);
+  w.writeListBegin(TType.STRUCT, info.members.length);
+  for (const member of info.members) {
+    w.writeStructBegin();
+    w.writeFieldBegin(TType.STRING, 1);
+    w.writeString(member.nodeId);
+    w.writeFieldBegin(TType.STRING, 2);
+    w.writeString(member.address);
+    w.writeFieldBegin(TType.LIST, 3);
+    w.writeListBegin(TType.I32, member.partitions.length);
+    for (const p of member.partitions) w.writeI32(p);
+    w.writeFieldStop();
+    w.writeStructEnd();
+  }
+  w.writeFieldBegin(TType.LIST, 5);
+  w.writeListBegin(TType.STRING, info.owners.length);
+  for (const owner of info.owners) w.writeString(owner);
+  w.writeFieldStop();
+  w.writeStructEnd();
+}
+
+/** Reads a ClusterInfo struct. */
+export function readClusterInfo(r: ProtocolReader): WireClusterInfo {
+  const info: WireClusterInfo = { cluster: '', nodeId: '', partitions: 0, members: [], owners: [] };
+  r.readStructBegin();
+  for (;;) {
+    const type = r.readFieldBegin();
+    if (type === TType.STOP) break;
+    const id = r.fieldId;
+    if (id === 1 && type === TType.STRING) info.cluster = r.readString();
+    else if (id === 2 && type === TType.STRING) info.nodeId = r.readString();
+    else if (id === 3 && type === TType.I32) info.partitions = r.readI32();
+    else if (id === 4 && type === TType.LIST) {
+      expectType(r.readListBegin(), TType.STRUCT);
+      for (let i = r.containerSize; i > 0; i--) info.members.push(readClusterMember(r));
+    } else if (id === 5 && type === TType.LIST) {
+      expectType(r.readListBegin(), TType.STRING);
+      for (let i = r.containerSize; i > 0; i--) info.owners.push(r.readString());
+    } else r.skip(type);
+  }
+  r.readStructEnd();
+  return info;
+}
+
+function readClusterMember(r: ProtocolReader): WireClusterMember {
+  const member: WireClusterMember = { nodeId: '', address: '', partitions: [] };
+  r.readStructBegin();
+  for (;;) {
+    const type = r.readFieldBegin();
+    if (type === TType.STOP) break;
+    const id = r.fieldId;
+    if (id === 1 && type === TType.STRING) member.nodeId = r.readString();
+    else if (id === 2 && type === TType.STRING) member.address = r.readString();
+    else if (id === 3 && type === TType.LIST) {
+      expectType(r.readListBegin(), TType.I32);
+      for (let i = r.containerSize; i > 0; i--) member.partitions.push(r.readI32());
+    } else r.skip(type);
+  }
+  r.readStructEnd();
+  return member;
+}
