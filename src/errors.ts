@@ -81,8 +81,12 @@ export class PermissionDeniedError extends LockdError {
 
 /** The server is shutting down or cannot make a change durable. */
 export class UnavailableError extends LockdError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Cluster mode: host:port of the node that owns the key, when the answering node knows it (LockError.ownerAddress). */
+  readonly ownerAddress: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; ownerAddress?: string }) {
     super('LOCKD_UNAVAILABLE', message, WireErrorCode.UNAVAILABLE, options);
+    this.ownerAddress = options?.ownerAddress;
   }
 }
 
@@ -136,14 +140,14 @@ export class StoreError extends LockdError {
 }
 
 /** Builds the typed error for a LockError that arrived over the wire. */
-export function errorFromWire(code: number, message: string): LockdError {
+export function errorFromWire(code: number, message: string, ownerAddress?: string): LockdError {
   switch (code) {
     case WireErrorCode.INVALID_ARGUMENT: return new InvalidArgumentError(message);
     case WireErrorCode.NOT_HOLDER: return new NotHolderError(message);
     case WireErrorCode.RESOURCE_EXHAUSTED: return new ResourceExhaustedError(message);
     case WireErrorCode.UNAUTHENTICATED: return new UnauthenticatedError(message);
     case WireErrorCode.PERMISSION_DENIED: return new PermissionDeniedError(message);
-    case WireErrorCode.UNAVAILABLE: return new UnavailableError(message);
+    case WireErrorCode.UNAVAILABLE: return new UnavailableError(message, { ownerAddress });
     default: return new ProtocolError(`lockd sent unknown error code ${code}: ${message}`);
   }
 }

@@ -100,6 +100,26 @@ export interface ServerOptions {
   metricsMaxPrefixes: number;
   /** Force-releases remembered so the holder's next renew learns the reason. Default 10,000 (~2 MiB at most). */
   forceReleaseHistory: number;
+
+  // Cluster mode (README "Cluster mode"; src/cluster/options.ts has the finer knobs) -----------
+  /**
+   * etcd client endpoints, comma-separated (http://host:port,...): run as one node of a cluster
+   * whose state lives in etcd instead of --data-dir. Default none: a single lockd with its own store.
+   */
+  etcd: string | undefined;
+  /** Cluster name: every etcd key lockd keeps is under /lockd/<cluster>/. Default lockd. */
+  cluster: string;
+  /** This node's id, unique in the cluster. Default <hostname>:<port>. */
+  nodeId: string | undefined;
+  /** host:port other nodes and clients reach this node at. Default --host:--port (a wildcard --host needs it). */
+  advertise: string | undefined;
+  /** Partitions the key space is cut into; fixed when the cluster is first started. Default 64. */
+  partitions: number;
+  /**
+   * TTL of this node's etcd lease: a dead node's keys move to others within about this (plus 2 s).
+   * Default 5 s: an etcd leader election (1.5-2.5 s) does not make a node step down.
+   */
+  nodeTtlMs: number;
 }
 
 /** The defaults, frozen. */
@@ -141,6 +161,12 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   metricsPrefixDepth: 1,
   metricsMaxPrefixes: 100,
   forceReleaseHistory: 10_000,
+  etcd: undefined,
+  cluster: 'lockd',
+  nodeId: undefined,
+  advertise: undefined,
+  partitions: 64,
+  nodeTtlMs: 5_000,
 });
 
 type Kind = 'string' | 'path' | 'port' | 'port-or-off' | 'duration' | 'duration-or-off' | 'bytes' | 'count' | 'bool' | readonly string[];
@@ -191,6 +217,12 @@ export const SERVER_OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'metricsPrefixDepth', flag: 'metrics-prefix-depth', kind: 'count', help: "key path segments that name a metrics prefix ('orders/42' -> 'orders' at 1)" },
   { key: 'metricsMaxPrefixes', flag: 'metrics-max-prefixes', kind: 'count', help: 'distinct metrics prefixes; later ones count as _other' },
   { key: 'forceReleaseHistory', flag: 'force-release-history', kind: 'count', help: "force-releases remembered so the holder's renew learns the reason" },
+  { key: 'etcd', flag: 'etcd', kind: 'string', help: 'cluster mode: etcd endpoints, comma-separated (http://127.0.0.1:2379,...); state lives in etcd, not --data-dir' },
+  { key: 'cluster', flag: 'cluster', kind: 'string', help: 'cluster mode: cluster name (etcd prefix /lockd/<name>/)' },
+  { key: 'nodeId', flag: 'node-id', kind: 'string', help: 'cluster mode: this node\'s id (default <hostname>:<port>)' },
+  { key: 'advertise', flag: 'advertise', kind: 'string', help: 'cluster mode: host:port other nodes and clients reach this node at (default --host:--port)' },
+  { key: 'partitions', flag: 'partitions', kind: 'count', help: 'cluster mode: partitions of the key space, fixed when the cluster is first started' },
+  { key: 'nodeTtlMs', flag: 'node-ttl', kind: 'duration', help: 'cluster mode: TTL of the node\'s etcd lease (failover time)' },
 ];
 
 /** LOCKD_DEFAULT_TTL for --default-ttl. */
@@ -264,8 +296,10 @@ function parseValue(spec: OptionSpec, raw: string, source: string): string | num
  */
 export function resolveServerOptions(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServerOptions {
   const options: ServerOptions = { ...DEFAULT_SERVER_OPTIONS };
+  const given = new Set<keyof ServerOptions>();
   const set = (spec: OptionSpec, raw: string, source: string) => {
     (options as unknown as Record<string, unknown>)[spec.key] = parseValue(spec, raw, source);
+    given.add(spec.key);
   };
   for (const spec of SERVER_OPTION_SPECS) {
     const raw = env[envNameOf(spec.flag)];
@@ -283,6 +317,14 @@ export function resolveServerOptions(argv: readonly string[], env: NodeJS.Proces
       else throw new ConfigError(`--${spec.flag} needs a value`);
     }
     set(spec, raw, `--${spec.flag}`);
+  }
+  if (options.etcd !== undefined) {
+    // In cluster mode etcd holds the state: a data dir option would be silently ignored.
+    const local = (['dataDir', 'inMemory', 'fsync', 'forceRecovery'] as const).find((key) => given.has(key));
+    if (local !== undefined) {
+      const flag = SERVER_OPTION_SPECS.find((spec) => spec.key === local)!.flag;
+      throw new ConfigError(`--${flag} does not apply with --etcd: a cluster node keeps its state in etcd, not in a data dir`);
+    }
   }
   return validateServerOptions(options);
 }

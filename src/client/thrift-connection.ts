@@ -178,7 +178,7 @@ export class ThriftConnection {
     const reply = readReplyBody(reader, head, RESULT_KIND[call.method]);
     this.pending.delete(head.seqid);
     if (reply.kind === 'ok') call.resolve(reply.value);
-    else if (reply.kind === 'lockError') call.reject(errorFromWire(reply.code, reply.message));
+    else if (reply.kind === 'lockError') call.reject(errorFromWire(reply.code, reply.message, reply.ownerAddress));
     else call.reject(new ProtocolError(`lockd rejected ${call.method}: ${reply.message} (TApplicationException type ${reply.type})`));
   };
 

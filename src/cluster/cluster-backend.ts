@@ -35,12 +35,6 @@ import { localFence, partitionOf, publishFence } from './partitions';
 /** setTimeout's longest delay; later deadlines re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A session's sink may also hear that its parked wait ended because the partition moved. */
-export interface ClusterSessionSink extends SessionSink {
-  /** The waiter's partition left this node (hand-off, lost ownership): answer UNAVAILABLE. */
-  waiterUnavailable?(waiter: Waiter, error: UnavailableError): void;
-}
-
 /** Who serves which partition, as the partition manager knows it. */
 export interface PartitionDirectory {
   /** True while this node may answer for p (claimed, replayed, ownership deadline not passed). */
@@ -79,7 +73,7 @@ class PartitionTable {
 export class ClusterBackend implements Backend {
   readonly durable = true;
   private readonly tables = new Map<number, PartitionTable>();
-  private readonly sessions = new SessionRegistry<ClusterSessionSink>();
+  private readonly sessions = new SessionRegistry<SessionSink>();
   private readonly listeners: LockEventListener[] = [];
   /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
   private dirty = new Set<number>();
@@ -134,7 +128,8 @@ export class ClusterBackend implements Backend {
     const error = this.unavailable(p, `partition ${p} left this node (${reason})`);
     for (const waiter of part.table.drainWaiters()) {
       const sink = this.sessions.get(waiter.session);
-      if (sink?.waiterUnavailable) sink.waiterUnavailable(waiter, error);
+      // The waiter's partition left this node (hand-off, lost ownership): UNAVAILABLE, retry.
+      if (sink?.waiterRefused) sink.waiterRefused(waiter, error);
       else sink?.waiterTimedOut(waiter);
     }
   }

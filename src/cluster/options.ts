@@ -4,6 +4,7 @@
  * `--etcd` turns it on; without it lockd is the single process it is today.
  */
 import { ConfigError } from '../errors';
+import { DEFAULT_SERVER_OPTIONS } from '../options';
 
 export interface ClusterOptions {
   /** etcd client endpoints (`http://host:port`). Required for cluster mode; env LOCKD_ETCD (comma-separated). */
@@ -50,9 +51,10 @@ export interface ClusterOptions {
 
 /** Defaults of every option that has one. */
 export const CLUSTER_DEFAULTS = Object.freeze({
-  cluster: 'lockd',
-  partitions: 64,
-  nodeTtlMs: 5_000,
+  // The three a user sets are server flags: their defaults live with the others in src/options.ts.
+  cluster: DEFAULT_SERVER_OPTIONS.cluster,
+  partitions: DEFAULT_SERVER_OPTIONS.partitions,
+  nodeTtlMs: DEFAULT_SERVER_OPTIONS.nodeTtlMs,
   etcdCallTimeoutMs: 2_000,
   etcdStartupTimeoutMs: 30_000,
   maxClockSkewMs: 500,

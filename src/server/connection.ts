@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type winston from 'winston';
 import type { CallAccess } from '../auth/access-control';
 import type { Backend, SessionSink } from '../backend/backend';
-import { LockdError, ProtocolError, WireErrorCode } from '../errors';
+import { LockdError, ProtocolError, UnavailableError, WireErrorCode } from '../errors';
 import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply } from '../protocol/lock-service/server';
 import { MessageStream, TransportKind } from '../protocol/message-stream';
 import { ApplicationErrorType, ProtocolFactory, ProtocolReader } from '../protocol/types';
@@ -15,7 +15,10 @@ import { modeName } from '../table/lock-table';
 import type { LeaseView, SessionId, Waiter } from '../table/types';
 import * as handlers from './handlers';
 import type { CallContext, ParkedCall, ReplyLimits } from './handlers';
+import { Forwarder, forwardableKeyed, ForwardingHost } from './forwarding';
 import { Outbox, OutboxEvents } from './outbox';
+import type { ClusterRouting } from '../backend/routing';
+import type { WireClusterInfo } from '../protocol/lock-service/structs';
 import { handleAcquireLock, handleReleaseLock, SeedApiLimits } from './seed-api';
 
 /** What a connection needs from its server. */
@@ -35,6 +38,10 @@ export interface ConnectionHost {
   openAccess(socket: Socket, peer: string): CallAccess;
   /** Feeds bytes to a connection as a data event does (then flushes). */
   receiveFor(connection: Connection, chunk: Buffer): void;
+  /** Cluster mode's partition map and links to other nodes; undefined for a single lockd. */
+  readonly routing: ClusterRouting | undefined;
+  /** clusterInfo's answer: the cluster's, or this single lockd as a cluster of one. */
+  clusterInfo(): WireClusterInfo;
 }
 
 /** Per-connection limits, from the server options. */
@@ -44,7 +51,7 @@ export interface ConnectionLimits extends ReplyLimits, SeedApiLimits {
   readonly connectionBufferBytes: number;
 }
 
-export class Connection implements CallContext, SessionSink, OutboxEvents {
+export class Connection implements CallContext, SessionSink, OutboxEvents, ForwardingHost {
   readonly outbox: Outbox;
   readonly session: SessionId;
   readonly seedGrants = new Map<string, string>();
@@ -66,6 +73,10 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   private stopped = false;
   private resumeScheduled = false;
   private seedRenewal: NodeJS.Timeout | undefined;
+  /** Cluster mode: forwards this connection's calls for other nodes' keys (made on first use). */
+  private forwarder: Forwarder | undefined;
+  /** Another lockd node forwards over this connection (peerConnection): never forward its calls again. */
+  private peerLink = false;
 
   constructor(
     readonly socket: Socket,
@@ -153,6 +164,10 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   unpark(call: ParkedCall): void {
     if (this.parkedByWaiter.delete(call.waiter.id)) this.access.waiterLeft();
     this.parkedBySeq.delete(call.seqid);
+  }
+
+  markDirty(): void {
+    this.host.markDirty(this);
   }
 
   logOp(what: string, key: string, lease?: LeaseView): void {
@@ -257,6 +272,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
   markClosed(): void {
     this.stopSeedRenewal();
     this.closed = true;
+    this.forwarder?.close();
     this.outbox.close();
     this.access.close();
     this.seedGrants.clear();
@@ -281,6 +297,11 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
 
   private dispatch(call: ServiceCall): void {
     const { required, requiredKey } = handlers;
+    const routing = this.host.routing;
+    if (routing !== undefined) {
+      const keyed = forwardableKeyed(call);
+      if (keyed !== undefined && this.forwarding(routing).forwardKeyed(keyed, this.peerLink)) return;
+    }
     switch (call.method) {
       case 'acquire':
         return handlers.handleAcquire(this, call.seqid, call.request);
@@ -293,26 +314,45 @@ export class Connection implements CallContext, SessionSink, OutboxEvents {
       case 'inspect':
         return handlers.handleInspect(this, call.seqid, requiredKey(call.lockKey, call.keyValid));
       case 'listLocks':
+        if (routing !== undefined && !this.peerLink) {
+          const prefix = call.prefix ?? '';
+          const local = handlers.collectListPage(this, prefix, call.limit, call.startAfter);
+          return this.forwarding(routing).listAcrossCluster(call.seqid, prefix, call.startAfter, local);
+        }
         return handlers.handleListLocks(this, call.seqid, call.prefix ?? '', call.limit, call.startAfter);
       case 'ping':
         return handlers.handlePing(this, call.seqid);
-      case 'cancelWait':
-        return handlers.handleCancelWait(this, call.seqid, required(call.waitSeqid, 'seqid'));
+      case 'cancelWait': {
+        const waitSeqid = required(call.waitSeqid, 'seqid');
+        if (this.forwarder?.forwardCancel(call.seqid, waitSeqid) === true) return;
+        return handlers.handleCancelWait(this, call.seqid, waitSeqid);
+      }
       case 'acquireLock':
         return handleAcquireLock(this, call.seqid, call.request, this.host.limits);
       case 'releaseLock':
         return handleReleaseLock(this, call.seqid, call.request);
       case 'authenticate':
         return handlers.handleAuthenticate(this, call.seqid, required(call.identity, 'identity'), required(call.secret, 'secret'));
+      case 'clusterInfo':
+        return handlers.handleClusterInfo(this, call.seqid, this.host.clusterInfo());
+      case 'peerConnection':
+        required(call.nodeId, 'nodeId');
+        this.peerLink = true;
+        return handlers.handlePeerConnection(this, call.seqid, this.host.clusterInfo().nodeId);
       case 'unknown':
         return handlers.handleUnknown(this, call.seqid, call.name, call.messageType);
     }
   }
 
+  private forwarding(routing: ClusterRouting): Forwarder {
+    return (this.forwarder ??= new Forwarder(routing, this));
+  }
+
   private replyError(call: ServiceCall, error: unknown): void {
     const method = call.method === 'unknown' ? call.name : call.method;
     if (error instanceof LockdError && error.wireCode !== undefined) {
-      writeLockErrorReply(this.outbox.begin('ordered'), method, call.seqid, error.wireCode, error.message);
+      const ownerAddress = error instanceof UnavailableError ? error.ownerAddress : undefined;
+      writeLockErrorReply(this.outbox.begin('ordered'), method, call.seqid, error.wireCode, error.message, ownerAddress);
       this.outbox.end();
       this.logOp(`refused: ${error.message}`, '');
       return;

@@ -7,7 +7,7 @@ import type { CallAccess } from '../auth/access-control';
 import type { Backend } from '../backend/backend';
 import { InvalidArgumentError, WireErrorCode } from '../errors';
 import * as codec from '../protocol/lock-service/server';
-import type { WireLockRequest } from '../protocol/lock-service/structs';
+import type { WireClusterInfo, WireLockRequest } from '../protocol/lock-service/structs';
 import { ApplicationErrorType, MessageType } from '../protocol/types';
 import type { AcquireRequest, LeaseView, LockInfoView, SessionId, Waiter } from '../table/types';
 import type { Outbox } from './outbox';
@@ -121,6 +121,21 @@ export function handleInspect(ctx: CallContext, seqid: number, key: string): voi
  * Only keys the caller may read are listed (and only their ranges are scanned).
  */
 export function handleListLocks(ctx: CallContext, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
+  const { page } = collectListPage(ctx, prefix, limit, startAfter);
+  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
+  ctx.outbox.end();
+}
+
+/** One page of this node's held keys, as listLocks answers it; `complete` when no key after it was left out. */
+export interface ListPage {
+  readonly page: LockInfoView[];
+  /** The page size asked for (the default when the request's limit was <= 0). */
+  readonly count: number;
+  readonly complete: boolean;
+}
+
+/** Collects one listLocks page of this node's keys (see handleListLocks). */
+export function collectListPage(ctx: CallContext, prefix: string, limit: number | undefined, startAfter: string | undefined): ListPage {
   const { defaultListLimit, maxListLimit, maxListBytes } = ctx.limits;
   if (limit !== undefined && limit > maxListLimit) {
     throw new InvalidArgumentError(`limit must be at most ${maxListLimit}, got ${limit} (<= 0 means the default ${defaultListLimit})`);
@@ -128,17 +143,23 @@ export function handleListLocks(ctx: CallContext, seqid: number, prefix: string,
   const count = limit === undefined || limit <= 0 ? defaultListLimit : limit;
   const page: LockInfoView[] = [];
   let bytes = 0;
+  let complete = true;
   const ranges = ctx.access.readableRanges(prefix);
   const held = ranges === undefined ? ctx.backend.scan(prefix, startAfter) : scanRanges(ctx.backend, ranges, startAfter);
   for (const info of held) {
     bytes += encodedSizeOf(info);
     // The first key always fits: a page that could hold nothing would stop every caller.
-    if (bytes > maxListBytes && page.length > 0) break;
+    if (bytes > maxListBytes && page.length > 0) {
+      complete = false;
+      break;
+    }
     page.push(info);
-    if (page.length >= count) break;
+    if (page.length >= count) {
+      complete = false;
+      break;
+    }
   }
-  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
-  ctx.outbox.end();
+  return { page, count, complete };
 }
 
 /** Held keys under each of `ranges` (disjoint prefixes in key order), one range after another. */
@@ -152,6 +173,18 @@ export function handleAuthenticate(ctx: CallContext, seqid: number, identity: st
   codec.writeStringReply(ctx.outbox.begin('ordered'), 'authenticate', seqid, bound);
   ctx.outbox.end();
   ctx.logOp(`authenticated as ${JSON.stringify(bound)}`, '');
+}
+
+/** The cluster's members and partition owners (a single lockd: itself alone). Needs no right. */
+export function handleClusterInfo(ctx: CallContext, seqid: number, info: WireClusterInfo): void {
+  codec.writeClusterInfoReply(ctx.outbox.begin('ordered'), seqid, info);
+  ctx.outbox.end();
+}
+
+/** A lockd node announces a forwarding link; the answer is this node's id. */
+export function handlePeerConnection(ctx: CallContext, seqid: number, nodeId: string): void {
+  codec.writeStringReply(ctx.outbox.begin('ordered'), 'peerConnection', seqid, nodeId);
+  ctx.outbox.end();
 }
 
 export function handlePing(ctx: CallContext, seqid: number): void {
@@ -267,7 +300,7 @@ function replyGranted(ctx: CallContext, method: 'acquire', seqid: number, lease:
 }
 
 /** An upper bound of a LockInfo's encoded size in either protocol (UTF-16 length x3 bounds UTF-8). */
-function encodedSizeOf(info: LockInfoView): number {
+export function encodedSizeOf(info: LockInfoView): number {
   let bytes = 16 + info.key.length * 3;
   for (const holder of info.holders) bytes += 48 + (holder.owner?.length ?? 0) * 3;
   return bytes;

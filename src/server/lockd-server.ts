@@ -15,6 +15,8 @@ import type { ServerOptions } from '../options';
 import { protocolByName } from '../protocol';
 import type { TransportKind } from '../protocol/message-stream';
 import type { ProtocolFactory } from '../protocol/types';
+import type { ClusterRouting } from '../backend/routing';
+import type { WireClusterInfo } from '../protocol/lock-service/structs';
 import { Connection, ConnectionHost, ConnectionLimits } from './connection';
 import type { ReplyBatch } from './outbox';
 import { handshakeFailure, TlsCertificates, verifiedPeerNames } from './tls';
@@ -68,12 +70,15 @@ export class LockdServer implements ConnectionHost {
   /** Undefined without --auth-file: every connection gets OPEN_ACCESS. */
   readonly accessControl: AccessControl | undefined;
   private readonly tls: TlsCertificates | undefined;
+  /** Cluster mode's routing; undefined for a single lockd. */
+  readonly routing: ClusterRouting | undefined;
 
   constructor(
     private readonly options: ServerOptions,
     readonly backend: Backend,
     readonly logger: winston.Logger,
     security: ServerSecurity = {},
+    routing?: ClusterRouting,
   ) {
     this.debug = logger.isDebugEnabled();
     this.warnings = new RateLimitedWarnings(logger);
@@ -88,6 +93,7 @@ export class LockdServer implements ConnectionHost {
     };
     this.accessControl = security.authFile && new AccessControl(security.authFile, backend, this);
     this.tls = security.tls;
+    this.routing = routing;
     // allowHalfOpen: a client that sends its calls and then shuts its side still gets the replies.
     const socketOptions = { noDelay: true, allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
     this.server = this.tls === undefined ? net.createServer(socketOptions, (socket) => this.accept(socket)) : this.createTlsServer(this.tls, socketOptions);
@@ -113,6 +119,14 @@ export class LockdServer implements ConnectionHost {
         resolve(this.server.address() as net.AddressInfo);
       });
     });
+  }
+
+  /** clusterInfo: the cluster's map, or this lockd alone (cluster "", one partition). */
+  clusterInfo(): WireClusterInfo {
+    if (this.routing !== undefined) return this.routing.info();
+    const bound = this.server.address();
+    const address = bound !== null && typeof bound === 'object' ? `${bound.address}:${bound.port}` : `${this.options.host}:${this.options.port}`;
+    return { cluster: '', nodeId: address, partitions: 1, members: [{ nodeId: address, address, partitions: [0] }], owners: [address] };
   }
 
   /** True when the port speaks TLS. */

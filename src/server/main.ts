@@ -3,7 +3,13 @@
  * `lockd listening on HOST:PORT` on stdout once connections are accepted, and stops cleanly on
  * SIGTERM/SIGINT. Invalid configuration exits 2 with a one-line reason.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import type tls from 'node:tls';
+import { PartitionRouting } from '../cluster/cluster-routing';
+import { type ClusterNode, startClusterNode } from '../cluster/cluster-node';
+import { type ClusterOptions, parseEndpoints, resolveClusterOptions } from '../cluster/options';
 import { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
 import { LocalBackend } from '../backend/local-backend';
@@ -40,8 +46,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const logger = createLogger(options.logLevel, options.logFormat);
   const security = loadSecurity(options, logger);
-  let backend: LocalBackend;
-  try {
+  let backend: Backend;
+  let cluster: JoinedCluster | undefined;
+  if (options.etcd !== undefined) {
+    cluster = await joinCluster(options, logger);
+    backend = cluster.node.backend;
+  } else try {
     const store: LeaseStore = options.inMemory
       ? new MemoryStore()
       : new FileStore({
@@ -50,9 +60,10 @@ async function main(argv: string[]): Promise<void> {
           forceRecovery: options.forceRecovery,
           logger,
         });
-    backend = new LocalBackend(options, store, monotonicClock, !options.inMemory, { forceReleaseHistory: options.forceReleaseHistory });
+    const local = new LocalBackend(options, store, monotonicClock, !options.inMemory, { forceReleaseHistory: options.forceReleaseHistory });
+    backend = local;
     if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
-    const { restored, summary } = await backend.open();
+    const { restored, summary } = await local.open();
     logger.info('store opened', { summary, restoredLeases: restored });
   } catch (error) {
     process.stderr.write(`lockd: ${error instanceof LockdError ? error.message : String(error)}\n`);
@@ -80,12 +91,12 @@ async function main(argv: string[]): Promise<void> {
             waiters: () => backend.stats().waiters,
             connections: () => server?.connectionCount ?? 0,
             httpWaits: () => http?.gateway.waiting ?? 0,
-            draining: () => backend.drainStatus().draining,
+            draining: () => backend.drainStatus?.().draining ?? false,
           },
         )
       : undefined;
   const frontBackend: Backend = metrics ? new MeteredBackend(backend, metrics) : backend;
-  server = new LockdServer(options, frontBackend, logger, security);
+  server = new LockdServer(options, frontBackend, logger, security, cluster?.routing);
   // Leases that end without their holder's release, at info with key, owner and fence (never
   // the token); a closed connection's ephemeral leases at debug, with the connection's own line.
   backend.addListener({
@@ -110,7 +121,11 @@ async function main(argv: string[]): Promise<void> {
     logger.info('stopping', { signal });
     security.authFile?.close();
     security.tls?.close();
-    (http?.close() ?? Promise.resolve()).then(() => server.close()).then(
+    (http?.close() ?? Promise.resolve())
+      .then(() => server.close())
+      // A cluster node hands its partitions back before it goes: others take them at once, not after its TTL.
+      .then(() => cluster?.node.stop())
+      .then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -155,6 +170,67 @@ async function main(argv: string[]): Promise<void> {
   logger.info('lockd started', { config: options });
   process.stdout.write(`lockd listening on ${address.address}:${address.port}\n`);
   announceExposure(address.address, options, server.secure, logger);
+}
+
+/** A cluster node and the routing its server forwards by. */
+interface JoinedCluster {
+  readonly node: ClusterNode;
+  readonly routing: PartitionRouting;
+}
+
+/**
+ * Cluster mode: joins the cluster in etcd (its partitions claimed and replayed) before the port
+ * opens. Bad cluster flags exit 2; an etcd that does not answer in time exits 1.
+ */
+async function joinCluster(options: ServerOptions, logger: ReturnType<typeof createLogger>): Promise<JoinedCluster> {
+  let clusterOptions: ClusterOptions;
+  try {
+    const wildcard = options.host === '0.0.0.0' || options.host === '::';
+    if (options.advertise === undefined && (wildcard || options.port === 0)) {
+      throw new ConfigError(`cluster mode needs --advertise host:port when --host is a wildcard or --port is 0 (other nodes and clients connect there)`);
+    }
+    clusterOptions = resolveClusterOptions(
+      {
+        etcdEndpoints: parseEndpoints(options.etcd ?? ''),
+        cluster: options.cluster,
+        nodeId: options.nodeId ?? `${os.hostname()}:${options.port}`,
+        advertise: options.advertise ?? `${options.host}:${options.port}`,
+        partitions: options.partitions,
+        nodeTtlMs: options.nodeTtlMs,
+      },
+      process.env,
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`lockd: ${error.message}\n`);
+    process.exit(2);
+  }
+  try {
+    const node = await startClusterNode(clusterOptions, options, monotonicClock, {}, logger);
+    const tls = options.tlsCert === undefined ? undefined : peerTlsOptions(options);
+    const routing = new PartitionRouting(clusterOptions.cluster, node.config.partitions, node.manager, {
+      nodeId: clusterOptions.nodeId,
+      connectTimeoutMs: clusterOptions.etcdCallTimeoutMs,
+      maxMessageBytes: Math.max(options.maxMessageBytes, options.maxListBytes * 2),
+      tls,
+    });
+    logger.info('joined cluster', { cluster: clusterOptions.cluster, nodeId: clusterOptions.nodeId, advertise: clusterOptions.advertise, partitions: node.manager.owned().length });
+    return { node, routing };
+  } catch (error) {
+    process.stderr.write(`lockd: cannot join the cluster: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  }
+}
+
+/** Links to other nodes speak TLS when this node does: the same CA, this node's certificate as the client certificate. */
+function peerTlsOptions(options: ServerOptions): tls.ConnectionOptions {
+  return {
+    cert: fs.readFileSync(options.tlsCert!),
+    key: fs.readFileSync(options.tlsKey!),
+    ...(options.tlsCa !== undefined && { ca: fs.readFileSync(options.tlsCa) }),
+    // Nodes are addressed by --advertise, which need not be a name in their certificates; the CA vouches for them.
+    checkServerIdentity: () => undefined,
+  };
 }
 
 /** Loads --auth-file and the TLS files; a bad one exits 2 naming the file and the fault. */

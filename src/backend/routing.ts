@@ -1,0 +1,39 @@
+/**
+ * What the server needs from cluster mode to serve a call whose key another node owns: where a
+ * key lives now, the cluster as clusterInfo reports it, and links to other nodes to forward calls
+ * over. src/cluster implements it; a single lockd has none (every key is local).
+ */
+import type { CallArgs, MethodName, ResultOf } from '../protocol/lock-service/client';
+import type { WireClusterInfo } from '../protocol/lock-service/structs';
+
+/** Where the calls for a key go, as this node's partition map says now. */
+export type KeyRoute =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'remote'; readonly nodeId: string; readonly address: string }
+  /** No node serves the key's partition at the moment (a failover or hand-off is under way). */
+  | { readonly kind: 'unowned'; readonly partition: number };
+
+export interface ClusterRouting {
+  /** This node's id. */
+  readonly nodeId: string;
+  route(key: string): KeyRoute;
+  /** The cluster as this node sees it (clusterInfo). */
+  info(): WireClusterInfo;
+  /** Addresses of the other live nodes (listLocks asks each for its own keys). */
+  peerAddresses(): string[];
+  /** Opens the links one client connection forwards over (one per node, opened on first use). */
+  openLinks(): PeerLinks;
+}
+
+/** One client connection's links to other nodes. */
+export interface PeerLinks {
+  /**
+   * Sends one call to the node at `address`. `sent` is called with the call's seqid on that link
+   * once it is written (cancelWait names it). The reply is the owner's value or its LockdError.
+   */
+  call<M extends MethodName>(address: string, method: M, args: CallArgs[M], timeoutMs: number, sent?: (seqid: number) => void): Promise<ResultOf<M>>;
+  /** Called once when the link to `address` ends (the owner died, or closed it). */
+  onLinkClosed(listener: (address: string) => void): void;
+  /** Closes every link: the owners end this connection's ephemeral grants and waits. */
+  close(): void;
+}

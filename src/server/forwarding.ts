@@ -1,0 +1,322 @@
+/**
+ * Cluster mode, the node a client connected to: calls for keys another node owns are sent on to
+ * that owner over this connection's own link to it, and the owner's answer is relayed back under
+ * the client's seqid. One link per (client connection, owner), so whatever the owner binds to a
+ * connection (ephemeral grants, acquireLock grants, parked waits) ends when the client's
+ * connection ends: closing the connection closes its links.
+ *
+ * Rights are checked here, by the node the client reached; quotas are counted by the owner
+ * against the link's identity. A call that reaches a node over a peer link is never forwarded
+ * again: a stale partition map must not bounce calls between nodes. Such a node answers
+ * UNAVAILABLE with LockError.ownerAddress, and the forwarding node retries once at that address.
+ */
+import { InvalidArgumentError, LockdError, UnavailableError, WireErrorCode } from '../errors';
+import type { CallArgs, LockRequestFields, MethodName, ResultOf } from '../protocol/lock-service/client';
+import * as codec from '../protocol/lock-service/server';
+import type { ServiceCall } from '../protocol/lock-service/server';
+import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
+import type { LeaseView, LockInfoView, LockMode } from '../table/types';
+import type { CallContext, ListPage } from './handlers';
+import { encodedSizeOf, requiredKey } from './handlers';
+import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
+
+/**
+ * How long a forwarded call may take beyond its own waitMs: the owner answers a change only once
+ * etcd committed it, which it keeps trying until its ownership deadline (the node TTL).
+ */
+const FORWARD_TIMEOUT_MS = 20_000;
+
+/** What the forwarder needs from its connection besides the CallContext. */
+export interface ForwardingHost extends CallContext {
+  /** Asks for the outbox to be flushed (an owner's answer arrives outside any socket read). */
+  markDirty(): void;
+  /** Ends the client's connection after the replies owed so far (its connection-bound state is gone). */
+  closeAfterReplies(): void;
+  readonly closed: boolean;
+}
+
+/** A forwarded call that may be parked at its owner: where, and under which seqid there. */
+interface ForwardedWait {
+  readonly address: string;
+  upstreamSeqid: number | undefined;
+}
+
+type KeyedCall = Extract<ServiceCall, { method: 'acquire' | 'acquireLock' | 'releaseLock' | 'release' | 'renew' | 'checkFence' | 'inspect' }>;
+
+/** One client connection's forwarding; created on the connection's first forwarded call. */
+export class Forwarder {
+  private links: PeerLinks | undefined;
+  /** Client seqid -> a forwarded acquire/acquireLock that may be parked at its owner. */
+  private readonly waits = new Map<number, ForwardedWait>();
+  /** Links over which the owner may hold something bound to this connection. */
+  private readonly boundLinks = new Set<string>();
+
+  constructor(
+    private readonly routing: ClusterRouting,
+    private readonly host: ForwardingHost,
+  ) {}
+
+  /**
+   * Serves `call` if its key is another node's: forwards it (true), or refuses it when this
+   * connection is a peer link or no node owns the key now (throws). False: the call is local.
+   */
+  forwardKeyed(call: KeyedCall, peerLink: boolean): boolean {
+    const key = keyOf(call);
+    const route = this.routing.route(key);
+    if (route.kind === 'local') return false;
+    if (peerLink || route.kind === 'unowned') throw notOwner(key, route);
+    // Rights are the entry node's to check: the owner sees only the link's identity.
+    this.host.access.authorize(call.method === 'checkFence' || call.method === 'inspect' ? 'read' : 'lock', key);
+    this.send(call, route.address);
+    return true;
+  }
+
+  /** cancelWait for a wait that was forwarded: true when handled here. */
+  forwardCancel(seqid: number, waitSeqid: number): boolean {
+    const wait = this.waits.get(waitSeqid);
+    if (wait === undefined) return false;
+    const upstream = wait.upstreamSeqid;
+    if (upstream === undefined) {
+      // Not written to the link yet: it cannot be parked; nothing to cancel there.
+      this.reply('cancelWait', seqid, (w) => codec.writeBoolReply(w, 'cancelWait', seqid, false));
+      return true;
+    }
+    this.relay('cancelWait', seqid, wait.address, { waitSeqid: upstream }, FORWARD_TIMEOUT_MS, (w, cancelled) => codec.writeBoolReply(w, 'cancelWait', seqid, cancelled));
+    return true;
+  }
+
+  /**
+   * listLocks over the whole cluster: this node's own page plus each other node's (asked over
+   * peer links, so each answers its own keys only), merged in key order. A page that may have
+   * been cut short bounds the merged page, so no key is skipped between pages; keys the caller
+   * may not read are left out (the other nodes checked only the link's rights).
+   */
+  listAcrossCluster(seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
+    const { count } = local;
+    const links = this.linksOpen();
+    const args: CallArgs['listLocks'] = { prefix, limit: count, ...(startAfter !== undefined && { startAfter }) };
+    const pages = this.routing.peerAddresses().map((address) => links.call(address, 'listLocks', args, FORWARD_TIMEOUT_MS));
+    const ranges = this.host.access.readableRanges(prefix);
+    const readable = (key: string) => ranges === undefined || ranges.some((range) => key.startsWith(range));
+    Promise.all(pages).then(
+      (remote) => {
+        const cut = (page: readonly { key: string }[], complete: boolean) => (complete || page.length === 0 ? undefined : page[page.length - 1]!.key);
+        let bound = cut(local.page, local.complete);
+        const all: LockInfoView[] = [...local.page];
+        for (const wirePage of remote) {
+          const page = wirePage.map(lockInfoView);
+          // A page may have more behind it when it is full, or when its bytes stopped it (near the byte bound).
+          const pageBytes = page.reduce((sum, info) => sum + encodedSizeOf(info), 0);
+          const last = cut(page, page.length < count && pageBytes < this.host.limits.maxListBytes / 2);
+          if (last !== undefined && (bound === undefined || last < bound)) bound = last;
+          for (const info of page) if (readable(info.key)) all.push(info);
+        }
+        all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const merged: LockInfoView[] = [];
+        let bytes = 0;
+        for (const info of all) {
+          if (bound !== undefined && info.key > bound) break;
+          bytes += encodedSizeOf(info);
+          if ((bytes > this.host.limits.maxListBytes && merged.length > 0) || merged.length >= count) break;
+          merged.push(info);
+        }
+        this.reply('listLocks', seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged));
+      },
+      (error: unknown) => this.replyError('listLocks', seqid, unavailableFrom(error, 'listLocks')),
+    );
+  }
+
+  /** The client's connection closed: close the links, so owners end what was bound to it. */
+  close(): void {
+    this.links?.close();
+    this.links = undefined;
+    this.waits.clear();
+  }
+
+  private send(call: KeyedCall, address: string): void {
+    const seqid = call.seqid;
+    switch (call.method) {
+      case 'acquire':
+      case 'acquireLock': {
+        const request = requestFields(call.request);
+        const waitMs = request.waitMs ?? 0;
+        const timeout = waitMs < 0 ? Infinity : waitMs + FORWARD_TIMEOUT_MS;
+        // acquireLock grants, ephemeral grants and parked waits are bound to the link's session.
+        if (call.method === 'acquireLock' || request.ephemeral === true || waitMs !== 0) this.boundLinks.add(address);
+        const wait: ForwardedWait = { address, upstreamSeqid: undefined };
+        if (waitMs !== 0) this.waits.set(seqid, wait);
+        const done = () => {
+          if (this.waits.get(seqid) === wait) this.waits.delete(seqid);
+        };
+        const sent = (upstream: number) => (wait.upstreamSeqid = upstream);
+        if (call.method === 'acquire') {
+          this.relay('acquire', seqid, address, request, timeout, (w, result) => codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease)), sent, done);
+        } else {
+          this.relay('acquireLock', seqid, address, request, timeout, (w, granted) => codec.writeBoolReply(w, 'acquireLock', seqid, granted), sent, done);
+        }
+        return;
+      }
+      case 'releaseLock':
+        return this.relay('releaseLock', seqid, address, requestFields(call.request), FORWARD_TIMEOUT_MS, (w, released) => codec.writeBoolReply(w, 'releaseLock', seqid, released));
+      case 'release':
+        return this.relay('release', seqid, address, { key: keyOf(call), token: required(call.token, 'token') }, FORWARD_TIMEOUT_MS, (w, released) =>
+          codec.writeBoolReply(w, 'release', seqid, released),
+        );
+      case 'renew': {
+        const args = { key: keyOf(call), token: required(call.token, 'token'), ...(call.ttlMs !== undefined && { ttlMs: call.ttlMs }) };
+        return this.relay('renew', seqid, address, args, FORWARD_TIMEOUT_MS, (w, lease) => codec.writeLeaseReply(w, seqid, leaseView(lease)));
+      }
+      case 'checkFence':
+        return this.relay('checkFence', seqid, address, { key: keyOf(call), fence: required(call.fence, 'fence') }, FORWARD_TIMEOUT_MS, (w, live) =>
+          codec.writeBoolReply(w, 'checkFence', seqid, live),
+        );
+      case 'inspect':
+        return this.relay('inspect', seqid, address, { key: keyOf(call) }, FORWARD_TIMEOUT_MS, (w, info) => codec.writeLockInfoReply(w, seqid, lockInfoView(info)));
+    }
+  }
+
+  /**
+   * Sends one call to `address` and writes the owner's answer with `write` (or its LockError).
+   * An owner that answers "not mine, ask ownerAddress" (its map is newer than ours) gets the
+   * call sent once more, there: it did nothing, so any call may be repeated.
+   */
+  private relay<M extends MethodName>(
+    method: M,
+    seqid: number,
+    address: string,
+    args: CallArgs[M],
+    timeoutMs: number,
+    write: (w: ReturnType<CallContext['outbox']['begin']>, value: ResultOf<M>) => void,
+    sent?: (upstreamSeqid: number) => void,
+    settled?: () => void,
+  ): void {
+    const links = this.linksOpen();
+    links
+      .call(address, method, args, timeoutMs, sent)
+      .catch((error: unknown) => {
+        const redirect = error instanceof UnavailableError ? error.ownerAddress : undefined;
+        if (redirect === undefined || redirect === address || this.host.closed) throw error;
+        if (this.boundLinks.has(address)) this.boundLinks.add(redirect);
+        return links.call(redirect, method, args, timeoutMs, sent);
+      })
+      .then(
+        (value) => {
+          settled?.();
+          this.reply(method, seqid, (w) => write(w, value));
+        },
+        (error: unknown) => {
+          settled?.();
+          this.replyError(method, seqid, unavailableFrom(error, method));
+        },
+      );
+  }
+
+  private reply(method: string, seqid: number, write: (w: ReturnType<CallContext['outbox']['begin']>) => void): void {
+    if (this.host.closed) return;
+    const outbox = this.host.outbox;
+    try {
+      // The owner made its change durable before it answered: nothing here waits for a sync.
+      write(outbox.begin('ordered'));
+      outbox.end();
+    } catch (error) {
+      outbox.discard();
+      this.replyError(method, seqid, error);
+      return;
+    }
+    this.host.markDirty();
+  }
+
+  private replyError(method: string, seqid: number, error: unknown): void {
+    if (this.host.closed) return;
+    const lockdError = error instanceof LockdError && error.wireCode !== undefined ? error : new UnavailableError(String((error as Error)?.message ?? error));
+    const ownerAddress = lockdError instanceof UnavailableError ? lockdError.ownerAddress : undefined;
+    codec.writeLockErrorReply(this.host.outbox.begin('ordered'), method, seqid, lockdError.wireCode ?? WireErrorCode.UNAVAILABLE, lockdError.message, ownerAddress);
+    this.host.outbox.end();
+    this.host.markDirty();
+  }
+
+  private linksOpen(): PeerLinks {
+    if (this.links !== undefined) return this.links;
+    const links = this.routing.openLinks();
+    // The owner ended what it bound to this connection (ephemeral grants, waits) when the link
+    // dropped: the client must learn it the way it would from lockd itself, by losing its connection.
+    links.onLinkClosed((address) => {
+      if (this.boundLinks.has(address) && !this.host.closed) this.host.closeAfterReplies();
+    });
+    this.links = links;
+    return links;
+  }
+}
+
+/** The key of a keyed call, checked as the local handlers check it. */
+function keyOf(call: KeyedCall): string {
+  if ('request' in call) {
+    if (call.request === undefined) throw new InvalidArgumentError('request is required');
+    return requiredKey(call.request.lockKey, call.request.keyValid);
+  }
+  return requiredKey(call.lockKey, call.keyValid);
+}
+
+/** The key a keyed call names, or undefined for calls that name none (they are served locally). */
+export function forwardableKeyed(call: ServiceCall): KeyedCall | undefined {
+  switch (call.method) {
+    case 'acquire':
+    case 'acquireLock':
+    case 'releaseLock':
+    case 'release':
+    case 'renew':
+    case 'checkFence':
+    case 'inspect':
+      return call;
+    default:
+      return undefined;
+  }
+}
+
+function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new InvalidArgumentError(`${name} is required`);
+  return value;
+}
+
+function requestFields(request: Extract<KeyedCall, { request: unknown }>['request']): LockRequestFields {
+  if (request === undefined) throw new InvalidArgumentError('request is required');
+  const fields: LockRequestFields = { lockKey: requiredKey(request.lockKey, request.keyValid) };
+  if (request.owner !== undefined) fields.owner = request.owner;
+  if (request.ttlMs !== undefined) fields.ttlMs = request.ttlMs;
+  if (request.waitMs !== undefined) fields.waitMs = request.waitMs;
+  if (request.mode !== undefined) fields.mode = request.mode;
+  if (request.token !== undefined) fields.token = request.token;
+  if (request.ephemeral !== undefined) fields.ephemeral = request.ephemeral;
+  return fields;
+}
+
+/** Refusal of a call for a key this node does not serve and will not forward. */
+function notOwner(key: string, route: Exclude<KeyRoute, { kind: 'local' }>): UnavailableError {
+  if (route.kind === 'unowned') {
+    return new UnavailableError(`no lockd node serves partition ${route.partition} of key ${JSON.stringify(key)} at the moment (a failover is under way); retry shortly`);
+  }
+  return new UnavailableError(`key ${JSON.stringify(key)} is served by node ${route.nodeId} at ${route.address}; retry there`, { ownerAddress: route.address });
+}
+
+/** An owner's LockError as it is, anything else (a lost link, no answer) as UNAVAILABLE. */
+function unavailableFrom(error: unknown, method: string): unknown {
+  if (error instanceof LockdError && error.wireCode !== undefined) return error;
+  return new UnavailableError(`the node owning this key did not answer ${method}: ${(error as Error)?.message ?? String(error)}; retry`, { cause: error });
+}
+
+function leaseView(lease: WireLease): LeaseView {
+  return {
+    key: lease.lockKey,
+    token: lease.token,
+    fence: lease.fence,
+    ttlMs: lease.ttlMs,
+    expiresAtMs: lease.expiresAtMs,
+    mode: lease.mode as LockMode,
+    holdCount: lease.holdCount,
+    owner: undefined,
+  };
+}
+
+function lockInfoView(info: WireLockInfo): LockInfoView {
+  return { key: info.lockKey, holders: info.holders.map((h) => ({ ...h, mode: h.mode as LockMode })), waiters: info.waiters };
+}
