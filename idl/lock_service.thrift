@@ -86,7 +86,11 @@ struct Lease {
   1: required string lockKey,
   /** Unguessable secret (128 random bits, hex); needed to renew, release or re-enter. */
   2: required string token,
-  /** Fencing token: strictly greater than every fence issued before it, across restarts. */
+  /**
+   * Fencing token: strictly greater than every fence issued before it, across restarts. In
+   * cluster mode (--etcd): strictly greater than every fence issued before it for the same key,
+   * across nodes and failovers, and unique across keys; fences of different keys are not ordered.
+   */
   3: required i64 fence,
   /** The lease length this grant or renewal applied. */
   4: required i64 ttlMs,

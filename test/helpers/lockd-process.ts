@@ -118,8 +118,10 @@ function spawnLockd(args: string[], env: NodeJS.ProcessEnv | undefined) {
  * it printed if it exits or is not ready within `readyTimeoutMs`.
  */
 export async function startLockd(args: string[] = [], opts: StartOptions = {}): Promise<LockdProcess> {
-  const durable = args.some((arg) => arg === '--data-dir' || arg.startsWith('--data-dir='));
-  const full = ['--host', '127.0.0.1', '--port', '0', ...(durable ? [] : ['--in-memory']), ...args];
+  const named = (flag: string) => args.some((arg) => arg === flag || arg.startsWith(`${flag}=`));
+  // A cluster node (--etcd) keeps its state in etcd: neither a data dir nor --in-memory applies.
+  const stateless = named('--data-dir') || named('--etcd');
+  const full = ['--host', '127.0.0.1', '--port', '0', ...(stateless ? [] : ['--in-memory']), ...args];
   const lockd = spawnLockd(full, opts.env);
   const { child } = lockd;
   try {

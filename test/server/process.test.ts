@@ -1,5 +1,7 @@
 /** lockd as a process: configuration errors, readiness, and a graceful SIGTERM. */
+import { ThriftConnection } from '../../src/client/thrift-connection';
 import { UnavailableError } from '../../src/errors';
+import { CALL_WRITERS } from '../../src/protocol/lock-service/client';
 import { connectStub } from '../helpers/in-process-lockd';
 import { runLockd, startLockd, stopAllLockd } from '../helpers/lockd-process';
 
@@ -11,6 +13,10 @@ test.each([
   [['--min-ttl', '10s', '--max-ttl', '1s'], /--min-ttl 10s is above --max-ttl 1s/],
   [['--bogus'], /unknown argument "--bogus"/],
   [['--transport', 'http'], /one of buffered, framed/],
+  [['--etcd', 'http://127.0.0.1:1', '--data-dir', '/tmp/x'], /--data-dir does not apply with --etcd/],
+  [['--etcd', 'http://127.0.0.1:1', '--in-memory'], /--in-memory does not apply with --etcd/],
+  [['--etcd', 'http://127.0.0.1:1', '--port', '0'], /cluster mode needs --advertise host:port/],
+  [['--etcd', 'etcd.example:2379', '--port', '9999'], /--etcd endpoint "etcd.example:2379" must look like http:\/\/host:port/],
 ])('invalid configuration %p exits 2 with a one-line reason', async (args, reason) => {
   const { code, output } = await runLockd(args as string[]);
   expect(code).toBe(2);
@@ -111,4 +117,16 @@ test('an HTTP request to the Thrift port is told the HTTP listener\'s port', asy
   });
   expect(httpPort).toBeGreaterThan(0);
   expect(reply).toContain(`its HTTP API listens on port ${httpPort}`);
+});
+
+test('a single lockd answers clusterInfo as a cluster of one that owns the only partition', async () => {
+  const lockd = await startLockd();
+  const connection = await ThriftConnection.connect({ host: '127.0.0.1', port: lockd.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 });
+  try {
+    const info = await connection.call('clusterInfo', CALL_WRITERS.clusterInfo, undefined, 5_000).reply;
+    const self = `127.0.0.1:${lockd.port}`;
+    expect(info).toEqual({ cluster: '', nodeId: self, partitions: 1, members: [{ nodeId: self, address: self, partitions: [0] }], owners: [self] });
+  } finally {
+    connection.close();
+  }
 });
