@@ -7,7 +7,7 @@
 import { crc32 } from 'node:zlib';
 import { ThriftConnection } from '../../src/client/thrift-connection';
 import { NotHolderError, UnavailableError } from '../../src/errors';
-import { CALL_WRITERS, type CallArgs, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
+import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
 import { type EtcdCluster, freePorts, startEtcd } from '../helpers/etcd';
 import { type LockdProcess, startLockd } from '../helpers/lockd-process';
@@ -27,7 +27,7 @@ async function connect(i: number): Promise<ThriftConnection> {
 }
 
 function call<M extends MethodName>(connection: ThriftConnection, method: M, args: CallArgs[M]) {
-  return connection.call(method, CALL_WRITERS[method] as (w: never, seqid: number, a: CallArgs[M]) => void, args, 30_000) as { seqid: number; reply: Promise<ResultOf<M>> };
+  return connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, 30_000) as { seqid: number; reply: Promise<ResultOf<M>> };
 }
 
 let info: WireClusterInfo;
