@@ -104,6 +104,12 @@ export class AbortedError extends LockdError {
   }
 }
 
+/**
+ * Cluster mode: a call could not be sent on to the node that owns its key (no link could be
+ * opened); it never left the node the client reached, so nothing was done.
+ */
+export class PeerUnreachableError extends UnavailableError {}
+
 /** The connection to lockd could not be made or was lost: a network failure, not a refusal. */
 export class ConnectionError extends LockdError {
   constructor(message: string, options?: { cause?: unknown }) {

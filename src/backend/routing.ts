@@ -16,6 +16,11 @@ export type KeyRoute =
 export interface ClusterRouting {
   /** This node's id. */
   readonly nodeId: string;
+  /**
+   * How long a call may wait for its key's partition to find a (new) owner before it is refused
+   * UNAVAILABLE: a failover takes up to the node TTL plus the claim grace.
+   */
+  readonly failoverWaitMs: number;
   route(key: string): KeyRoute;
   /** The cluster as this node sees it (clusterInfo). */
   info(): WireClusterInfo;
@@ -29,7 +34,8 @@ export interface ClusterRouting {
 export interface PeerLinks {
   /**
    * Sends one call to the node at `address`. `sent` is called with the call's seqid on that link
-   * once it is written (cancelWait names it). The reply is the owner's value or its LockdError.
+   * once it is written (cancelWait names it). The reply is the owner's value or its LockdError;
+   * PeerUnreachableError when no link could be opened (the call never left this node).
    */
   call<M extends MethodName>(address: string, method: M, args: CallArgs[M], timeoutMs: number, sent?: (seqid: number) => void): Promise<ResultOf<M>>;
   /** Called once when the link to `address` ends (the owner died, or closed it). */

@@ -20,6 +20,7 @@ export class PartitionRouting implements ClusterRouting {
     private readonly partitions: number,
     private readonly manager: PartitionManager,
     private readonly links: PeerLinkOptions,
+    readonly failoverWaitMs: number,
   ) {
     this.nodeId = links.nodeId;
   }

@@ -51,6 +51,8 @@ export class PartitionManager {
   private readonly freeSince = new Map<number, number>();
   /** Partitions being handed off: refused to new calls while their last batch commits. */
   private readonly draining = new Set<number>();
+  /** Partitions claimed whose journal is still being replayed: not served yet. */
+  private readonly replaying = new Set<number>();
   private nodes = new Map<string, NodeInfo>();
   private timer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
@@ -89,7 +91,7 @@ export class PartitionManager {
 
   /** True while this node may answer for p. */
   serves(p: number): boolean {
-    return this.mine.has(p) && !this.draining.has(p) && this.session.live();
+    return this.mine.has(p) && !this.replaying.has(p) && !this.draining.has(p) && this.session.live();
   }
 
   /** The node owning p as last read (undefined: none), and its address when known. */
@@ -233,12 +235,15 @@ export class PartitionManager {
     this.owners.set(p, this.options.nodeId);
     this.freeSince.delete(p);
     let replay: PartitionReplay;
+    this.replaying.add(p);
     try {
       replay = await this.journal.open(p, outcome.claimRev);
     } catch (error) {
       this.drop(p, `replay failed: ${(error as Error).message}`);
       await releasePartition(this.client, this.keys, p, outcome.claimRev).catch(() => undefined);
       throw error;
+    } finally {
+      this.replaying.delete(p);
     }
     // The session may have ended, or the claim been lost, while the log was read.
     if (this.mine.get(p) !== outcome.claimRev || !this.session.live()) {

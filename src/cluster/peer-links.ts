@@ -5,7 +5,7 @@
  */
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { ThriftConnection } from '../client/thrift-connection';
-import type { LockdError } from '../errors';
+import { type LockdError, PeerUnreachableError } from '../errors';
 import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../protocol/lock-service/client';
 import type { PeerLinks } from '../backend/routing';
 
@@ -27,11 +27,16 @@ export class ThriftPeerLinks implements PeerLinks {
   constructor(private readonly options: PeerLinkOptions) {}
 
   call<M extends MethodName>(address: string, method: M, args: CallArgs[M], timeoutMs: number, sent?: (seqid: number) => void): Promise<ResultOf<M>> {
-    return this.link(address).then((connection) => {
-      const pending = connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, timeoutMs);
-      sent?.(pending.seqid);
-      return pending.reply;
-    });
+    return this.link(address).then(
+      (connection) => {
+        const pending = connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, timeoutMs);
+        sent?.(pending.seqid);
+        return pending.reply;
+      },
+      (error: Error) => {
+        throw new PeerUnreachableError(`cannot reach the node at ${address} that owns this key: ${error.message}`, { cause: error });
+      },
+    );
   }
 
   onLinkClosed(listener: (address: string) => void): void {

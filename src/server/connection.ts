@@ -295,13 +295,27 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
     return !this.stopped;
   };
 
+  /** Cluster mode sends calls for other nodes' keys on (forwarding.ts); the rest is served here. */
   private dispatch(call: ServiceCall): void {
+    const routing = this.host.routing;
+    const keyed = routing === undefined ? undefined : forwardableKeyed(call);
+    if (keyed === undefined) return this.serve(call);
+    const forwarder = this.forwarding(routing!);
+    if (forwarder.forwardKeyed(keyed, this.peerLink)) return;
+    try {
+      this.serve(call);
+    } catch (error) {
+      // This node stopped serving the key between the routing and the table (its partition moved
+      // or its ownership lapsed): nothing changed, so the call may wait for the new owner.
+      if (!(error instanceof UnavailableError) || this.peerLink) throw error;
+      this.outbox.discard();
+      forwarder.waitOutFailover(keyed, error);
+    }
+  }
+
+  private serve(call: ServiceCall): void {
     const { required, requiredKey } = handlers;
     const routing = this.host.routing;
-    if (routing !== undefined) {
-      const keyed = forwardableKeyed(call);
-      if (keyed !== undefined && this.forwarding(routing).forwardKeyed(keyed, this.peerLink)) return;
-    }
     switch (call.method) {
       case 'acquire':
         return handlers.handleAcquire(this, call.seqid, call.request);
@@ -342,6 +356,17 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
       case 'unknown':
         return handlers.handleUnknown(this, call.seqid, call.name, call.messageType);
     }
+  }
+
+  redispatch(call: ServiceCall): void {
+    if (this.closed) return;
+    try {
+      this.dispatch(call);
+    } catch (error) {
+      this.outbox.discard();
+      this.replyError(call, error);
+    }
+    if (this.outbox.hasOutput) this.host.markDirty(this);
   }
 
   private forwarding(routing: ClusterRouting): Forwarder {

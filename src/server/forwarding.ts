@@ -8,7 +8,14 @@
  * Rights are checked here, by the node the client reached; quotas are counted by the owner
  * against the link's identity. A call that reaches a node over a peer link is never forwarded
  * again: a stale partition map must not bounce calls between nodes. Such a node answers
- * UNAVAILABLE with LockError.ownerAddress, and the forwarding node retries once at that address.
+ * UNAVAILABLE with LockError.ownerAddress, and the forwarding node tries that address at once.
+ *
+ * Failover is waited out here, not passed on to the client: while the key's partition has no
+ * owner, or its owner cannot be reached or answers UNAVAILABLE (which always means it changed
+ * nothing), the call is routed again every RETRY_MS until the routing's failoverWaitMs passed.
+ * So a client of a live node, even one that never retries (the seed's), sees a slow call, not an
+ * error, when another node dies. A link that breaks after a call was sent is not retried: the
+ * owner may have acted on it, and the client hears UNAVAILABLE as it would from a lost connection.
  */
 import { InvalidArgumentError, LockdError, UnavailableError, WireErrorCode } from '../errors';
 import type { CallArgs, LockRequestFields, MethodName, ResultOf } from '../protocol/lock-service/client';
@@ -26,8 +33,13 @@ import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
  */
 const FORWARD_TIMEOUT_MS = 20_000;
 
+/** How often a call waiting out a failover looks for its key's owner again. */
+const RETRY_MS = 100;
+
 /** What the forwarder needs from its connection besides the CallContext. */
 export interface ForwardingHost extends CallContext {
+  /** Serves a call that waited out a failover now that its key is this node's (or routes it again). */
+  redispatch(call: ServiceCall): void;
   /** Asks for the outbox to be flushed (an owner's answer arrives outside any socket read). */
   markDirty(): void;
   /** Ends the client's connection after the replies owed so far (its connection-bound state is gone). */
@@ -50,6 +62,8 @@ export class Forwarder {
   private readonly waits = new Map<number, ForwardedWait>();
   /** Links over which the owner may hold something bound to this connection. */
   private readonly boundLinks = new Set<string>();
+  /** When each call waiting out a failover gives up (set at its first refusal). */
+  private readonly deadlines = new WeakMap<KeyedCall, number>();
 
   constructor(
     private readonly routing: ClusterRouting,
@@ -64,11 +78,37 @@ export class Forwarder {
     const key = keyOf(call);
     const route = this.routing.route(key);
     if (route.kind === 'local') return false;
-    if (peerLink || route.kind === 'unowned') throw notOwner(key, route);
+    if (peerLink) throw notOwner(key, route);
     // Rights are the entry node's to check: the owner sees only the link's identity.
     this.host.access.authorize(call.method === 'checkFence' || call.method === 'inspect' ? 'read' : 'lock', key);
-    this.send(call, route.address);
+    if (route.kind === 'unowned') this.waitOutFailover(call, notOwner(key, route));
+    else this.send(call, route.address);
     return true;
+  }
+
+  /**
+   * `call` got UNAVAILABLE (its partition has no owner, the owner cannot be reached, or this
+   * node just stopped serving it): routes it again after RETRY_MS, or answers `error` once the
+   * failover wait that began with its first refusal is over.
+   */
+  waitOutFailover(call: KeyedCall, error: unknown): void {
+    let deadline = this.deadlines.get(call);
+    if (deadline === undefined) {
+      deadline = performance.now() + this.routing.failoverWaitMs;
+      this.deadlines.set(call, deadline);
+    }
+    if (performance.now() + RETRY_MS > deadline) {
+      this.replyError(call.method, call.seqid, error);
+      return;
+    }
+    setTimeout(() => {
+      if (this.host.closed) return;
+      try {
+        if (!this.forwardKeyed(call, false)) this.host.redispatch(call);
+      } catch (refusal) {
+        this.replyError(call.method, call.seqid, refusal);
+      }
+    }, RETRY_MS).unref();
   }
 
   /** cancelWait for a wait that was forwarded: true when handled here. */
@@ -81,7 +121,9 @@ export class Forwarder {
       this.reply('cancelWait', seqid, (w) => codec.writeBoolReply(w, 'cancelWait', seqid, false));
       return true;
     }
-    this.relay('cancelWait', seqid, wait.address, { waitSeqid: upstream }, FORWARD_TIMEOUT_MS, (w, cancelled) => codec.writeBoolReply(w, 'cancelWait', seqid, cancelled));
+    this.relay('cancelWait', seqid, wait.address, { waitSeqid: upstream }, FORWARD_TIMEOUT_MS, (w, cancelled) => codec.writeBoolReply(w, 'cancelWait', seqid, cancelled), (error) =>
+      this.replyError('cancelWait', seqid, error),
+    );
     return true;
   }
 
@@ -135,6 +177,7 @@ export class Forwarder {
 
   private send(call: KeyedCall, address: string): void {
     const seqid = call.seqid;
+    const retry = (error: unknown) => this.waitOutFailover(call, error);
     switch (call.method) {
       case 'acquire':
       case 'acquireLock': {
@@ -150,28 +193,28 @@ export class Forwarder {
         };
         const sent = (upstream: number) => (wait.upstreamSeqid = upstream);
         if (call.method === 'acquire') {
-          this.relay('acquire', seqid, address, request, timeout, (w, result) => codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease)), sent, done);
+          this.relay('acquire', seqid, address, request, timeout, (w, result) => codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease)), retry, sent, done);
         } else {
-          this.relay('acquireLock', seqid, address, request, timeout, (w, granted) => codec.writeBoolReply(w, 'acquireLock', seqid, granted), sent, done);
+          this.relay('acquireLock', seqid, address, request, timeout, (w, granted) => codec.writeBoolReply(w, 'acquireLock', seqid, granted), retry, sent, done);
         }
         return;
       }
       case 'releaseLock':
-        return this.relay('releaseLock', seqid, address, requestFields(call.request), FORWARD_TIMEOUT_MS, (w, released) => codec.writeBoolReply(w, 'releaseLock', seqid, released));
+        return this.relay('releaseLock', seqid, address, requestFields(call.request), FORWARD_TIMEOUT_MS, (w, released) => codec.writeBoolReply(w, 'releaseLock', seqid, released), retry);
       case 'release':
         return this.relay('release', seqid, address, { key: keyOf(call), token: required(call.token, 'token') }, FORWARD_TIMEOUT_MS, (w, released) =>
-          codec.writeBoolReply(w, 'release', seqid, released),
+          codec.writeBoolReply(w, 'release', seqid, released), retry,
         );
       case 'renew': {
         const args = { key: keyOf(call), token: required(call.token, 'token'), ...(call.ttlMs !== undefined && { ttlMs: call.ttlMs }) };
-        return this.relay('renew', seqid, address, args, FORWARD_TIMEOUT_MS, (w, lease) => codec.writeLeaseReply(w, seqid, leaseView(lease)));
+        return this.relay('renew', seqid, address, args, FORWARD_TIMEOUT_MS, (w, lease) => codec.writeLeaseReply(w, seqid, leaseView(lease)), retry);
       }
       case 'checkFence':
         return this.relay('checkFence', seqid, address, { key: keyOf(call), fence: required(call.fence, 'fence') }, FORWARD_TIMEOUT_MS, (w, live) =>
-          codec.writeBoolReply(w, 'checkFence', seqid, live),
+          codec.writeBoolReply(w, 'checkFence', seqid, live), retry,
         );
       case 'inspect':
-        return this.relay('inspect', seqid, address, { key: keyOf(call) }, FORWARD_TIMEOUT_MS, (w, info) => codec.writeLockInfoReply(w, seqid, lockInfoView(info)));
+        return this.relay('inspect', seqid, address, { key: keyOf(call) }, FORWARD_TIMEOUT_MS, (w, info) => codec.writeLockInfoReply(w, seqid, lockInfoView(info)), retry);
     }
   }
 
@@ -187,6 +230,8 @@ export class Forwarder {
     args: CallArgs[M],
     timeoutMs: number,
     write: (w: ReturnType<CallContext['outbox']['begin']>, value: ResultOf<M>) => void,
+    /** The owner changed nothing (UNAVAILABLE, or the call never left): route it again. */
+    retry: (error: unknown) => void,
     sent?: (upstreamSeqid: number) => void,
     settled?: () => void,
   ): void {
@@ -206,7 +251,8 @@ export class Forwarder {
         },
         (error: unknown) => {
           settled?.();
-          this.replyError(method, seqid, unavailableFrom(error, method));
+          if (error instanceof UnavailableError) retry(error);
+          else this.replyError(method, seqid, unavailableFrom(error, method));
         },
       );
   }
@@ -259,6 +305,7 @@ function keyOf(call: KeyedCall): string {
 
 /** The key a keyed call names, or undefined for calls that name none (they are served locally). */
 export function forwardableKeyed(call: ServiceCall): KeyedCall | undefined {
+  // Kept a switch (not a Set lookup) so the type narrows.
   switch (call.method) {
     case 'acquire':
     case 'acquireLock':

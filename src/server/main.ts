@@ -172,6 +172,13 @@ async function main(argv: string[]): Promise<void> {
   announceExposure(address.address, options, server.secure, logger);
 }
 
+/**
+ * How long a call waits for its key's partition to find a new owner before UNAVAILABLE: the
+ * owner's etcd lease runs out (node TTL), a node claims the free partition (claim grace, 2 s),
+ * plus 2 s for the claim and replay.
+ */
+const FAILOVER_WAIT_MS = (nodeTtlMs: number) => nodeTtlMs + 4_000;
+
 /** A cluster node and the routing its server forwards by. */
 interface JoinedCluster {
   readonly node: ClusterNode;
@@ -213,7 +220,7 @@ async function joinCluster(options: ServerOptions, logger: ReturnType<typeof cre
       connectTimeoutMs: clusterOptions.etcdCallTimeoutMs,
       maxMessageBytes: Math.max(options.maxMessageBytes, options.maxListBytes * 2),
       tls,
-    });
+    }, FAILOVER_WAIT_MS(clusterOptions.nodeTtlMs));
     logger.info('joined cluster', { cluster: clusterOptions.cluster, nodeId: clusterOptions.nodeId, advertise: clusterOptions.advertise, partitions: node.manager.owned().length });
     return { node, routing };
   } catch (error) {

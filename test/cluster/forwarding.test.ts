@@ -50,7 +50,7 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const port = String(ports[i]);
     nodes.push(
-      await startLockd(['--etcd', etcd.endpoints.join(','), '--cluster', 'fwd', '--node-id', `n${i}`, '--port', port, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS)], { readyTimeoutMs: 30_000 }),
+      await startLockd(['--etcd', etcd.endpoints.join(','), '--cluster', 'fwd', '--node-id', `n${i}`, '--port', port, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', '3s'], { readyTimeoutMs: 30_000 }),
     );
   }
   // The second node takes partitions over from the first once it has settled: wait until both own some.
@@ -173,4 +173,23 @@ test('on a peer link (peerConnection) a key of another node is refused with its 
   expect((refusal as UnavailableError).ownerAddress).toBe(`127.0.0.1:${nodes[0]!.port}`);
   // Its own keys it serves.
   expect((await call(link, 'inspect', { key: keyOwnedBy(1, 'peer') }).reply).holders).toEqual([]);
+});
+
+// Last: it kills node 0.
+test('when the owner dies, a call through the surviving node waits out the failover and finds the lease still held', async () => {
+  const key = keyOwnedBy(0, 'failover');
+  const viaSurvivor = await connect(1);
+  const lease = (await call(viaSurvivor, 'acquire', { lockKey: key, ttlMs: 60_000, owner: 'survivor' }).reply).lease!;
+  nodes[0]!.kill('SIGKILL');
+  await nodes[0]!.exited();
+  // No error in between: node 1 holds the calls until it has taken the partition over.
+  const info = await call(viaSurvivor, 'inspect', { key }).reply;
+  expect(info.holders).toEqual([expect.objectContaining({ owner: 'survivor', fence: lease.fence })]);
+  const renewed = await call(viaSurvivor, 'renew', { key, token: lease.token }).reply;
+  expect(renewed.fence).toBe(lease.fence);
+  const other = await call(await connect(1), 'acquire', { lockKey: key, ttlMs: 10_000 }).reply;
+  expect(other.acquired).toBe(false);
+  expect(await call(viaSurvivor, 'release', { key, token: lease.token }).reply).toBe(true);
+  const next = await call(viaSurvivor, 'acquire', { lockKey: key, ttlMs: 10_000 }).reply;
+  expect(next.lease!.fence).toBeGreaterThan(lease.fence);
 });
