@@ -20,11 +20,12 @@
  * journaled on release and on the session's end (a free lost with a crash only keeps the key
  * held until the lease's TTL, the safe direction).
  *
- * Known limit of this first version: --max-leases and --max-waiters apply per partition (each
- * table has its own), not per node; design study §4.7 lists the table change (one table per node
- * with partition-aware fences) that lifts it.
+ * --max-leases and --max-waiters bound the node: admission counts every table's leases and
+ * waiters. Each table still reserves address space for the full limit (virtual memory only:
+ * pages are touched as leases use them); one table per node with partition-aware fences (design
+ * study §4.7) would reserve it once.
  */
-import { UnavailableError } from '../errors';
+import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
 import { SessionRegistry } from '../backend/session-registry';
 import { LockTable, type TableLimits } from '../table/lock-table';
@@ -74,6 +75,8 @@ export class ClusterBackend implements Backend {
   readonly durable = true;
   private readonly tables = new Map<number, PartitionTable>();
   private readonly sessions = new SessionRegistry<SessionSink>();
+  /** Waiters on the node when the acquire being served was admitted. */
+  private waitersAtAdmission = 0;
   private readonly listeners: LockEventListener[] = [];
   /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
   private dirty = new Set<number>();
@@ -156,7 +159,12 @@ export class ClusterBackend implements Backend {
 
   acquire(request: AcquireRequest): AcquireOutcome {
     const part = this.route(request.key);
+    this.admit(request);
     const outcome = part.table.acquire(request, this.clock.now());
+    if (outcome.kind === 'queued' && this.waitersAtAdmission >= this.limits.maxWaiters) {
+      part.table.cancelWaiter(outcome.waiter, this.clock.now());
+      throw new ResourceExhaustedError(`${this.waitersAtAdmission} callers already wait on this node (the limit, --max-waiters); retry later`);
+    }
     if (outcome.kind === 'granted') {
       if (outcome.reentered) this.journalEphemeralUpdate(part, outcome.lease);
       else if (request.ephemeral === true) this.journalEphemeralGrant(part, outcome.lease, request.session);
@@ -324,6 +332,19 @@ export class ClusterBackend implements Backend {
       if (part.table.isHeld(entry.lease.key, token, now)) yield entry.lease;
       else part.ephemeral.delete(token);
     }
+  }
+
+  /**
+   * --max-leases and --max-waiters bound the node, not each partition's table: a new lease or
+   * wait is refused once the node's tables together hold that many (a re-entry holds nothing new).
+   */
+  private admit(request: AcquireRequest): void {
+    if (request.token !== undefined) return;
+    const { leases, waiters } = this.stats();
+    if (leases >= this.limits.maxLeases) {
+      throw new ResourceExhaustedError(`this node holds ${leases} leases, its limit (--max-leases); retry later or on a node with fewer`);
+    }
+    this.waitersAtAdmission = waiters;
   }
 
   /** The table serving `key`, or UnavailableError naming who serves it. */

@@ -171,3 +171,28 @@ test('a graceful hand-off to a joining node under load loses no acknowledged gra
   for (const lease of acknowledged) expect(owner(lease.key).backend.checkFence(lease.key, lease.fence)).toBe(true);
   console.log(`hand-off under load: ${acknowledged.length} acknowledged, ${refused} refused and retried elsewhere`);
 }, 90_000);
+
+test('--max-leases and --max-waiters bound the node as a whole, not each partition', async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const options = resolveClusterOptions({ etcdEndpoints: etcd.endpoints, cluster, nodeId: 'small', advertise: '127.0.0.1:9199', partitions: P, nodeTtlMs: 4_000, etcdCallTimeoutMs: 1_000 }, {});
+  const small = await startClusterNode(options, { ...LIMITS, maxLeases: 3, maxWaiters: 1 }, systemClock, { claimGraceMs: 300, reconcileMs: 200 });
+  nodes.push(small);
+  await until('every partition owned', () => small.manager.owned().length === P, 20_000);
+  const session = small.backend.openSession(SINK);
+  // Keys of different partitions: each table alone is far from its own limit.
+  const keys: string[] = [];
+  for (let i = 0; keys.length < P; i++) if (!keys.some((k) => partitionOf(k, P) === partitionOf(`limit${i}`, P))) keys.push(`limit${i}`);
+  const leases = keys.slice(0, 3).map((key) => small.backend.acquire({ key, session, ttlMs: 60_000 }));
+  expect(leases.map((outcome) => outcome.kind)).toEqual(['granted', 'granted', 'granted']);
+  expect(() => small.backend.acquire({ key: keys[3]!, session, ttlMs: 60_000 })).toThrow(/holds 3 leases, its limit \(--max-leases\)/);
+  // A re-entry holds nothing new.
+  const first = leases[0]!;
+  if (first.kind !== 'granted') throw new Error('not granted');
+  expect(small.backend.acquire({ key: keys[0]!, session, token: first.lease.token })).toMatchObject({ kind: 'granted', reentered: true });
+  expect(small.backend.release(keys[2]!, (leases[2] as { lease: LeaseView }).lease.token)).toBe(true);
+  // One waiter fits, a second (on another partition's key) does not.
+  expect(small.backend.acquire({ key: keys[1]!, session, waitMs: 10_000 }).kind).toBe('queued');
+  expect(() => small.backend.acquire({ key: keys[0]!, session, waitMs: 10_000 })).toThrow(/callers already wait on this node \(the limit, --max-waiters\)/);
+  expect(small.backend.stats()).toEqual({ leases: 2, waiters: 1 });
+  await synced(small);
+}, 60_000);
