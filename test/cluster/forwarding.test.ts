@@ -4,6 +4,9 @@
  * (forwarding.ts): the owner's value, its errors, parked waits and their cancellation, the
  * connection-bound grants, listLocks merged across nodes, and the refusal on a peer link.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ThriftConnection } from '../../src/client/thrift-connection';
 import { NotHolderError, UnavailableError } from '../../src/errors';
@@ -11,6 +14,7 @@ import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type Res
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
 import { type EtcdCluster, freePorts, startEtcd } from '../helpers/etcd';
 import { type LockdProcess, startLockd } from '../helpers/lockd-process';
+import { DEBIAN_PYTHON, requirePythonThrift, requireThriftCompiler, run, runProcess } from '../helpers/tools';
 
 jest.setTimeout(60_000);
 
@@ -173,6 +177,27 @@ test('on a peer link (peerConnection) a key of another node is refused with its 
   expect((refusal as UnavailableError).ownerAddress).toBe(`127.0.0.1:${nodes[0]!.port}`);
   // Its own keys it serves.
   expect((await call(link, 'inspect', { key: keyOwnedBy(1, 'peer') }).reply).holders).toEqual([]);
+});
+
+test("the seed's Python client, unchanged, takes and releases a lock of another node through the node it dialled", async () => {
+  requireThriftCompiler();
+  requirePythonThrift();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-seed-cluster-'));
+  try {
+    const seedDir = path.join(__dirname, '../interop/seed');
+    run('thrift', ['-r', '--gen', 'py', '-out', scratch, path.join(seedDir, 'lock_service.thrift')]);
+    const key = 'file_lock_key'; // the seed client's own key
+    const dialled = 1 - ownerIndex(key);
+    const result = await runProcess(DEBIAN_PYTHON, [path.join(seedDir, 'run_seed_client.py'), scratch, String(nodes[dialled]!.port)], {
+      env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+      timeoutMs: 20_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('Lock acquired. Writing to file...\nLock released.\n');
+    expect((await call(await connect(ownerIndex(key)), 'inspect', { key }).reply).holders).toEqual([]);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
 });
 
 // Last: it kills node 0.
