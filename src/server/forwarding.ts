@@ -27,11 +27,6 @@ import type { CallContext, ListPage } from './handlers';
 import { encodedSizeOf, requiredKey } from './handlers';
 import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
 
-/**
- * How long a forwarded call may take beyond its own waitMs: the owner answers a change only once
- * etcd committed it, which it keeps trying until its ownership deadline (the node TTL).
- */
-const FORWARD_TIMEOUT_MS = 20_000;
 
 /** How often a call waiting out a failover looks for its key's owner again. */
 const RETRY_MS = 100;
@@ -65,10 +60,18 @@ export class Forwarder {
   /** When each call waiting out a failover gives up (set at its first refusal). */
   private readonly deadlines = new WeakMap<KeyedCall, number>();
 
+  /**
+   * How long a forwarded call may take beyond its own waitMs: the owner answers a change once
+   * etcd committed it, or UNAVAILABLE at its ownership deadline (the node TTL) at the latest.
+   */
+  private readonly answerWithinMs: number;
+
   constructor(
     private readonly routing: ClusterRouting,
     private readonly host: ForwardingHost,
-  ) {}
+  ) {
+    this.answerWithinMs = routing.failoverWaitMs;
+  }
 
   /**
    * Serves `call` if its key is another node's: forwards it (true), or refuses it when this
@@ -121,7 +124,7 @@ export class Forwarder {
       this.reply('cancelWait', seqid, (w) => codec.writeBoolReply(w, 'cancelWait', seqid, false));
       return true;
     }
-    this.relay('cancelWait', seqid, wait.address, { waitSeqid: upstream }, FORWARD_TIMEOUT_MS, (w, cancelled) => codec.writeBoolReply(w, 'cancelWait', seqid, cancelled), (error) =>
+    this.relay('cancelWait', seqid, wait.address, { waitSeqid: upstream }, this.answerWithinMs, (w, cancelled) => codec.writeBoolReply(w, 'cancelWait', seqid, cancelled), (error) =>
       this.replyError('cancelWait', seqid, error),
     );
     return true;
@@ -137,7 +140,7 @@ export class Forwarder {
     const { count } = local;
     const links = this.linksOpen();
     const args: CallArgs['listLocks'] = { prefix, limit: count, ...(startAfter !== undefined && { startAfter }) };
-    const pages = this.routing.peerAddresses().map((address) => links.call(address, 'listLocks', args, FORWARD_TIMEOUT_MS));
+    const pages = this.routing.peerAddresses().map((address) => links.call(address, 'listLocks', args, this.answerWithinMs));
     const ranges = this.host.access.readableRanges(prefix);
     const readable = (key: string) => ranges === undefined || ranges.some((range) => key.startsWith(range));
     Promise.all(pages).then(
@@ -183,7 +186,7 @@ export class Forwarder {
       case 'acquireLock': {
         const request = requestFields(call.request);
         const waitMs = request.waitMs ?? 0;
-        const timeout = waitMs < 0 ? Infinity : waitMs + FORWARD_TIMEOUT_MS;
+        const timeout = waitMs < 0 ? Infinity : waitMs + this.answerWithinMs;
         // acquireLock grants, ephemeral grants and parked waits are bound to the link's session.
         if (call.method === 'acquireLock' || request.ephemeral === true || waitMs !== 0) this.boundLinks.add(address);
         const wait: ForwardedWait = { address, upstreamSeqid: undefined };
@@ -200,21 +203,21 @@ export class Forwarder {
         return;
       }
       case 'releaseLock':
-        return this.relay('releaseLock', seqid, address, requestFields(call.request), FORWARD_TIMEOUT_MS, (w, released) => codec.writeBoolReply(w, 'releaseLock', seqid, released), retry);
+        return this.relay('releaseLock', seqid, address, requestFields(call.request), this.answerWithinMs, (w, released) => codec.writeBoolReply(w, 'releaseLock', seqid, released), retry);
       case 'release':
-        return this.relay('release', seqid, address, { key: keyOf(call), token: required(call.token, 'token') }, FORWARD_TIMEOUT_MS, (w, released) =>
+        return this.relay('release', seqid, address, { key: keyOf(call), token: required(call.token, 'token') }, this.answerWithinMs, (w, released) =>
           codec.writeBoolReply(w, 'release', seqid, released), retry,
         );
       case 'renew': {
         const args = { key: keyOf(call), token: required(call.token, 'token'), ...(call.ttlMs !== undefined && { ttlMs: call.ttlMs }) };
-        return this.relay('renew', seqid, address, args, FORWARD_TIMEOUT_MS, (w, lease) => codec.writeLeaseReply(w, seqid, leaseView(lease)), retry);
+        return this.relay('renew', seqid, address, args, this.answerWithinMs, (w, lease) => codec.writeLeaseReply(w, seqid, leaseView(lease)), retry);
       }
       case 'checkFence':
-        return this.relay('checkFence', seqid, address, { key: keyOf(call), fence: required(call.fence, 'fence') }, FORWARD_TIMEOUT_MS, (w, live) =>
+        return this.relay('checkFence', seqid, address, { key: keyOf(call), fence: required(call.fence, 'fence') }, this.answerWithinMs, (w, live) =>
           codec.writeBoolReply(w, 'checkFence', seqid, live), retry,
         );
       case 'inspect':
-        return this.relay('inspect', seqid, address, { key: keyOf(call) }, FORWARD_TIMEOUT_MS, (w, info) => codec.writeLockInfoReply(w, seqid, lockInfoView(info)), retry);
+        return this.relay('inspect', seqid, address, { key: keyOf(call) }, this.answerWithinMs, (w, info) => codec.writeLockInfoReply(w, seqid, lockInfoView(info)), retry);
     }
   }
 
