@@ -12,7 +12,7 @@ import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply }
 import { MessageStream, TransportKind } from '../protocol/message-stream';
 import { ApplicationErrorType, ProtocolFactory, ProtocolReader } from '../protocol/types';
 import { modeName } from '../table/lock-table';
-import type { LeaseView, SessionId, Waiter } from '../table/types';
+import { type LeaseView, monotonicClock, type SessionId, type Waiter } from '../table/types';
 import * as handlers from './handlers';
 import type { CallContext, ParkedCall, ReplyLimits } from './handlers';
 import { Forwarder, forwardableKeyed, ForwardingHost } from './forwarding';
@@ -198,6 +198,14 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   waiterRefused(waiter: Waiter, error: LockdError): void {
     const parked = this.parkedByWaiter.get(waiter.id);
     if (parked === undefined) return;
+    const routing = this.host.routing;
+    if (routing !== undefined && !this.peerLink && error instanceof UnavailableError) {
+      // Its partition moved to another node (hand-off, lost ownership): wait there instead, for
+      // the time this wait had left (at the back of the new owner's queue).
+      this.unpark(parked);
+      this.forwarding(routing).waitOutFailover(handlers.parkedCallAgain(parked, monotonicClock.now()), error);
+      return;
+    }
     handlers.replyRefused(this, parked, error.wireCode ?? WireErrorCode.UNAVAILABLE, error.message);
     this.host.markDirty(this);
   }
