@@ -339,9 +339,9 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
         if (routing !== undefined && !this.peerLink) {
           const prefix = call.prefix ?? '';
           const local = handlers.collectListPage(this, prefix, call.limit, call.startAfter);
-          return this.forwarding(routing).listAcrossCluster(call.seqid, prefix, call.startAfter, local);
+          return this.forwarding(routing).listAcrossCluster(call.name, call.seqid, prefix, call.startAfter, local);
         }
-        return handlers.handleListLocks(this, call.seqid, call.prefix ?? '', call.limit, call.startAfter);
+        return handlers.handleListLocks(this, call.name, call.seqid, call.prefix ?? '', call.limit, call.startAfter);
       case 'ping':
         return handlers.handlePing(this, call.seqid);
       case 'cancelWait': {
@@ -382,7 +382,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   }
 
   private replyError(call: ServiceCall, error: unknown): void {
-    const method = call.method === 'unknown' ? call.name : call.method;
+    const method = 'name' in call ? call.name : call.method;
     if (error instanceof LockdError && error.wireCode !== undefined) {
       const ownerAddress = error instanceof UnavailableError ? error.ownerAddress : undefined;
       writeLockErrorReply(this.outbox.begin('ordered'), method, call.seqid, error.wireCode, error.message, ownerAddress);

@@ -23,7 +23,7 @@ import * as codec from '../protocol/lock-service/server';
 import type { ServiceCall } from '../protocol/lock-service/server';
 import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import type { LeaseView, LockInfoView, LockMode } from '../table/types';
-import type { CallContext, ListPage } from './handlers';
+import type { CallContext, ListMethod, ListPage } from './handlers';
 import { encodedSizeOf, requiredKey } from './handlers';
 import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
 
@@ -136,7 +136,7 @@ export class Forwarder {
    * been cut short bounds the merged page, so no key is skipped between pages; keys the caller
    * may not read are left out (the other nodes checked only the link's rights).
    */
-  listAcrossCluster(seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
+  listAcrossCluster(name: ListMethod, seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
     const { count } = local;
     const links = this.linksOpen();
     const args: CallArgs['listLocks'] = { prefix, limit: count, ...(startAfter !== undefined && { startAfter }) };
@@ -165,9 +165,9 @@ export class Forwarder {
           if ((bytes > this.host.limits.maxListBytes && merged.length > 0) || merged.length >= count) break;
           merged.push(info);
         }
-        this.reply('listLocks', seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged));
+        this.reply(name, seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged, name));
       },
-      (error: unknown) => this.replyError('listLocks', seqid, unavailableFrom(error, 'listLocks')),
+      (error: unknown) => this.replyError(name, seqid, unavailableFrom(error, name)),
     );
   }
 

@@ -121,11 +121,14 @@ export function handleInspect(ctx: CallContext, seqid: number, key: string): voi
  * the byte bound cut it: callers continue with `startAfter` = the last key until a page is empty.
  * Only keys the caller may read are listed (and only their ranges are scanned).
  */
-export function handleListLocks(ctx: CallContext, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
+export function handleListLocks(ctx: CallContext, name: ListMethod, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
   const { page } = collectListPage(ctx, prefix, limit, startAfter);
-  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
+  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page, name);
   ctx.outbox.end();
 }
+
+/** listLocks, or listLocksPage: the same call under the name it was asked by. */
+export type ListMethod = 'listLocks' | 'listLocksPage';
 
 /** One page of this node's held keys, as listLocks answers it; `complete` when no key after it was left out. */
 export interface ListPage {

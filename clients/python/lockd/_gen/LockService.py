@@ -99,12 +99,24 @@ class Iface(object):
         """
         pass
 
-    def listLocks(self, prefix, limit, startAfter):
+    def listLocks(self, prefix, limit):
         """
-        Held keys starting with prefix and after startAfter (absent or "": from the first), in key
-        order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
-        byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
-        page is empty. Only keys the caller may read are listed.
+        Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+        page of listLocksPage (which continues past it).
+
+        Parameters:
+         - prefix
+         - limit
+
+        """
+        pass
+
+    def listLocksPage(self, prefix, limit, startAfter):
+        """
+        Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+        limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+        (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+        empty. Only keys the caller may read are listed.
 
         Parameters:
          - prefix
@@ -448,28 +460,24 @@ class Client(Iface):
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "inspect failed: unknown result")
 
-    def listLocks(self, prefix, limit, startAfter):
+    def listLocks(self, prefix, limit):
         """
-        Held keys starting with prefix and after startAfter (absent or "": from the first), in key
-        order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
-        byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
-        page is empty. Only keys the caller may read are listed.
+        Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+        page of listLocksPage (which continues past it).
 
         Parameters:
          - prefix
          - limit
-         - startAfter
 
         """
-        self.send_listLocks(prefix, limit, startAfter)
+        self.send_listLocks(prefix, limit)
         return self.recv_listLocks()
 
-    def send_listLocks(self, prefix, limit, startAfter):
+    def send_listLocks(self, prefix, limit):
         self._oprot.writeMessageBegin('listLocks', TMessageType.CALL, self._seqid)
         args = listLocks_args()
         args.prefix = prefix
         args.limit = limit
-        args.startAfter = startAfter
         args.write(self._oprot)
         self._oprot.writeMessageEnd()
         self._oprot.trans.flush()
@@ -490,6 +498,49 @@ class Client(Iface):
         if result.error is not None:
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "listLocks failed: unknown result")
+
+    def listLocksPage(self, prefix, limit, startAfter):
+        """
+        Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+        limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+        (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+        empty. Only keys the caller may read are listed.
+
+        Parameters:
+         - prefix
+         - limit
+         - startAfter
+
+        """
+        self.send_listLocksPage(prefix, limit, startAfter)
+        return self.recv_listLocksPage()
+
+    def send_listLocksPage(self, prefix, limit, startAfter):
+        self._oprot.writeMessageBegin('listLocksPage', TMessageType.CALL, self._seqid)
+        args = listLocksPage_args()
+        args.prefix = prefix
+        args.limit = limit
+        args.startAfter = startAfter
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_listLocksPage(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = listLocksPage_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        if result.error is not None:
+            raise result.error
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "listLocksPage failed: unknown result")
 
     def ping(self):
         """
@@ -691,6 +742,7 @@ class Processor(Iface, TProcessor):
         self._processMap["checkFence"] = Processor.process_checkFence
         self._processMap["inspect"] = Processor.process_inspect
         self._processMap["listLocks"] = Processor.process_listLocks
+        self._processMap["listLocksPage"] = Processor.process_listLocksPage
         self._processMap["ping"] = Processor.process_ping
         self._processMap["cancelWait"] = Processor.process_cancelWait
         self._processMap["authenticate"] = Processor.process_authenticate
@@ -906,7 +958,7 @@ class Processor(Iface, TProcessor):
         iprot.readMessageEnd()
         result = listLocks_result()
         try:
-            result.success = self._handler.listLocks(args.prefix, args.limit, args.startAfter)
+            result.success = self._handler.listLocks(args.prefix, args.limit)
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
@@ -922,6 +974,32 @@ class Processor(Iface, TProcessor):
             msg_type = TMessageType.EXCEPTION
             result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
         oprot.writeMessageBegin("listLocks", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+    def process_listLocksPage(self, seqid, iprot, oprot):
+        args = listLocksPage_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = listLocksPage_result()
+        try:
+            result.success = self._handler.listLocksPage(args.prefix, args.limit, args.startAfter)
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except LockError as error:
+            msg_type = TMessageType.REPLY
+            result.error = error
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("listLocksPage", msg_type, seqid)
         result.write(oprot)
         oprot.writeMessageEnd()
         oprot.trans.flush()
@@ -2060,15 +2138,13 @@ class listLocks_args(object):
     Attributes:
      - prefix
      - limit
-     - startAfter
 
     """
 
 
-    def __init__(self, prefix=None, limit=None, startAfter=None,):
+    def __init__(self, prefix=None, limit=None,):
         self.prefix = prefix
         self.limit = limit
-        self.startAfter = startAfter
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -2089,11 +2165,6 @@ class listLocks_args(object):
                     self.limit = iprot.readI32()
                 else:
                     iprot.skip(ftype)
-            elif fid == 3:
-                if ftype == TType.STRING:
-                    self.startAfter = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
-                else:
-                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -2111,10 +2182,6 @@ class listLocks_args(object):
         if self.limit is not None:
             oprot.writeFieldBegin('limit', TType.I32, 2)
             oprot.writeI32(self.limit)
-            oprot.writeFieldEnd()
-        if self.startAfter is not None:
-            oprot.writeFieldBegin('startAfter', TType.STRING, 3)
-            oprot.writeString(self.startAfter.encode('utf-8') if sys.version_info[0] == 2 else self.startAfter)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -2137,7 +2204,6 @@ listLocks_args.thrift_spec = (
     None,  # 0
     (1, TType.STRING, 'prefix', 'UTF8', None, ),  # 1
     (2, TType.I32, 'limit', None, None, ),  # 2
-    (3, TType.STRING, 'startAfter', 'UTF8', None, ),  # 3
 )
 
 
@@ -2218,6 +2284,174 @@ class listLocks_result(object):
         return not (self == other)
 all_structs.append(listLocks_result)
 listLocks_result.thrift_spec = (
+    (0, TType.LIST, 'success', (TType.STRUCT, [LockInfo, None], False), None, ),  # 0
+    (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
+)
+
+
+class listLocksPage_args(object):
+    """
+    Attributes:
+     - prefix
+     - limit
+     - startAfter
+
+    """
+
+
+    def __init__(self, prefix=None, limit=None, startAfter=None,):
+        self.prefix = prefix
+        self.limit = limit
+        self.startAfter = startAfter
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.prefix = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 2:
+                if ftype == TType.I32:
+                    self.limit = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.STRING:
+                    self.startAfter = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('listLocksPage_args')
+        if self.prefix is not None:
+            oprot.writeFieldBegin('prefix', TType.STRING, 1)
+            oprot.writeString(self.prefix.encode('utf-8') if sys.version_info[0] == 2 else self.prefix)
+            oprot.writeFieldEnd()
+        if self.limit is not None:
+            oprot.writeFieldBegin('limit', TType.I32, 2)
+            oprot.writeI32(self.limit)
+            oprot.writeFieldEnd()
+        if self.startAfter is not None:
+            oprot.writeFieldBegin('startAfter', TType.STRING, 3)
+            oprot.writeString(self.startAfter.encode('utf-8') if sys.version_info[0] == 2 else self.startAfter)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(listLocksPage_args)
+listLocksPage_args.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'prefix', 'UTF8', None, ),  # 1
+    (2, TType.I32, 'limit', None, None, ),  # 2
+    (3, TType.STRING, 'startAfter', 'UTF8', None, ),  # 3
+)
+
+
+class listLocksPage_result(object):
+    """
+    Attributes:
+     - success
+     - error
+
+    """
+
+
+    def __init__(self, success=None, error=None,):
+        self.success = success
+        self.error = error
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.LIST:
+                    self.success = []
+                    (_etype38, _size35) = iprot.readListBegin()
+                    for _i39 in range(_size35):
+                        _elem40 = LockInfo()
+                        _elem40.read(iprot)
+                        self.success.append(_elem40)
+                    iprot.readListEnd()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 1:
+                if ftype == TType.STRUCT:
+                    self.error = LockError.read(iprot)
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('listLocksPage_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.LIST, 0)
+            oprot.writeListBegin(TType.STRUCT, len(self.success))
+            for iter41 in self.success:
+                iter41.write(oprot)
+            oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        if self.error is not None:
+            oprot.writeFieldBegin('error', TType.STRUCT, 1)
+            self.error.write(oprot)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(listLocksPage_result)
+listLocksPage_result.thrift_spec = (
     (0, TType.LIST, 'success', (TType.STRUCT, [LockInfo, None], False), None, ),  # 0
     (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
 )
