@@ -44,7 +44,8 @@ class AsyncLockClient:
 
     @classmethod
     def from_env(cls, env=None, **options):
-        """A client for LOCKD_ADDR=host:port (default os.environ), else localhost:9090."""
+        """A client for LOCKD_ADDR=host:port (default os.environ), else localhost:9090, with
+        LOCKD_CREDENTIAL as its credential when set: as LockClient.from_env."""
         return cls(**options, env=os.environ if env is None else env)
 
     @property
