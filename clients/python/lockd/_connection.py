@@ -9,11 +9,16 @@ arrive in either order and the waiting thread reads both (see `Connection.acquir
 
 With TLS the socket is wrapped by Python's ssl module (the same socket, so keepalive and
 timeouts apply unchanged), and with a credential every new connection calls authenticate
-before anything else (docs/security.md).
+before anything else (docs/security.md). OpenSSL does not support one TLS session being read
+and written by two threads at once, so over TLS the cancelWait is written by the waiting thread
+itself, woken in its read (see `_TlsSocket`).
 """
+import os
+import select
 import socket
 import ssl
 import threading
+import time
 
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.protocol.TCompactProtocol import TCompactProtocolAccelerated
@@ -94,7 +99,7 @@ class Connection:
         self._hint = _TLS_HINT if options.tls else _PLAIN_HINT
         if options.tls:
             sock = self._handshake(sock, options)
-        self._socket = TSocket.TSocket()
+        self._socket = _TlsSocket(sock, self._send_requested_cancel) if options.tls else TSocket.TSocket()
         self._socket.setHandle(sock)
         self._transport = _TRANSPORTS[options.transport](self._socket)
         protocol = _PROTOCOLS[options.protocol]
@@ -107,6 +112,8 @@ class Connection:
         self._state = threading.Lock()
         self._waiting_seqid = None
         self._cancels_in_flight = 0
+        # Over TLS: a cancel asked for by another thread, for the waiting thread to send.
+        self._cancel_requested = False
         self.broken = False
         if options.credential is not None:
             self._authenticate(options.credential, options.call_timeout)
@@ -139,6 +146,7 @@ class Connection:
                 refusal = error
             with self._state:
                 self._waiting_seqid = None
+                self._cancel_requested = False
                 unanswered = self._cancels_in_flight
             # A cancel crossed the reply: read its answer so the next call finds a clean stream.
             for _ in range(unanswered):
@@ -155,12 +163,27 @@ class Connection:
         with self._state:
             if self._waiting_seqid is None or self.broken:
                 return
-            self._cancel_client._seqid = self._next_seqid()
-            try:
-                self._cancel_client.send_cancelWait(self._waiting_seqid)
-                self._cancels_in_flight += 1
-            except Exception:
-                self.close()
+            if self._tls:
+                self._cancel_requested = True
+                self._socket.wake()
+                return
+            self._write_cancel()
+
+    def _send_requested_cancel(self):
+        """Over TLS, on the waiting thread inside its read: sends the cancel another thread asked for."""
+        with self._state:
+            if self._cancel_requested and self._waiting_seqid is not None and not self.broken:
+                self._write_cancel()
+            self._cancel_requested = False
+
+    def _write_cancel(self):
+        """Writes cancelWait for the parked acquire; called with the state lock held."""
+        self._cancel_client._seqid = self._next_seqid()
+        try:
+            self._cancel_client.send_cancelWait(self._waiting_seqid)
+            self._cancels_in_flight += 1
+        except Exception:
+            self.close()
 
     def is_usable(self):
         """False once broken, or when lockd closed the connection while it sat idle."""
@@ -178,6 +201,8 @@ class Connection:
             except OSError:
                 pass
             handle.close()
+        if self._tls:
+            self._socket.close_wake()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -305,6 +330,73 @@ def _enable_keepalive(sock, idle_seconds):
     for name, value in (('TCP_KEEPIDLE', int(idle_seconds)), ('TCP_KEEPINTVL', interval), ('TCP_KEEPCNT', _KEEPALIVE_PROBES)):
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+class _TlsSocket(TSocket.TSocket):
+    """A TSocket over an SSLSocket whose TLS session only the reading thread touches while a
+    read is in progress: the reader waits in select() on the socket and a wake-up pipe, not
+    inside OpenSSL, and another thread that needs a write (cancelWait) calls `wake()`; the
+    reader then runs `on_wake`, which writes. Reads time out as TSocket's do."""
+
+    def __init__(self, handle, on_wake):
+        super().__init__()
+        self._on_wake = on_wake
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    def wake(self):
+        try:
+            os.write(self._wake_write, b'w')
+        except (BlockingIOError, OSError):
+            pass  # already woken (the pipe is full) or closed with the connection
+
+    def close_wake(self):
+        for fd in (self._wake_write, self._wake_read):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_read = self._wake_write = -1
+
+    def read(self, sz):
+        handle = self.handle
+        if handle is None:
+            raise TTransport.TTransportException(type=TTransport.TTransportException.NOT_OPEN, message='Transport not open')
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            # Bytes OpenSSL already decrypted are not visible to select().
+            if handle.pending() == 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TTransport.TTransportException(type=TTransport.TTransportException.TIMED_OUT, message='read timeout')
+                try:
+                    ready, _, _ = select.select([handle, self._wake_read], [], [], remaining)
+                except (OSError, ValueError) as error:  # closed by another thread
+                    raise TTransport.TTransportException(type=TTransport.TTransportException.END_OF_FILE, message='TLS socket closed', inner=error)
+                if self._wake_read in ready:
+                    try:
+                        os.read(self._wake_read, 64)
+                    except OSError:
+                        pass
+                    self._on_wake()
+                if handle not in ready:
+                    continue
+            handle.settimeout(0)
+            try:
+                data = handle.recv(sz)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue  # a record with no application data (a TLS 1.3 session ticket)
+            except OSError as error:
+                raise TTransport.TTransportException(message='unexpected exception', inner=error)
+            finally:
+                try:
+                    handle.settimeout(self._timeout)
+                except OSError:
+                    pass
+            if not data:
+                raise TTransport.TTransportException(type=TTransport.TTransportException.END_OF_FILE, message='TSocket read 0 bytes')
+            return data
 
 
 def tls_context(options):

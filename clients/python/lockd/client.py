@@ -150,7 +150,8 @@ class LockClient:
 
     def list_locks(self, prefix='', limit=0):
         """Held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's default page."""
-        return [_lock_info(info) for info in self._call('listLocks', prefix, limit)]
+        # startAfter (IDL field 3) unset: the first page, as before the field existed.
+        return [_lock_info(info) for info in self._call('listLocks', prefix, limit, None)]
 
     def ping(self):
         """Returns "pong" when lockd answers; raises ConnectionError when it cannot be reached."""
