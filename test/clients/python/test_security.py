@@ -225,6 +225,10 @@ class TlsTest(SecurityTestCase):
             LockClient('127.0.0.1', self.tls.port, tls_ca=self.pki.file('missing.crt'))
         with self.assertRaisesRegex(ConfigError, 'tls_cert=.*the key must belong to the certificate'):
             LockClient('127.0.0.1', self.tls.port, tls_cert=self.pki.app[0], tls_key=self.pki.ops[1])
+        encrypted = self.pki.file('encrypted.key')
+        _openssl('pkey', '-in', self.pki.app[1], '-out', encrypted, '-aes256', '-passout', 'pass:not-asked-for')
+        with self.assertRaisesRegex(ConfigError, 'tls_key is encrypted'):  # and no terminal prompt
+            LockClient('127.0.0.1', self.tls.port, tls_cert=self.pki.app[0], tls_key=encrypted)
 
 
 class CredentialTest(SecurityTestCase):
