@@ -240,8 +240,13 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   }
 
   rollBack(key: string, token: string): void {
-    this.host.backend.rollBack(key, token);
     if (this.seedGrants.get(key) === token) this.seedGrants.delete(key);
+    try {
+      this.host.backend.rollBack(key, token);
+    } catch (error) {
+      // Runs inside a sync's callback: a throw here would take every connection down with it.
+      this.host.logger.error('could not roll back a grant whose change was not made durable', { peer: this.peer, key, error: String((error as Error)?.stack ?? error) });
+    }
   }
 
   syncFailed(replies: number, error: Error): void {
