@@ -29,7 +29,7 @@ const BOUND_MS = 30_000;
 let cluster: LockdCluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3, partitions: 16, nodeTtl: '3s', name: 'faults' });
+  cluster = await startCluster({ nodes: 3, partitions: 8, nodeTtl: '3s', name: 'faults' });
   await cluster.settled();
 });
 

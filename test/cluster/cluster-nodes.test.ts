@@ -13,7 +13,7 @@ jest.setTimeout(90_000);
 let cluster: LockdCluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3, partitions: 16, nodeTtl: '3s', name: 'nodes' });
+  cluster = await startCluster({ nodes: 3, partitions: 8, nodeTtl: '3s', name: 'nodes' });
   await cluster.settled();
 });
 
