@@ -190,8 +190,11 @@ export class ClusterBackend implements Backend {
 
   rollBack(key: string, token: string): void {
     // No serving check: a partition that left this node took its table (and the change) with it.
-    const part = this.tables.get(partitionOf(key, this.options.partitions));
-    if (part !== undefined) this.releaseIn(part, key, token);
+    const p = partitionOf(key, this.options.partitions);
+    const part = this.tables.get(p);
+    // A partition the journal already dropped (ownership lost; the sync that failed is why this
+    // rolls back) is about to be evicted: its table goes, and nothing of it may be journaled.
+    if (part !== undefined && this.journal.isOpen(p)) this.releaseIn(part, key, token);
   }
 
   isHeld(key: string, token: string): boolean {

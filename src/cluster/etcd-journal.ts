@@ -166,6 +166,11 @@ export class EtcdJournal {
     return [...this.parts.keys()];
   }
 
+  /** True while this journal writes p (claimed and not dropped). */
+  isOpen(p: number): boolean {
+    return this.parts.has(p);
+  }
+
   /** Log entries of p after its snapshot (what compaction bounds). */
   logEntriesOf(p: number): number {
     return this.parts.get(p)?.logEntries ?? 0;

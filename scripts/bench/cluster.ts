@@ -1,0 +1,304 @@
+/**
+ * Cluster mode against etcd's own locks, on the same 3-member etcd (issue 13's numbers):
+ *   - uncontended, C workers each on a key of its own: lockd with each worker connected to its
+ *     key's owner ("owner-routed", what a cluster-aware client does) and to any node ("via any
+ *     node", ~2/3 of calls forwarded), against etcd3's Lock (lease grant + txn + revoke per pair);
+ *   - contended, one key, C workers: lockd (acquire with a wait, FIFO) against etcd3's Election
+ *     (etcd's concurrency.Mutex algorithm: FIFO by revision), with each worker's share of grants;
+ *   - failover: kill -9 of a key's owner, time until the first grant of that key through another
+ *     node (target: node TTL + 2 s);
+ *   - etcd's database size after the run.
+ * Rounds are interleaved (lockd, etcd, lockd, etcd...); the table shows medians.
+ *
+ *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--concurrency 64] [--node-ttl 5s] [--partitions 64]
+ *
+ * Starts its own etcd members (/usr/bin/etcd, ETCD_BIN overrides) and lockd nodes on free
+ * loopback ports with a temporary data dir, and stops them all (by pid) at the end.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { ThriftConnection } from '../../src/client/thrift-connection';
+import { partitionOf } from '../../src/cluster/partitions';
+import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
+import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
+import { freePort, ROOT } from './targets';
+
+const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
+const LOCKD_MAIN = path.join(ROOT, 'dist/src/server/main.js');
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '64' },
+    'node-ttl': { type: 'string', default: '5s' },
+    partitions: { type: 'string', default: '64' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const C = Number(values.concurrency);
+const NODE_TTL = values['node-ttl']!;
+const PARTITIONS = Number(values.partitions);
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const child of children) if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) tryKill(child.pid, 'SIGKILL');
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+function tryKill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** SIGTERM by pid, SIGKILL after 5 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  tryKill(child.pid!, 'SIGTERM');
+  const timer = setTimeout(() => tryKill(child.pid!, 'SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Three etcd members on loopback (the README's recipe with free ports); resolves once all are healthy. */
+async function startEtcd(dir: string): Promise<{ endpoints: string[]; procs: ChildProcess[] }> {
+  const ports: number[] = [];
+  while (ports.length < 6) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  const cluster = [0, 1, 2].map((i) => `e${i + 1}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+  const endpoints: string[] = [];
+  const procs: ChildProcess[] = [];
+  for (let i = 0; i < 3; i++) {
+    const client = `http://127.0.0.1:${ports[2 * i]}`;
+    const peer = `http://127.0.0.1:${ports[2 * i + 1]}`;
+    const log = fs.openSync(path.join(dir, `e${i + 1}.log`), 'a');
+    const child = spawn(ETCD_BIN, [
+      '--name', `e${i + 1}`, '--data-dir', path.join(dir, `e${i + 1}`),
+      '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', cluster, '--initial-cluster-token', `lockd-bench-${process.pid}`, '--initial-cluster-state', 'new',
+      '--logger', 'zap', '--log-outputs', 'stderr',
+    ], { stdio: ['ignore', log, log] });
+    children.add(child);
+    endpoints.push(client);
+    procs.push(child);
+  }
+  for (const endpoint of endpoints) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const health = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<{ health?: string }>).catch(() => undefined);
+      if (health?.health === 'true') break;
+      if (Date.now() > deadline) throw new Error(`etcd ${endpoint} not healthy within 30 s (logs in ${dir})`);
+      await sleep(50);
+    }
+  }
+  return { endpoints, procs };
+}
+
+interface Node {
+  nodeId: string;
+  port: number;
+  child: ChildProcess;
+}
+
+/** A lockd cluster node; resolves at its ready line. */
+async function startNode(endpoints: string[], nodeId: string): Promise<Node> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${nodeId} not ready within 60 s: ${output}`)), 60_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/lockd listening on /.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`${nodeId} exited (${code}): ${output}`)));
+  });
+  child.stdout!.resume();
+  return { nodeId, port, child };
+}
+
+function connect(port: number): Promise<ThriftConnection> {
+  return ThriftConnection.connect({ host: '127.0.0.1', port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 });
+}
+
+function call<M extends MethodName>(connection: ThriftConnection, method: M, args: CallArgs[M], timeoutMs = 30_000): Promise<ResultOf<M>> {
+  return connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, timeoutMs).reply as Promise<ResultOf<M>>;
+}
+
+/** Runs `pair` in C loops for SECONDS; pairs per second of the time until the last loop ended. */
+async function runFor(pair: (worker: number, i: number) => Promise<void>): Promise<number> {
+  const start = Date.now();
+  const end = start + SECONDS * 1000;
+  let pairs = 0;
+  await Promise.all(
+    Array.from({ length: C }, async (_, worker) => {
+      for (let i = 0; Date.now() < end; i++) {
+        await pair(worker, i);
+        pairs++;
+      }
+    }),
+  );
+  return pairs / ((Date.now() - start) / 1000);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Top worker's share of grants (FIFO: about 1/C; the issue's bound is 2/C). */
+function topShare(counts: number[]): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  return total === 0 ? 0 : Math.max(...counts) / total;
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(LOCKD_MAIN)) throw new Error(`${LOCKD_MAIN} is missing: npm run build`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockd-bench-cluster-'));
+  try {
+    const etcd = await startEtcd(dir);
+    const nodes: Node[] = [];
+    for (let i = 0; i < 3; i++) nodes.push(await startNode(etcd.endpoints, `n${i}`));
+    const probe = await connect(nodes[0].port);
+    let info: WireClusterInfo;
+    for (let tries = 0; ; tries++) {
+      info = await call(probe, 'clusterInfo', undefined);
+      const owning = info.members.filter((m) => m.partitions.length > 0).length;
+      if (owning === 3 && info.owners.every((o) => o !== '')) break;
+      if (tries > 1200) throw new Error(`partitions not spread: ${JSON.stringify(info)}`);
+      await sleep(100);
+    }
+    probe.close();
+    const ownerOf = (key: string) => nodes.findIndex((n) => n.nodeId === info.owners[partitionOf(key, PARTITIONS)]);
+    // One connection per worker: to its key's owner (owner-routed) and to node w mod 3 (any node).
+    const ownKeys = Array.from({ length: C }, (_, w) => `u/${w}`);
+    const ownerConns = await Promise.all(ownKeys.map((key) => connect(nodes[ownerOf(key)].port)));
+    const anyConns = await Promise.all(ownKeys.map((_, w) => connect(nodes[w % 3].port)));
+    const etcdClient = new Etcd3({ hosts: etcd.endpoints });
+
+    const lockdPair = (conns: ThriftConnection[]) => async (w: number) => {
+      const result = await call(conns[w], 'acquire', { lockKey: ownKeys[w], ttlMs: 30_000 });
+      if (!result.acquired) throw new Error(`not granted: ${ownKeys[w]}`);
+      await call(conns[w], 'release', { key: ownKeys[w], token: result.lease!.token });
+    };
+    const etcdPair = async (w: number) => {
+      const lock = etcdClient.lock(`lockd-bench-etcd/u/${w}`).ttl(30);
+      await lock.acquire();
+      await lock.release();
+    };
+    const contendedKey = 'contended';
+    const lockdContended = (counts: number[]) => async (w: number) => {
+      const result = await call(anyConns[w], 'acquire', { lockKey: contendedKey, ttlMs: 30_000, waitMs: 60_000 }, 90_000);
+      if (!result.acquired) throw new Error('contended: not granted');
+      counts[w]++;
+      await call(anyConns[w], 'release', { key: contendedKey, token: result.lease!.token });
+    };
+    const etcdContended = (counts: number[]) => async (w: number) => {
+      const campaign = etcdClient.election('lockd-bench-etcd/contended', 30).campaign(`w${w}`);
+      await campaign.wait();
+      counts[w]++;
+      await campaign.resign();
+    };
+
+    const results: Record<string, number[]> = { owner: [], any: [], etcdLock: [], lockdContended: [], etcdContended: [], lockdTop: [], etcdTop: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      results.owner.push(await runFor(lockdPair(ownerConns)));
+      results.etcdLock.push(await runFor(etcdPair));
+      results.any.push(await runFor(lockdPair(anyConns)));
+      const lc = new Array<number>(C).fill(0);
+      results.lockdContended.push(await runFor(lockdContended(lc)));
+      results.lockdTop.push(topShare(lc));
+      const ec = new Array<number>(C).fill(0);
+      results.etcdContended.push(await runFor(etcdContended(ec)));
+      results.etcdTop.push(topShare(ec));
+      process.stderr.write(`round ${round + 1}/${ROUNDS}: owner-routed ${Math.round(results.owner[round])}, any node ${Math.round(results.any[round])}, etcd3 Lock ${Math.round(results.etcdLock[round])}, contended lockd ${Math.round(results.lockdContended[round])} / etcd3 Election ${Math.round(results.etcdContended[round])} pairs/s\n`);
+    }
+    for (const c of [...ownerConns, ...anyConns]) c.close();
+
+    // Failover: kill -9 the owner of a key; time to the first grant of it through another node.
+    const failKey = 'failover/key';
+    const victim = ownerOf(failKey);
+    const other = nodes[(victim + 1) % 3];
+    const warmConn = await connect(other.port);
+    const warm = await call(warmConn, 'acquire', { lockKey: failKey, ttlMs: 1_000 });
+    await call(warmConn, 'release', { key: failKey, token: warm.lease!.token });
+    warmConn.close();
+    const killedAt = Date.now();
+    nodes[victim].child.kill('SIGKILL');
+    let failoverMs = NaN;
+    const failoverErrors: string[] = [];
+    while (Number.isNaN(failoverMs) && Date.now() - killedAt < 60_000) {
+      // A fresh connection per attempt: the node closes a client connection whose peer link to
+      // the dead owner broke.
+      const viaOther = await connect(other.port);
+      try {
+        const result = await call(viaOther, 'acquire', { lockKey: failKey, ttlMs: 5_000, waitMs: 30_000 }, 60_000);
+        if (result.acquired) failoverMs = Date.now() - killedAt;
+      } catch (error) {
+        failoverErrors.push(String(error));
+        await sleep(20);
+      } finally {
+        viaOther.close();
+      }
+    }
+    if (failoverErrors.length > 0) process.stderr.write(`failover: ${failoverErrors.length} failed attempts first, e.g. ${failoverErrors[0]}\n`);
+
+    const dbSizes = await Promise.all(
+      etcd.endpoints.map(async (endpoint) => {
+        const one = new Etcd3({ hosts: [endpoint] });
+        try {
+          return Number((await one.maintenance.status()).dbSize);
+        } finally {
+          one.close();
+        }
+      }),
+    );
+    etcdClient.close();
+
+    const f = (n: number) => Math.round(n).toLocaleString('en-US');
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<keyof typeof results, number>;
+    const lines = [
+      `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians), load ${os.loadavg()[0].toFixed(1)} at the end`,
+      '',
+      '| measurement | lockd cluster | etcd (same etcd) | ratio |',
+      '|---|---|---|---|',
+      `| uncontended pairs/s, owner-routed | ${f(m.owner)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.owner, m.etcdLock)} |`,
+      `| uncontended pairs/s, via any node | ${f(m.any)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.any, m.etcdLock)} |`,
+      `| contended (one key) pairs/s | ${f(m.lockdContended)} | ${f(m.etcdContended)} (etcd3 Election) | ${ratio(m.lockdContended, m.etcdContended)} |`,
+      `| contended: top worker's share of grants (FIFO ≈ ${pct(1 / C)}, bound ${pct(2 / C)}) | ${pct(m.lockdTop)} | ${pct(m.etcdTop)} | |`,
+      `| failover: kill -9 of the owner → first grant via another node | ${Number.isNaN(failoverMs) ? 'none' : `${(failoverMs / 1000).toFixed(2)} s`} (target node TTL + 2 s = ${NODE_TTL} + 2 s) | | |`,
+      `| etcd DB size after the run (per member) | ${dbSizes.map((b) => `${(b / 1048576).toFixed(1)} MiB`).join(', ')} | | |`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    await Promise.all(nodes.map((n) => stop(n.child)));
+    await Promise.all(etcd.procs.map(stop));
+  } finally {
+    killAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  killAll();
+  process.exit(1);
+});

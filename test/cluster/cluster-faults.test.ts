@@ -1,0 +1,131 @@
+/**
+ * Cluster mode under faults, with real processes: three etcd members, three lockd nodes, load
+ * through all nodes (workload.ts) writing a history, and a bounded loop of faults:
+ *   1. kill -9 of the node owning the hot key (then restarted on its port);
+ *   2. SIGSTOP of the hot key's owner until the others have taken over, then SIGCONT (the paused
+ *      node's in-flight answers and a probe through it go into the history: C5/C1/C4);
+ *   3. SIGSTOP of the etcd leader until the load made progress without it, then SIGCONT;
+ *   4. the hot key's owner cut off from etcd (its TCP proxies blackholed), then healed.
+ * After each fault the load must make progress (counted in grants, no timing thresholds); at the
+ * end the checker (checker.ts) must find no violation of C1-C5 in the whole history.
+ *
+ * CLUSTER_SEED=n replays the workers' choices; CLUSTER_FAULT_ROUNDS=n repeats the four faults;
+ * CLUSTER_FAULTS=kill,pause,leader,cut picks some of them (default all).
+ */
+import { type LockdCluster, call, startCluster } from '../helpers/cluster';
+import { checkHistory, summarize, type OpRecord } from './checker';
+import { Workload } from './workload';
+
+const ROUNDS = Number(process.env.CLUSTER_FAULT_ROUNDS ?? 1);
+const FAULTS = new Set((process.env.CLUSTER_FAULTS ?? 'kill,pause,leader,cut').split(','));
+jest.setTimeout(60_000 + ROUNDS * 120_000);
+
+const HOT = 'hot';
+/** Grants that count as "the load made progress". */
+const PROGRESS = 15;
+/** Bound on each wait for progress or settling (generous: failover is node TTL + a few s). */
+const BOUND_MS = 30_000;
+
+let cluster: LockdCluster;
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3, partitions: 8, nodeTtl: '3s', name: 'faults' });
+  await cluster.settled();
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+/** An inspect of `key` through node i, recorded into the history (a probe of what that node answers). */
+async function probe(load: Workload, i: number, key: string): Promise<void> {
+  const connection = await cluster.connect(i);
+  const invokeAt = Date.now();
+  const node = cluster.nodes[i].nodeId;
+  let record: OpRecord;
+  try {
+    const info = await call(connection, 'inspect', { key }, 15_000).reply;
+    record = { op: 'inspect', client: 'probe', node, key, invokeAt, ackAt: Date.now(), outcome: { kind: 'ok', fences: info.holders.map((h) => h.fence) } };
+  } catch (error) {
+    record = { op: 'inspect', client: 'probe', node, key, invokeAt, ackAt: Date.now(), outcome: { kind: 'error', error: String(error) } };
+  } finally {
+    connection.close();
+  }
+  load.records.push(record);
+}
+
+test('faults under load: kill -9 / SIGSTOP of the owner, SIGSTOP of the etcd leader, owner cut off from etcd; no violation of C1-C5', async () => {
+  const seed = Number(process.env.CLUSTER_SEED ?? Date.now() % 1_000_000);
+  const keys = [HOT, HOT, 'k/1', 'k/2', 'k/3']; // the hot key drawn twice as often
+  const load = new Workload(cluster, { keys, workers: 9, ttlMs: 2_000, waitMs: 1_500, longHoldRatio: 0.05, seed }).start();
+  const log: string[] = [];
+  const step = (text: string) => log.push(`${new Date().toISOString()} ${text} (grants ${load.grants()}, hot ${load.grants(HOT)})`);
+  try {
+    await load.progress(PROGRESS, BOUND_MS);
+    for (let round = 0; round < ROUNDS; round++) {
+      let owner: number;
+      // 1. kill -9 of the hot key's owner; the others take its partitions over.
+      if (FAULTS.has('kill')) {
+        owner = cluster.ownerOf(HOT, await cluster.settled());
+        step(`round ${round}: kill -9 ${cluster.nodes[owner].nodeId}`);
+        await cluster.killNode(owner);
+        await load.progress(PROGRESS, BOUND_MS, HOT);
+        step('hot key granted through the survivors; restarting');
+        await cluster.startNode(owner);
+        await cluster.settled();
+        await load.progress(PROGRESS, BOUND_MS);
+      }
+
+      // 2. SIGSTOP of the owner: the others take over; resumed, it must not answer as owner.
+      if (FAULTS.has('pause')) {
+        owner = cluster.ownerOf(HOT, await cluster.settled());
+        step(`SIGSTOP ${cluster.nodes[owner].nodeId}`);
+        cluster.pauseNode(owner);
+        await load.progress(PROGRESS, BOUND_MS, HOT);
+        step(`hot key granted elsewhere; SIGCONT ${cluster.nodes[owner].nodeId}`);
+        cluster.resumeNode(owner);
+        await probe(load, owner, HOT);
+        await cluster.settled();
+        await load.progress(PROGRESS, BOUND_MS, HOT);
+      }
+
+      // 3. SIGSTOP of the etcd leader: calls resume on the remaining quorum.
+      if (FAULTS.has('leader')) {
+        const leader = await cluster.etcd.leader();
+        const ownersBefore = (await cluster.info()).owners.join(',');
+        step(`SIGSTOP etcd leader ${cluster.etcd.members[leader].name}`);
+        cluster.etcd.pause(leader);
+        try {
+          await load.progress(PROGRESS, BOUND_MS, HOT);
+        } finally {
+          cluster.etcd.resume(leader);
+        }
+        step(`progress without the etcd leader; SIGCONT; partitions moved: ${(await cluster.info()).owners.join(',') !== ownersBefore}`);
+        await load.progress(PROGRESS, BOUND_MS);
+      }
+
+      // 4. The owner cut off from etcd: it must stop serving its keys; the others take over.
+      if (FAULTS.has('cut')) {
+        owner = cluster.ownerOf(HOT, await cluster.settled());
+        step(`cut ${cluster.nodes[owner].nodeId} off etcd`);
+        cluster.cutNode(owner);
+        await load.progress(PROGRESS, BOUND_MS, HOT);
+        await probe(load, owner, HOT);
+        step(`hot key granted elsewhere; healing ${cluster.nodes[owner].nodeId}`);
+        cluster.healNode(owner);
+        await cluster.settled();
+        await load.progress(PROGRESS, BOUND_MS, HOT);
+        await probe(load, owner, HOT);
+        step('healed');
+      }
+    }
+  } catch (error) {
+    throw new Error(`${String(error)}\nsteps:\n${log.join('\n')}\nseed ${seed}\n${cluster.output().slice(-6000)}`);
+  } finally {
+    await load.stop();
+  }
+  const violations = checkHistory(load.records);
+  const summary = `seed ${seed}: ${load.records.length} records, ${load.grants()} grants (hot ${load.grants(HOT)}), ${JSON.stringify(summarize(violations))}, errors ${JSON.stringify([...load.errors])}`;
+  process.stderr.write(`${summary}\n${log.join('\n')}\n`);
+  expect({ summary, violations: violations.slice(0, 10) }).toEqual({ summary, violations: [] });
+});
