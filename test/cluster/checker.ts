@@ -9,8 +9,8 @@
  *
  *   C1 no overlap: two grants of a key, at least one exclusive, where the later-fenced one was
  *      acknowledged while the earlier one was certainly still held.
- *   C2 no lost acknowledged grant: a renew/release of a grant answered "not holder" although it
- *      was sent before the grant's acknowledged expiry and before any release of it was sent.
+ *   C2 no lost acknowledged grant: a renew/release of a grant answered "not holder" although the
+ *      answer arrived before the grant's acknowledged expiry and no release of it was sent before.
  *   C3 fences: unique across all grants (any key); per key, a grant requested after another
  *      was acknowledged has the larger fence.
  *   C4 no stale checkFence: true for fence f of key k although, before the call was sent, a
@@ -182,10 +182,12 @@ export function checkHistory(records: readonly OpRecord[], options: CheckerOptio
     if (r.op === 'renew' || r.op === 'release') {
       const g = grants.get(r.token);
       if (!g) continue;
-      // C2: a definite "not holder" for a grant that was certainly still held when the call was sent.
+      // C2: a definite "not holder" for a grant that was certainly still held when the owner
+      // answered: the answer arrived before the grant's expiry (a call sent before the expiry but
+      // served after it, slowed by a failover, may rightly find the lease expired).
       const notHolder = (r.op === 'renew' && r.outcome.kind === 'notHolder') || (r.op === 'release' && r.outcome.kind === 'ok' && !r.outcome.released);
       const earlierRelease = g.releaseSentAt < r.invokeAt;
-      if (notHolder && !earlierRelease && r.invokeAt < g.expiresAtMs - slack && r.invokeAt >= g.ackAt) {
+      if (notHolder && !earlierRelease && r.ackAt < g.expiresAtMs - slack && r.invokeAt >= g.ackAt) {
         report('C2', `${g.key}: fence ${g.fence} (${describe(g.rec)}, expires ${g.expiresAtMs}) lost: ${describe(r)} answered not holder`);
       }
       // C5: a successful renew of a grant already superseded, or already released, when the renew was sent.
