@@ -25,7 +25,51 @@ const sha256Hex: (bytes: Uint8Array) => string =
     ? (bytes) => crypto.hash('sha256', bytes, 'hex')
     : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
-/** Scratch for decoding a presented token (lockd is single-threaded; nothing keeps it across calls). */
+/** Value of each hex digit's char code (either case); -1 for every other code below 128. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/** The value of the hex digit at hex[index], or -1. */
+function hexDigit(hex: string, index: number): number {
+  const code = hex.charCodeAt(index);
+  return code < 128 ? HEX_VALUE[code] : -1;
+}
+
+/**
+ * Decodes the first 2 * count hex digits of `hex` into into[at, at + count); false (and `into`
+ * partly written) at a character that is no hex digit or when `hex` is shorter. A JS loop: for
+ * 16 bytes it costs ~30 ns where Buffer.write(hex) costs ~180 ns (a native call), and this runs
+ * at least once per call that grants or presents a token.
+ */
+export function decodeHex(hex: string, into: Uint8Array, at: number, count: number): boolean {
+  if (hex.length < 2 * count) return false;
+  for (let i = 0; i < count; i++) {
+    const high = hexDigit(hex, 2 * i);
+    const low = hexDigit(hex, 2 * i + 1);
+    if ((high | low) < 0) return false;
+    into[at + i] = (high << 4) | low;
+  }
+  return true;
+}
+
+/**
+ * Whether the first 2 * count hex digits of `hex` spell bytes[at, at + count). Not constant-time:
+ * use it for digests (no secret), never for tokens.
+ */
+export function hexEquals(hex: string, bytes: Uint8Array, at: number, count: number): boolean {
+  if (hex.length < 2 * count) return false;
+  for (let i = 0; i < count; i++) {
+    const high = hexDigit(hex, 2 * i);
+    const low = hexDigit(hex, 2 * i + 1);
+    if ((high | low) < 0 || ((high << 4) | low) !== bytes[at + i]) return false;
+  }
+  return true;
+}
+
+/** Scratch for the bytes of a token being hashed (lockd is single-threaded; nothing keeps it across calls). */
 const scratch = Buffer.alloc(TOKEN_BYTES);
 
 /** The digest of 16 raw token bytes, as 32 hex characters. */
@@ -34,12 +78,20 @@ export function digestOfBytes(bytes: Uint8Array): string {
 }
 
 /**
+ * The digest of the 16 token bytes at bytes[start, start + 16). Copied into a scratch buffer by a
+ * loop: a subarray to hash would cost more (an object per call, ~200 ns measured) than the copy.
+ */
+export function digestOfBytesAt(bytes: Uint8Array, start: number): string {
+  for (let i = 0; i < TOKEN_BYTES; i++) scratch[i] = bytes[start + i];
+  return digestOfBytes(scratch);
+}
+
+/**
  * The digest of a token as a client presents it (32 hex characters, either case), as 32 hex
  * characters; undefined when it is not a well-formed token (then it names no lease).
  */
 export function tokenDigest(token: string): string | undefined {
-  if (token.length !== TOKEN_HEX_LENGTH || scratch.write(token, 0, TOKEN_BYTES, 'hex') !== TOKEN_BYTES) return undefined;
-  const digest = digestOfBytes(scratch);
-  scratch.fill(0);
-  return digest;
+  if (token.length !== TOKEN_HEX_LENGTH || !decodeHex(token, scratch, 0, TOKEN_BYTES)) return undefined;
+  // The scratch is not wiped: the presented token lives on in its request string anyway.
+  return digestOfBytes(scratch);
 }

@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import { NotHolderError } from '../../src/errors';
 import { LeaseSlots } from '../../src/table/lease-slots';
-import { tokenDigest } from '../../src/table/token-digest';
+import { decodeHex, hexEquals, tokenDigest } from '../../src/table/token-digest';
 import { LockMode } from '../../src/table/types';
 import { setup } from './fixtures';
 
@@ -61,4 +61,15 @@ test('given a held lease, then its digest presented as the token is refused by r
   expect(t.release('k', lease.token)).toBe(true);
   expect(t.release('k', lease.token)).toBe(true);
   expect(t.table.isHeld('k', lease.token, t.now())).toBe(false);
+});
+
+test('hex decoding and digest comparison accept either case and refuse anything that is not a hex digit', () => {
+  const into = Buffer.alloc(2);
+  expect(decodeHex('aB0f', into, 0, 2)).toBe(true);
+  expect([...into]).toEqual([0xab, 0x0f]);
+  // U+0130 & 127 is '0': a check that masked char codes would take it for a digit.
+  for (const bad of ['ag0f', 'a', '\u0130\u01300f', '  0f']) expect(decodeHex(bad, Buffer.alloc(2), 0, 2)).toBe(false);
+  expect(hexEquals('AB0F', Buffer.from([0xab, 0x0f]), 0, 2)).toBe(true);
+  expect(hexEquals('ab0e', Buffer.from([0xab, 0x0f]), 0, 2)).toBe(false);
+  expect(hexEquals('\u01300', Buffer.from([0x00]), 0, 1)).toBe(false);
 });
