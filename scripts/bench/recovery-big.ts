@@ -22,7 +22,7 @@ import { LockClient } from '../../src/client';
 import { FileStore } from '../../src/store/file-store';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 import { cpuMsOf, rssOf } from './targets';
-import type { LeaseView } from '../../src/table/types';
+import type { StoredLease } from '../../src/table/types';
 
 const { values } = parseArgs({ options: { leases: { type: 'string' }, 'key-bytes': { type: 'string' }, 'owner-bytes': { type: 'string' }, 'log-gib': { type: 'string' }, dir: { type: 'string' } } });
 const COUNT = Number(values.leases ?? 1_000_000);
@@ -34,13 +34,13 @@ const root = path.resolve(__dirname, '../../..');
 const GiB = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 const keyOf = (i: number) => `big/${String(i).padStart(7, '0')}/`.padEnd(KEY_BYTES, 'k');
-const tokenOf = (i: number) => (i + 1).toString(16).padStart(32, '0');
+const digestOf = (i: number) => (i + 1).toString(16).padStart(32, '0');
 /** Every lease's expiry after `round` renewals (the snapshot is round 0). */
 const expiryAt = (base: number, i: number, round: number) => base + 3_600_000 + round * 1_000 + (i % 1_000);
 
-function leaseOf(i: number, base: number): LeaseView {
+function leaseOf(i: number, base: number): StoredLease {
   // 100 distinct owner labels, as many clients would send.
-  return { key: keyOf(i), token: tokenOf(i), fence: i + 1, ttlMs: 3_600_000, expiresAtMs: expiryAt(base, i, 0), mode: 1, holdCount: 1, owner: `owner-${i % 100}-`.padEnd(OWNER_BYTES, 'o') };
+  return { key: keyOf(i), digest: digestOf(i), fence: i + 1, ttlMs: 3_600_000, expiresAtMs: expiryAt(base, i, 0), mode: 1, holdCount: 1, owner: `owner-${i % 100}-`.padEnd(OWNER_BYTES, 'o') };
 }
 
 const sync = (store: FileStore) => new Promise<void>((resolve, reject) => store.sync((error) => (error ? reject(error) : resolve())));
@@ -63,7 +63,7 @@ async function build(dir: string, base: number): Promise<{ rounds: number; parti
   await logger.open(EMPTY_SNAPSHOT_SOURCE);
   for (let round = 1; ; round++) {
     for (let i = 0; i < COUNT; i++) {
-      logger.append({ kind: 'update', key: keyOf(i), token: tokenOf(i), holdCount: 1, ttlMs: 3_600_000, expiresAtMs: expiryAt(base, i, round) });
+      logger.append({ kind: 'update', key: keyOf(i), digest: digestOf(i), holdCount: 1, ttlMs: 3_600_000, expiresAtMs: expiryAt(base, i, round) });
       if (i % 10_000 === 9_999) {
         await sync(logger);
         if (logger.stats().bytes > LOG_BYTES) {

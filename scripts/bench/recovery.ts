@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     const expiresAtMs = Date.now() + 3_600_000;
     store.append({ kind: 'fence-reserve', ceiling: count + 1 });
     for (let i = 0; i < count; i++) {
-      store.append({ kind: 'grant', lease: { key: leaseKey(i), token: i.toString(16).padStart(32, '0'), fence: i + 1, ttlMs: 3_600_000, expiresAtMs, mode: 1, holdCount: 1, owner: 'bench' } });
+      store.append({ kind: 'grant', lease: { key: leaseKey(i), digest: i.toString(16).padStart(32, '0'), fence: i + 1, ttlMs: 3_600_000, expiresAtMs, mode: 1, holdCount: 1, owner: 'bench' } });
       if (i % 50_000 === 0) await new Promise((resolve) => store.sync(resolve));
     }
     await store.close();

@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import type { StoreFsyncPolicy as FsyncPolicy } from '../../src/store/file-store';
 import { FileStore } from '../../src/store/file-store';
 import { EMPTY_SNAPSHOT_SOURCE, type RecoveredState } from '../../src/store/store';
-import type { LeaseView } from '../../src/table/types';
+import type { StoredLease } from '../../src/table/types';
 
 const { values } = parseArgs({ options: { clients: { type: 'string' }, seconds: { type: 'string' }, leases: { type: 'string' } } });
 const CLIENTS = Number(values.clients ?? 64);
@@ -35,9 +35,9 @@ interface Row {
   changesPerBatch?: number;
 }
 
-const lease = (i: number, expiresAtMs: number): LeaseView => ({
+const lease = (i: number, expiresAtMs: number): StoredLease => ({
   key: `jobs/lease-${String(i).padStart(7, '0')}`,
-  token: (i * 2654435761).toString(16).padStart(32, '0').slice(-32),
+  digest: (i * 2654435761).toString(16).padStart(32, '0').slice(-32),
   fence: i + 1,
   ttlMs: 30_000,
   expiresAtMs,
@@ -79,7 +79,7 @@ async function fileStorePairs(fsync: FsyncPolicy): Promise<Row> {
     const expires = Date.now() + 3_600_000;
     const pairsPerSec = await runPairs((client, round) => {
       const previous = lease(client * 1_000_000 + round - 1, expires);
-      if (round > 0) store.append({ kind: 'free', key: previous.key, token: previous.token, reason: 'released' });
+      if (round > 0) store.append({ kind: 'free', key: previous.key, digest: previous.digest, reason: 'released' });
       store.append({ kind: 'grant', lease: lease(client * 1_000_000 + round, expires) });
       return new Promise<void>((resolve, reject) => store.sync((error) => (error ? reject(error) : resolve())));
     });
@@ -151,8 +151,8 @@ function loadLmdb(): LmdbOpen | undefined {
   }
 }
 
-const lmdbKey = (l: LeaseView) => `${l.key}\u0000${l.token}`;
-const lmdbValue = (l: LeaseView) => ({ f: l.fence, m: l.mode, o: l.owner, h: l.holdCount, t: l.ttlMs, e: l.expiresAtMs });
+const lmdbKey = (l: StoredLease) => `${l.key}\u0000${l.digest}`;
+const lmdbValue = (l: StoredLease) => ({ f: l.fence, m: l.mode, o: l.owner, h: l.holdCount, t: l.ttlMs, e: l.expiresAtMs });
 
 async function lmdbPairs(open: LmdbOpen, mode: 'batch' | 'off'): Promise<Row> {
   const dir = tempDir();
@@ -188,10 +188,10 @@ async function lmdbRecovery(open: LmdbOpen): Promise<string> {
     const bytes = diskBytes(dir);
     const started = performance.now();
     const reader = open({ path: dir, compression: false });
-    const leases: LeaseView[] = [];
+    const leases: StoredLease[] = [];
     for (const { key, value } of reader.getRange({})) {
       const split = key.indexOf('\u0000');
-      leases.push({ key: key.slice(0, split), token: key.slice(split + 1), fence: value.f as number, mode: value.m as 1 | 2, owner: value.o as string, holdCount: value.h as number, ttlMs: value.t as number, expiresAtMs: value.e as number });
+      leases.push({ key: key.slice(0, split), digest: key.slice(split + 1), fence: value.f as number, mode: value.m as 1 | 2, owner: value.o as string, holdCount: value.h as number, ttlMs: value.t as number, expiresAtMs: value.e as number });
     }
     const ms = performance.now() - started;
     await reader.close();

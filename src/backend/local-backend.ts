@@ -6,7 +6,8 @@ import { NotHolderError, UnavailableError } from '../errors';
 import type { LeaseStore } from '../store/store';
 import { LockTable, TableLimits } from '../table/lock-table';
 import { fullGc } from '../util/reclaim';
-import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableObserver, Waiter } from '../table/types';
+import { tokenDigest } from '../table/token-digest';
+import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, StoredLease, TableObserver, Waiter } from '../table/types';
 import type { Backend, BackendStats, DrainStatus, ForcedRelease, LockEventListener, SessionSink } from './backend';
 import { SessionRegistry } from './session-registry';
 
@@ -36,7 +37,7 @@ export class LocalBackend implements Backend {
   private readonly observer: TableObserver;
   /** Set while rollBack frees a lease, so its end is reported as 'rolled-back'. */
   private rollingBack = false;
-  /** Force-released token -> why; insertion order is age order (oldest evicted first). */
+  /** Force-released lease's token digest -> why; insertion order is age order (oldest evicted first). */
   private readonly forced = new Map<string, ForceReleaseNote>();
   private drainingSince: number | undefined;
 
@@ -74,7 +75,7 @@ export class LocalBackend implements Backend {
   }
 
   /** Every live durable lease, for the store's snapshots. */
-  durableLeases(): Iterable<LeaseView> {
+  durableLeases(): Iterable<StoredLease> {
     return this.table.durableLeases();
   }
 
@@ -173,7 +174,7 @@ export class LocalBackend implements Backend {
     const freed = this.table.forceRelease(key, fence, now);
     for (const lease of freed) {
       if (this.forced.size >= this.ops.forceReleaseHistory) this.forced.delete(this.forced.keys().next().value as string);
-      this.forced.set(lease.token, { reason, actor, atMs: now });
+      this.forced.set(lease.digest, { reason, actor, atMs: now });
     }
     this.armTimer();
     return freed.map(({ key: k, owner, fence: f, mode }) => ({ key: k, owner, fence: f, mode }));
@@ -217,8 +218,11 @@ export class LocalBackend implements Backend {
 
   /** A NOT_HOLDER for a token an operator freed says who did it and why; other errors pass. */
   private explained(error: unknown, key: string, token: string | undefined): unknown {
-    const note = token === undefined || this.forced.size === 0 ? undefined : this.forced.get(token);
-    if (note === undefined || !(error instanceof NotHolderError)) return error;
+    if (token === undefined || this.forced.size === 0 || !(error instanceof NotHolderError)) return error;
+    // Hashed again only here, on a refusal while force-releases are remembered.
+    const digest = tokenDigest(token);
+    const note = digest === undefined ? undefined : this.forced.get(digest);
+    if (note === undefined) return error;
     return new NotHolderError(
       `the lease on ${JSON.stringify(key)} was force-released by ${note.actor} at ${new Date(note.atMs).toISOString()}: ${note.reason}`,
     );

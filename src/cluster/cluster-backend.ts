@@ -29,7 +29,8 @@ import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
 import { SessionRegistry } from '../backend/session-registry';
 import { LockTable, type TableLimits, WaiterIdSource } from '../table/lock-table';
-import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableChange, Waiter } from '../table/types';
+import { tokenDigest } from '../table/token-digest';
+import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, StoredLease, TableChange, Waiter } from '../table/types';
 import type { EtcdJournal, PartitionReplay, SyncDone } from './etcd-journal';
 import { localFence, partitionOf, publishFence } from './partitions';
 
@@ -54,13 +55,13 @@ export interface ClusterBackendOptions {
   maxClockSkewMs: number;
 }
 
-/** An ephemeral lease this node granted and journaled, as the table knows it (partition-local fence). */
+/** An ephemeral lease this node granted and journaled, as the table knows it (partition-local fence, token digest). */
 interface EphemeralLease {
-  lease: LeaseView;
+  lease: StoredLease;
   readonly session: SessionId;
 }
 
-/** One owned partition: its table, its expiry timer, its journaled ephemeral leases by token. */
+/** One owned partition: its table, its expiry timer, its journaled ephemeral leases by token digest. */
 class PartitionTable {
   timer: NodeJS.Timeout | undefined;
   timerAt = Infinity;
@@ -153,7 +154,7 @@ export class ClusterBackend implements Backend {
       leases += closed.leases;
       waiters += closed.waiters;
       // The table freed the session's ephemeral leases without reporting it: journal the frees.
-      for (const [token, entry] of part.ephemeral) if (entry.session === session) this.journalEphemeralEnd(part, entry.lease.key, token);
+      for (const [digest, entry] of part.ephemeral) if (entry.session === session) this.journalEphemeralEnd(part, entry.lease.key, digest);
       this.armTimer(part);
     }
     return { leases, waiters };
@@ -290,36 +291,48 @@ export class ClusterBackend implements Backend {
   private releaseIn(part: PartitionTable, key: string, token: string): boolean {
     const now = this.clock.now();
     const released = part.table.release(key, token, now);
-    if (released && part.ephemeral.has(token)) {
-      if (part.table.isHeld(key, token, now)) this.journalEphemeralUpdate(part, this.afterPartialRelease(part, token));
-      else this.journalEphemeralEnd(part, key, token);
+    // Hashed again only while this partition has journaled ephemeral leases.
+    const digest = released && part.ephemeral.size > 0 ? tokenDigest(token) : undefined;
+    if (digest !== undefined && part.ephemeral.has(digest)) {
+      if (part.table.holdsDigest(key, digest, now)) this.journalUpdate(part, digest, this.afterPartialRelease(part, digest));
+      else this.journalEphemeralEnd(part, key, digest);
     }
     this.armTimer(part);
     return released;
   }
 
-  private journalEphemeralGrant(part: PartitionTable, lease: LeaseView, session: SessionId): void {
-    part.ephemeral.set(lease.token, { lease, session });
+  /** Journals an ephemeral grant, with its token's digest (the journal never holds a token). */
+  private journalEphemeralGrant(part: PartitionTable, granted: LeaseView, session: SessionId): void {
+    const lease = storedLease(granted, tokenDigest(granted.token)!);
+    part.ephemeral.set(lease.digest, { lease, session });
     this.append(part.p, { kind: 'grant', lease });
   }
 
-  /** Journals a re-entry, renewal or partial release of a journaled ephemeral lease (no-op for others: the table journals them). */
+  /** Journals a re-entry or renewal of a journaled ephemeral lease (no-op for others: the table journals them). */
   private journalEphemeralUpdate(part: PartitionTable, lease: LeaseView): void {
-    const entry = part.ephemeral.get(lease.token);
+    if (part.ephemeral.size === 0) return;
+    const digest = tokenDigest(lease.token);
+    if (digest === undefined || !part.ephemeral.has(digest)) return;
+    this.journalUpdate(part, digest, storedLease(lease, digest));
+  }
+
+  /** Journals the new terms of the journaled ephemeral lease with this digest. */
+  private journalUpdate(part: PartitionTable, digest: string, lease: StoredLease): void {
+    const entry = part.ephemeral.get(digest);
     if (entry === undefined) return;
     entry.lease = lease;
-    const { key, token, holdCount, ttlMs, expiresAtMs } = lease;
-    this.append(part.p, { kind: 'update', key, token, holdCount, ttlMs, expiresAtMs });
+    const { key, holdCount, ttlMs, expiresAtMs } = lease;
+    this.append(part.p, { kind: 'update', key, digest, holdCount, ttlMs, expiresAtMs });
   }
 
-  private journalEphemeralEnd(part: PartitionTable, key: string, token: string): void {
-    if (!part.ephemeral.delete(token)) return;
-    this.append(part.p, { kind: 'free', key, token, reason: 'released' });
+  private journalEphemeralEnd(part: PartitionTable, key: string, digest: string): void {
+    if (!part.ephemeral.delete(digest)) return;
+    this.append(part.p, { kind: 'free', key, digest, reason: 'released' });
   }
 
-  /** A held ephemeral lease's current view (after a partial release: holdCount and expiry as the table has them). */
-  private afterPartialRelease(part: PartitionTable, token: string): LeaseView {
-    const lease = part.ephemeral.get(token)!.lease;
+  /** A held ephemeral lease's current state (after a partial release: holdCount and expiry as the table has them). */
+  private afterPartialRelease(part: PartitionTable, digest: string): StoredLease {
+    const lease = part.ephemeral.get(digest)!.lease;
     return { ...lease, holdCount: lease.holdCount - 1 };
   }
 
@@ -329,13 +342,13 @@ export class ClusterBackend implements Backend {
   }
 
   /** What a snapshot of p holds: the table's durable leases and the journaled ephemeral ones still held. */
-  private *snapshotLeases(part: PartitionTable): Iterable<LeaseView> {
+  private *snapshotLeases(part: PartitionTable): Iterable<StoredLease> {
     yield* part.table.durableLeases();
     const now = this.clock.now();
-    for (const [token, entry] of part.ephemeral) {
+    for (const [digest, entry] of part.ephemeral) {
       // An ephemeral lease that expired is freed by the table silently; forget it here too.
-      if (part.table.isHeld(entry.lease.key, token, now)) yield entry.lease;
-      else part.ephemeral.delete(token);
+      if (part.table.holdsDigest(entry.lease.key, digest, now)) yield entry.lease;
+      else part.ephemeral.delete(digest);
     }
   }
 
@@ -397,4 +410,10 @@ export class ClusterBackend implements Backend {
     }, delay);
     part.timer.unref();
   }
+}
+
+/** A granted lease as the journal keeps it: its token's digest in place of the token. */
+function storedLease(lease: LeaseView, digest: string): StoredLease {
+  const { key, fence, ttlMs, expiresAtMs, mode, holdCount, owner } = lease;
+  return { key, digest, fence, ttlMs, expiresAtMs, mode, holdCount, owner };
 }

@@ -24,7 +24,7 @@ import type { Etcd3, IRequestOp, ICompare } from 'etcd3';
 import { StoreError, UnavailableError } from '../errors';
 import { bufferSource, readRecords } from '../store/record-reader';
 import { encodeBatchHeader, encodeChange, LeaseImage } from '../store/records';
-import type { LeaseView, TableChange } from '../table/types';
+import type { StoredLease, TableChange } from '../table/types';
 import { OutputBuffer } from '../util/output-buffer';
 import { ClusterKeys, prefixEnd } from './keys';
 
@@ -63,7 +63,7 @@ export interface JournalListener {
 /** What replaying a partition found. */
 export interface PartitionReplay {
   /** Live leases as journaled (the table drops those already expired). */
-  readonly leases: LeaseView[];
+  readonly leases: StoredLease[];
   /** Highest partition-local fence reserved or issued. */
   readonly fenceCeiling: number;
   /** Log entries read after the snapshot. */
@@ -76,7 +76,7 @@ export interface PartitionReplay {
 
 /** The state a snapshot of a partition records, taken from its table at one instant. */
 export interface PartitionState {
-  readonly leases: Iterable<LeaseView>;
+  readonly leases: Iterable<StoredLease>;
   readonly fenceCeiling: number;
 }
 

@@ -6,6 +6,10 @@
  *   snapshot        every live lease and the fence ceiling, covering logs up to its sequence
  *   wal-<seq>.log   changes after that, framed and checksummed (src/store/records.ts)
  *
+ * Lease tokens are never written: records carry token digests (format 2, records.ts). A directory
+ * written by format 1 (raw tokens) is read, its tokens hashed as they are decoded, and compacted
+ * after the first write, so its raw tokens leave the disk.
+ *
  * Group commit: changes are encoded as they happen; the sync() calls of one event-loop turn share
  * one write at its end (inline, see writesInline), and calls made while a write runs share the
  * next one. Each write is framed by a BATCH record (how recovery tells a torn tail from
@@ -81,7 +85,10 @@ export const DEFAULT_FILE_STORE_OPTIONS: Readonly<Omit<FileStoreOptions, 'dataDi
 });
 
 const SNAPSHOT = 'snapshot';
-const SNAPSHOT_MAGIC = Buffer.from('LOCKDSNP1\n');
+/** The snapshot's magic names its format (records.ts FORMAT_VERSION): 2 holds token digests. */
+const SNAPSHOT_MAGIC = Buffer.from('LOCKDSNP2\n');
+/** A format 1 snapshot (raw tokens): still read, never written. */
+const SNAPSHOT_MAGIC_V1 = Buffer.from('LOCKDSNP1\n');
 /** Magic, then the covered log sequence (f64). */
 const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.length + 8;
 const LOG_PATTERN = /^wal-(\d{12})\.log$/;
@@ -106,6 +113,8 @@ export class FileStore implements LeaseStore {
   /** Bytes of the current log known to be written. */
   private logBytes = 0;
   private snapshotBytes = 0;
+  /** Format 1 files (raw tokens) were read at open: compact at the first write to remove them. */
+  private formatOneOnDisk = false;
   /** Size of the current log file: zeros past logBytes are space written ahead of need. */
   private allocatedBytes = 0;
   /** Set by a failed preallocation: below this log size, batches are written without one. */
@@ -152,8 +161,8 @@ export class FileStore implements LeaseStore {
     }
     const dirMode = fs.statSync(dir).mode & 0o777;
     if ((dirMode & 0o077) !== 0) {
-      // Tokens are stored raw, so whoever can read the directory can release anyone's lock.
-      this.options.logger?.warn(`data dir ${dir} has mode ${dirMode.toString(8)}: others can read lease tokens; chmod 700 it`);
+      // Tokens are stored as digests (useless to present), but keys, owners and fences are not secrets to share either.
+      this.options.logger?.warn(`data dir ${dir} has mode ${dirMode.toString(8)}: others can read lock keys and owners; chmod 700 it`);
     }
     this.dirLock = lockDataDir(dir);
     try {
@@ -176,8 +185,9 @@ export class FileStore implements LeaseStore {
     const snapshotPath = path.join(dir, SNAPSHOT);
     if (fs.existsSync(snapshotPath)) {
       const snapshot = this.readFile(snapshotPath, (header, size) => {
-        if (size < SNAPSHOT_HEADER_BYTES || !header.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) {
-          throw new StoreError(`${snapshotPath} is not a lockd snapshot`);
+        const magic = header.subarray(0, SNAPSHOT_MAGIC.length);
+        if (size < SNAPSHOT_HEADER_BYTES || !(magic.equals(SNAPSHOT_MAGIC) || magic.equals(SNAPSHOT_MAGIC_V1))) {
+          throw new StoreError(`${snapshotPath} is not a lockd snapshot (of format 1 or 2)`);
         }
         coveredSeq = header.readDoubleLE(SNAPSHOT_MAGIC.length);
         return SNAPSHOT_HEADER_BYTES;
@@ -185,6 +195,7 @@ export class FileStore implements LeaseStore {
       if (snapshot.bad) throw new StoreError(`${snapshotPath} is corrupt at byte ${snapshot.bad.offset}: ${snapshot.bad.reason}`);
       this.snapshotBytes = snapshot.size;
       lastWrittenAtMs = snapshot.modifiedAtMs;
+      if (snapshot.formatOneRecords > 0) this.formatOneOnDisk = true;
     }
     const logs = fs
       .readdirSync(dir)
@@ -198,6 +209,7 @@ export class FileStore implements LeaseStore {
       const file = path.join(dir, logName(seq));
       const result = this.readFile(file, () => 0, image);
       currentEnd = result.goodEnd;
+      if (result.formatOneRecords > 0) this.formatOneOnDisk = true;
       lastWrittenAtMs = Math.max(lastWrittenAtMs ?? 0, result.modifiedAtMs);
       if (result.bad) {
         const last = index === logs.length - 1;
@@ -225,6 +237,7 @@ export class FileStore implements LeaseStore {
     this.logBytes = currentEnd;
     this.allocatedBytes = fs.fstatSync(this.fd).size;
     fsyncDir(dir);
+    if (this.formatOneOnDisk) notes.push('read format 1 records (raw lease tokens): upgraded to format 2 (token digests), rewritten at the first write');
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
     // The files' modification times (set by the kernel at each write) say when the state was last written.
     return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
@@ -249,9 +262,11 @@ export class FileStore implements LeaseStore {
 
   /**
    * Whether the current log is due for compaction: past compactAfterBytes, once it is twice the
-   * snapshot (replaying it costs more than reading a new snapshot) or maxLogBytes.
+   * snapshot (replaying it costs more than reading a new snapshot) or maxLogBytes; at once when
+   * format 1 files (raw tokens) are still on disk.
    */
   private logIsDue(): boolean {
+    if (this.formatOneOnDisk) return true;
     const log = this.logBytes;
     return log > this.options.compactAfterBytes && (log > 2 * this.snapshotBytes || log > this.options.maxLogBytes);
   }
@@ -501,6 +516,8 @@ export class FileStore implements LeaseStore {
     this.compaction = this.writeSnapshot(coveredSeq)
       .then((bytes) => {
         this.snapshotBytes = bytes;
+        // The covered logs (and a format 1 snapshot) are gone: no raw token is left on disk.
+        this.formatOneOnDisk = false;
         this.counters.compactions++;
       })
       .catch((error: Error) => {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { TableChange } from '../table/types';
-import { BATCH_HEADER_BYTES, decodePayload, HEADER_BYTES, isBatchHeaderAt } from './records';
+import { BATCH_HEADER_BYTES, decodePayload, HEADER_BYTES, isBatchHeaderAt, isFormatOneKind } from './records';
 
 /** Bytes read per read(2) during recovery. */
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -50,6 +50,8 @@ export interface ReadResult {
   bad?: { offset: number; tornTail: boolean; reason: string };
   /** read(2) calls made: how a test sees that a file was read in chunks. */
   reads: number;
+  /** Good records of format 1 (raw tokens, hashed as read): the store rewrites them away. */
+  formatOneRecords: number;
 }
 
 /**
@@ -105,7 +107,8 @@ export function readRecords(source: ByteSource, start: number, apply: (change: T
   const size = source.size;
   const window = new Window(source, chunkBytes);
   let pos = start;
-  const result = (fields: Omit<ReadResult, 'reads'>): ReadResult => ({ ...fields, reads: window.reads });
+  let formatOneRecords = 0;
+  const result = (fields: Omit<ReadResult, 'reads' | 'formatOneRecords'>): ReadResult => ({ ...fields, reads: window.reads, formatOneRecords });
   const bad = (reason: string): ReadResult =>
     result({ goodEnd: pos, zeroTail: false, bad: { offset: pos, tornTail: !hasBatchHeaderAfter(source, pos + 1, window, chunkBytes), reason } });
   const endHere = (reason: string): ReadResult => (isZerosFrom(source, pos, window, chunkBytes) ? result({ goodEnd: pos, zeroTail: true }) : bad(reason));
@@ -126,6 +129,7 @@ export function readRecords(source: ByteSource, start: number, apply: (change: T
       return bad(`undecodable record: ${(error as Error).message}`);
     }
     if (change !== null) apply(change);
+    if (isFormatOneKind(buf[at + HEADER_BYTES])) formatOneRecords++;
     pos += HEADER_BYTES + length;
   }
   return result({ goodEnd: pos, zeroTail: false });

@@ -1,7 +1,13 @@
 /**
  * The on-disk record format shared by the log and snapshots:
  *   [u32 payload length][u32 CRC-32 of payload][payload]
- * payload = u8 kind, then the kind's fields (strings as u16 length + UTF-8, tokens as 16 raw bytes).
+ * payload = u8 kind, then the kind's fields (strings as u16 length + UTF-8, token digests as 16 bytes).
+ *
+ * Format versions (FORMAT_VERSION): 1 wrote lease tokens raw in GRANT_V1/UPDATE_V1/FREE_V1 (kinds
+ * 1-3); 2 writes token digests (token-digest.ts) in GRANT/UPDATE/FREE (kinds 6-8), same layout.
+ * The kind is the version of each record, so a log begun by version 1 and continued by version 2
+ * reads back. Version 1 records are still read: their tokens are hashed as they are decoded (a
+ * one-way upgrade; the store rewrites such a directory with its next snapshot).
  *
  * In the log every write (a group-commit batch) starts with a BATCH record giving the byte length
  * of the records that follow it. That is what tells a torn tail from corruption: batch N+1 is
@@ -12,21 +18,36 @@
  */
 import { crc32 } from 'node:zlib';
 import { OutputBuffer } from '../util/output-buffer';
-import { LockMode, type LeaseView, type TableChange } from '../table/types';
+import { digestOfBytes } from '../table/token-digest';
+import { LockMode, type StoredLease, type TableChange } from '../table/types';
 
-export const RecordKind = { GRANT: 1, UPDATE: 2, FREE: 3, FENCE_RESERVE: 4, BATCH: 5 } as const;
+/** The data dir format this build writes (see the top of this file). */
+export const FORMAT_VERSION = 2;
+
+export const RecordKind = {
+  /** Format 1 (read only): the same fields as GRANT, UPDATE, FREE with the raw token in place of its digest. */
+  GRANT_V1: 1,
+  UPDATE_V1: 2,
+  FREE_V1: 3,
+  FENCE_RESERVE: 4,
+  BATCH: 5,
+  GRANT: 6,
+  UPDATE: 7,
+  FREE: 8,
+} as const;
 /** Record header: u32 payload length, u32 CRC-32. */
 export const HEADER_BYTES = 8;
 /** Payload of a BATCH record: kind, u32 byte length of the batch's records. */
 export const BATCH_PAYLOAD_BYTES = 5;
 /** Size of a BATCH record on disk. */
 export const BATCH_HEADER_BYTES = HEADER_BYTES + BATCH_PAYLOAD_BYTES;
-const TOKEN_BYTES = 16;
+/** A token digest (and a format 1 raw token): 16 bytes. */
+const DIGEST_BYTES = 16;
 const NO_OWNER = 0xffff;
 
 /**
  * Upper bound of a record's size besides its key and owner: header, kind, two u16 string lengths,
- * token, the fixed fields.
+ * digest, the fixed fields.
  */
 const FIXED_RECORD_BYTES = HEADER_BYTES + 64;
 
@@ -39,16 +60,16 @@ function writeString(buf: Buffer, at: number, s: string): number {
 
 /**
  * Makes room for a record about `key` (plus `moreChars` UTF-16 units of other strings), writes its
- * kind, key and token after the header space, and returns the offset after them. Keys and owners
+ * kind, key and token digest after the header space, and returns the offset after them. Keys and owners
  * are bounded (1 KiB, 256 B) but may be multi-byte: 3 bytes per UTF-16 unit at most.
  */
-function beginKeyedRecord(out: OutputBuffer, kind: number, key: string, token: string, moreChars: number): number {
+function beginKeyedRecord(out: OutputBuffer, kind: number, key: string, digest: string, moreChars: number): number {
   out.ensure(FIXED_RECORD_BYTES + 3 * (key.length + moreChars));
   let at = out.pos + HEADER_BYTES;
   out.buf[at++] = kind;
   at = writeString(out.buf, at, key);
-  out.buf.write(token, at, TOKEN_BYTES, 'hex');
-  return at + TOKEN_BYTES;
+  out.buf.write(digest, at, DIGEST_BYTES, 'hex');
+  return at + DIGEST_BYTES;
 }
 
 /** Writes a lease's holdCount, ttlMs, expiresAtMs at `at`; returns the offset after them. */
@@ -68,7 +89,7 @@ export function encodeChange(out: OutputBuffer, change: TableChange): void {
   switch (change.kind) {
     case 'grant': {
       const l = change.lease;
-      let at = beginKeyedRecord(out, RecordKind.GRANT, l.key, l.token, l.owner?.length ?? 0);
+      let at = beginKeyedRecord(out, RecordKind.GRANT, l.key, l.digest, l.owner?.length ?? 0);
       const buf = out.buf;
       buf.writeDoubleLE(l.fence, at);
       buf[at + 8] = l.mode;
@@ -83,12 +104,12 @@ export function encodeChange(out: OutputBuffer, change: TableChange): void {
       return;
     }
     case 'update': {
-      const at = beginKeyedRecord(out, RecordKind.UPDATE, change.key, change.token, 0);
+      const at = beginKeyedRecord(out, RecordKind.UPDATE, change.key, change.digest, 0);
       finishRecord(out, start, writeTerms(out.buf, at, change.holdCount, change.ttlMs, change.expiresAtMs));
       return;
     }
     case 'free':
-      finishRecord(out, start, beginKeyedRecord(out, RecordKind.FREE, change.key, change.token, 0));
+      finishRecord(out, start, beginKeyedRecord(out, RecordKind.FREE, change.key, change.digest, 0));
       return;
     case 'fence-reserve':
       out.ensure(FIXED_RECORD_BYTES);
@@ -123,14 +144,14 @@ export function writeBatchHeader(buf: Buffer, recordBytes: number): void {
 }
 
 /** A lease as the image keeps it: updated in place as later records arrive. */
-type ImageLease = { -readonly [K in keyof LeaseView]: LeaseView[K] };
+type ImageLease = { -readonly [K in keyof StoredLease]: StoredLease[K] };
 
 /** Slot states of LeaseImage's index besides a lease's position. */
 const EMPTY_SLOT = -1;
 const DELETED_SLOT = -2;
 
 /**
- * Live leases rebuilt by applying records in order, found by token (128 random bits name one
+ * Live leases rebuilt by applying records in order, found by token digest (128 bits name one
  * lease; the key is compared too). The index is open addressing over an Int32Array of positions
  * in a plain array of leases, not a Map of strings: recovery applies a record per lease and more,
  * and a Map's string hashing and growth were the largest cost of a restart (a third of its CPU
@@ -152,7 +173,7 @@ export class LeaseImage {
       case 'grant': {
         const lease = change.lease as ImageLease;
         if (lease.fence > this.fenceCeiling) this.fenceCeiling = lease.fence;
-        const slot = this.find(lease.key, lease.token);
+        const slot = this.find(lease.key, lease.digest);
         if (slot >= 0) {
           // A grant replayed over a snapshot that already holds it: the record is the newer state.
           this.leases[this.index[slot]] = lease;
@@ -162,7 +183,7 @@ export class LeaseImage {
         return;
       }
       case 'update': {
-        const slot = this.find(change.key, change.token);
+        const slot = this.find(change.key, change.digest);
         if (slot < 0) return;
         const lease = this.leases[this.index[slot]]!;
         lease.holdCount = change.holdCount;
@@ -171,7 +192,7 @@ export class LeaseImage {
         return;
       }
       case 'free': {
-        const slot = this.find(change.key, change.token);
+        const slot = this.find(change.key, change.digest);
         if (slot < 0) return;
         this.leases[this.index[slot]] = undefined;
         this.index[slot] = DELETED_SLOT;
@@ -184,26 +205,26 @@ export class LeaseImage {
     }
   }
 
-  *all(): IterableIterator<LeaseView> {
+  *all(): IterableIterator<StoredLease> {
     for (const lease of this.leases) if (lease !== undefined) yield lease;
   }
 
-  /** The slot of the lease with this key and token, or -1. */
-  private find(key: string, token: string): number {
+  /** The slot of the lease with this key and token digest, or -1. */
+  private find(key: string, digest: string): number {
     const mask = this.index.length - 1;
-    for (let slot = tokenHash(token) & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = digestHash(digest) & mask; ; slot = (slot + 1) & mask) {
       const at = this.index[slot];
       if (at === EMPTY_SLOT) return -1;
       if (at === DELETED_SLOT) continue;
       const lease = this.leases[at]!;
-      if (lease.token === token && lease.key === key) return slot;
+      if (lease.digest === digest && lease.key === key) return slot;
     }
   }
 
   private insert(lease: ImageLease): void {
     if (2 * (this.usedSlots + 1) > this.index.length) this.rebuildIndex();
     this.leases.push(lease);
-    this.place(tokenHash(lease.token), this.leases.length - 1);
+    this.place(digestHash(lease.digest), this.leases.length - 1);
     this.usedSlots++;
     this.count++;
   }
@@ -226,16 +247,21 @@ export class LeaseImage {
     let size = this.index.length;
     while (4 * (live + 1) > size) size *= 2;
     this.index = new Int32Array(size).fill(EMPTY_SLOT);
-    for (let i = 0; i < live; i++) this.place(tokenHash(this.leases[i]!.token), i);
+    for (let i = 0; i < live; i++) this.place(digestHash(this.leases[i]!.digest), i);
     this.usedSlots = live;
   }
 }
 
-/** FNV-1a over a token's hex characters. */
-function tokenHash(token: string): number {
+/** FNV-1a over a digest's hex characters. */
+function digestHash(digest: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < token.length; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < digest.length; i++) hash = Math.imul(hash ^ digest.charCodeAt(i), 0x01000193);
   return hash >>> 0;
+}
+
+/** Whether a record of this kind holds a raw token (format 1). */
+export function isFormatOneKind(kind: number): boolean {
+  return kind === RecordKind.GRANT_V1 || kind === RecordKind.UPDATE_V1 || kind === RecordKind.FREE_V1;
 }
 
 /** Whether a valid BATCH record starts at `at` in `bytes`. */
@@ -268,16 +294,19 @@ export function decodePayload(bytes: Buffer, start: number, end: number): TableC
     pos += length;
     return bytes.toString('utf8', pos - length, pos);
   };
-  const token = (): string => {
-    need(TOKEN_BYTES);
-    pos += TOKEN_BYTES;
-    return bytes.toString('hex', pos - TOKEN_BYTES, pos);
-  };
   const kind = bytes[start];
+  // Format 1 records hold the raw token: hash it, so a restored lease holds only its digest.
+  const legacy = isFormatOneKind(kind);
+  const digest = (): string => {
+    need(DIGEST_BYTES);
+    pos += DIGEST_BYTES;
+    return legacy ? digestOfBytes(bytes.subarray(pos - DIGEST_BYTES, pos)) : bytes.toString('hex', pos - DIGEST_BYTES, pos);
+  };
   switch (kind) {
-    case RecordKind.GRANT: {
+    case RecordKind.GRANT:
+    case RecordKind.GRANT_V1: {
       const key = str();
-      const tok = token();
+      const dig = digest();
       need(9);
       const fence = bytes.readDoubleLE(pos);
       const mode = bytes[pos + 8];
@@ -291,17 +320,19 @@ export function decodePayload(bytes: Buffer, start: number, end: number): TableC
       const holdCount = bytes.readUInt32LE(pos);
       const ttlMs = bytes.readUInt32LE(pos + 4);
       const expiresAtMs = bytes.readDoubleLE(pos + 8);
-      return { kind: 'grant', lease: { key, token: tok, fence, mode, owner, holdCount, ttlMs, expiresAtMs } };
+      return { kind: 'grant', lease: { key, digest: dig, fence, mode, owner, holdCount, ttlMs, expiresAtMs } };
     }
-    case RecordKind.UPDATE: {
+    case RecordKind.UPDATE:
+    case RecordKind.UPDATE_V1: {
       const key = str();
-      const tok = token();
+      const dig = digest();
       need(16);
-      return { kind: 'update', key, token: tok, holdCount: bytes.readUInt32LE(pos), ttlMs: bytes.readUInt32LE(pos + 4), expiresAtMs: bytes.readDoubleLE(pos + 8) };
+      return { kind: 'update', key, digest: dig, holdCount: bytes.readUInt32LE(pos), ttlMs: bytes.readUInt32LE(pos + 4), expiresAtMs: bytes.readDoubleLE(pos + 8) };
     }
-    case RecordKind.FREE: {
+    case RecordKind.FREE:
+    case RecordKind.FREE_V1: {
       const key = str();
-      return { kind: 'free', key, token: token(), reason: 'released' };
+      return { kind: 'free', key, digest: digest(), reason: 'released' };
     }
     case RecordKind.FENCE_RESERVE:
       need(8);

@@ -3,12 +3,12 @@
  * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
  * only when `sync` calls back, so a grant is acknowledged only once it is durable.
  */
-import type { LeaseView, TableChange } from '../table/types';
+import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
 export interface RecoveredState {
   /** Live (not ephemeral) leases as last recorded; the table drops those already expired. */
-  readonly leases: LeaseView[];
+  readonly leases: StoredLease[];
   /** Highest fence reservation ever recorded (0 for a new store). */
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */
@@ -26,7 +26,7 @@ export interface SnapshotSource {
    * Every live durable lease. Iterated over several event-loop turns while the table keeps
    * changing: each lease must be seen as it is when reached (changes made meanwhile are in the log).
    */
-  durableLeases(): Iterable<LeaseView>;
+  durableLeases(): Iterable<StoredLease>;
   /** The highest fence the table may have issued or reserved. */
   readonly reservedFenceCeiling: number;
 }

@@ -14,11 +14,11 @@ import { QueuedWaiter, WaiterQueue } from './waiter-queue';
 
 /**
  * A key with several holders or any waiters: its queue, plus its holders as a list linked through
- * LeaseSlots (grant order, O(1) removal) and by token (release finds its slot among thousands of
+ * LeaseSlots (grant order, O(1) removal) and by token digest (release finds its slot among thousands of
  * SHARED holders without a scan). The first holder stands for the key in KeyOrder.
  */
 class KeyState extends WaiterQueue {
-  readonly holdersByToken = new Map<string, number>();
+  readonly holdersByDigest = new Map<string, number>();
   /** First and last holder slot; -1 while nobody holds the key. */
   firstHolder = -1;
   lastHolder = -1;
@@ -52,7 +52,7 @@ export class KeyTable {
   }
 
   holderCount(entry: KeyEntry): number {
-    return typeof entry === 'number' ? 1 : entry.holdersByToken.size;
+    return typeof entry === 'number' ? 1 : entry.holdersByDigest.size;
   }
 
   /** The mode of the key's holders (several holders are all SHARED). Only when it has holders. */
@@ -68,10 +68,10 @@ export class KeyTable {
     return slots;
   }
 
-  /** The holder slot whose token is `token`, or -1. Constant-time in the token's bytes. */
-  holderWithToken(entry: KeyEntry, token: string): number {
-    const slot = typeof entry === 'number' ? entry : entry.holdersByToken.get(token);
-    return slot !== undefined && this.slots.tokenMatches(slot, token) ? slot : -1;
+  /** The holder slot whose token digest is `digest`, or -1. */
+  holderWithDigest(entry: KeyEntry, digest: string): number {
+    const slot = typeof entry === 'number' ? entry : entry.holdersByDigest.get(digest);
+    return slot !== undefined && this.slots.digestMatches(slot, digest) ? slot : -1;
   }
 
   waiterCount(entry: KeyEntry): number {
@@ -117,7 +117,7 @@ export class KeyTable {
     }
     const state = this.complex.get(this.slots.keyOf(slot));
     if (state === undefined) return undefined;
-    state.holdersByToken.delete(this.slots.tokenOf(slot));
+    state.holdersByDigest.delete(this.slots.digestOf(slot));
     const { holderPrevious: previousOf, holderNext: nextOf } = this.slots;
     const previous = previousOf[slot] - 1;
     const next = nextOf[slot] - 1;
@@ -138,7 +138,7 @@ export class KeyTable {
 
   /** Returns a key to its compact form once its queue is empty: the bare slot, or nothing. */
   settle(entry: KeyEntry): void {
-    if (typeof entry === 'number' || entry.length > 0 || entry.holdersByToken.size > 1) return;
+    if (typeof entry === 'number' || entry.length > 0 || entry.holdersByDigest.size > 1) return;
     // An entry already settled by an earlier step of the same call is no longer the key's.
     if (this.complex.get(entry.key) !== entry) return;
     this.complex.delete(entry.key);
@@ -163,12 +163,12 @@ export class KeyTable {
     const state = new KeyState(this.slots.keyOf(entry));
     this.complex.set(state.key, state);
     state.firstHolder = state.lastHolder = entry;
-    state.holdersByToken.set(this.slots.tokenOf(entry), entry);
+    state.holdersByDigest.set(this.slots.digestOf(entry), entry);
     return state;
   }
 
   private appendHolder(state: KeyState, slot: number): void {
-    state.holdersByToken.set(this.slots.tokenOf(slot), slot);
+    state.holdersByDigest.set(this.slots.digestOf(slot), slot);
     const last = state.lastHolder;
     state.lastHolder = slot;
     if (last >= 0) {

@@ -10,14 +10,14 @@
  * the bottom, so memory follows the leases actually held: no growth by copying, no slack of a
  * growth factor, no freed generations of arrays left to the allocator.
  */
-import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { ResourceExhaustedError } from '../errors';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
-import type { LeaseView, LockMode } from './types';
+import { decodeHex, DIGEST_BYTES, digestOfBytesAt, hexEquals, TOKEN_BYTES } from './token-digest';
+import type { LeaseView, LockMode, StoredLease } from './types';
 
-/** Token length in bytes (128 bits), hex-encoded on the wire. */
-export const TOKEN_BYTES = 16;
-const TOKEN_HEX_LENGTH = TOKEN_BYTES * 2;
+export { TOKEN_BYTES } from './token-digest';
+const DIGEST_HEX_LENGTH = DIGEST_BYTES * 2;
 const RANDOM_POOL_BYTES = 4096;
 
 /** End of the free-slot list. */
@@ -45,7 +45,8 @@ export class LeaseSlots {
   private arenaEnd = 0;
   /** Arena bytes of released keys, reclaimed by compaction. */
   private arenaGarbage = 0;
-  readonly tokens: Buffer;
+  /** Each slot's token digest (token-digest.ts); the token itself is never kept. */
+  readonly digests: Buffer;
   readonly fence: Float64Array;
   readonly expiresAt: Float64Array;
   readonly ttl: Uint32Array;
@@ -78,7 +79,6 @@ export class LeaseSlots {
   private readonly freeOwnerIds: number[] = [];
   private readonly randomPool = Buffer.alloc(RANDOM_POOL_BYTES);
   private randomOffset = RANDOM_POOL_BYTES;
-  private readonly probe = Buffer.alloc(TOKEN_BYTES);
 
   /**
    * @param capacity the most leases that can ever be live at once.
@@ -97,7 +97,7 @@ export class LeaseSlots {
     };
     const at = {
       fence: take(8), expiresAt: take(8), keyOffset: take(4), keyHash: take(4), ttl: take(4), holdCount: take(4),
-      session: take(4), heapIndex: take(4), orderLeft: take(4), orderRight: take(4), holderPrevious: take(4), holderNext: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), tokens: take(TOKEN_BYTES),
+      session: take(4), heapIndex: take(4), orderLeft: take(4), orderRight: take(4), holderPrevious: take(4), holderNext: take(4), ownerId: take(4), keyLength: take(2), mode: take(1), digests: take(DIGEST_BYTES),
     };
     let memory: ArrayBuffer;
     try {
@@ -121,7 +121,7 @@ export class LeaseSlots {
     this.ownerId = new Uint32Array(memory, at.ownerId, capacity);
     this.keyLength = new Uint16Array(memory, at.keyLength, capacity);
     this.mode = new Uint8Array(memory, at.mode, capacity);
-    this.tokens = Buffer.from(memory, at.tokens, capacity * TOKEN_BYTES);
+    this.digests = Buffer.from(memory, at.digests, capacity * DIGEST_BYTES);
   }
 
   /** Slots used at least once: every live slot is below this. */
@@ -135,13 +135,14 @@ export class LeaseSlots {
   }
 
   /**
-   * Takes a free slot and fills it; `token` undefined draws a fresh random one. The caller keeps
-   * the count of live leases within `capacity` (LockTable's admission checks).
+   * Takes a free slot and fills it; `digest` is a restored lease's token digest, or undefined for
+   * a new lease, whose caller then draws its token (drawToken). The caller keeps the count of live
+   * leases within `capacity` (LockTable's admission checks).
    */
   allocate(
     key: string,
     owner: string | undefined,
-    token: string | undefined,
+    digest: string | undefined,
     fence: number,
     expiresAtMs: number,
     ttlMs: number,
@@ -158,8 +159,7 @@ export class LeaseSlots {
     this.used++;
     this.storeKey(slot, key);
     this.ownerId[slot] = owner === undefined ? 0 : this.shareOwner(owner);
-    if (token === undefined) this.drawToken(slot);
-    else this.tokens.write(token, slot * TOKEN_BYTES, TOKEN_BYTES, 'hex');
+    if (digest !== undefined) this.digests.write(digest, slot * DIGEST_BYTES, DIGEST_BYTES, 'hex');
     this.fence[slot] = fence;
     this.expiresAt[slot] = expiresAtMs;
     this.ttl[slot] = ttlMs;
@@ -177,7 +177,7 @@ export class LeaseSlots {
     this.arenaGarbage += this.keyLength[slot];
     this.keyLength[slot] = 0;
     this.ownerId[slot] = 0;
-    this.tokens.fill(0, slot * TOKEN_BYTES, (slot + 1) * TOKEN_BYTES);
+    this.digests.fill(0, slot * DIGEST_BYTES, (slot + 1) * DIGEST_BYTES);
     this.keyOffset[slot] = this.firstFree;
     this.firstFree = slot;
     this.used--;
@@ -239,24 +239,44 @@ export class LeaseSlots {
     return this.arena.compare(bytes, 0, length, start, start + length) === 0;
   }
 
-  /** The slot's token as 32 hex characters. */
-  tokenOf(slot: number): string {
-    return this.tokens.toString('hex', slot * TOKEN_BYTES, (slot + 1) * TOKEN_BYTES);
+  /** The slot's token digest as 32 hex characters. */
+  digestOf(slot: number): string {
+    return this.digests.toString('hex', slot * DIGEST_BYTES, (slot + 1) * DIGEST_BYTES);
   }
 
-  /** True when `token` is this slot's token; constant-time in the token's bytes. */
-  tokenMatches(slot: number, token: string): boolean {
-    if (token.length !== TOKEN_HEX_LENGTH) return false;
-    if (this.probe.write(token, 0, TOKEN_BYTES, 'hex') !== TOKEN_BYTES) return false;
-    const start = slot * TOKEN_BYTES;
-    return timingSafeEqual(this.probe, this.tokens.subarray(start, start + TOKEN_BYTES));
+  /**
+   * True when `digest` (32 hex characters) is this slot's token digest. Compared in JS, not in
+   * constant time: what timing could reveal is the stored digest, which is no secret (it cannot
+   * be turned back into the token, and presenting it opens nothing); the token was hashed before
+   * any comparison. A JS loop costs ~30 ns here, hex decoding plus timingSafeEqual ~350 ns.
+   */
+  digestMatches(slot: number, digest: string): boolean {
+    return digest.length === DIGEST_HEX_LENGTH && hexEquals(digest, this.digests, slot * DIGEST_BYTES, DIGEST_BYTES);
   }
 
-  /** A snapshot of the slot as its holder sees it; pass the key when the caller has it. */
-  view(slot: number, key: string = this.keyOf(slot)): LeaseView {
+  /**
+   * A snapshot of the slot as its holder sees it, with `token`: the one drawToken returned at the
+   * grant, or the one the holder presented (the table keeps only its digest). Pass the key when
+   * the caller has it.
+   */
+  view(slot: number, token: string, key: string = this.keyOf(slot)): LeaseView {
     return {
       key,
-      token: this.tokenOf(slot),
+      token,
+      fence: this.fence[slot],
+      ttlMs: this.ttl[slot],
+      expiresAtMs: this.expiresAt[slot],
+      mode: this.mode[slot] as LockMode,
+      holdCount: this.holdCount[slot],
+      owner: this.ownerOf(slot),
+    };
+  }
+
+  /** The slot as lockd keeps it (digest, no token): for the journal and snapshots. */
+  stored(slot: number, key: string = this.keyOf(slot)): StoredLease {
+    return {
+      key,
+      digest: this.digestOf(slot),
       fence: this.fence[slot],
       ttlMs: this.ttl[slot],
       expiresAtMs: this.expiresAt[slot],
@@ -317,14 +337,22 @@ export class LeaseSlots {
     this.arenaGarbage = 0;
   }
 
-  private drawToken(slot: number): void {
+  /**
+   * Draws a fresh random token for a newly allocated slot, stores its digest there and returns
+   * the token (32 hex characters) for the grant's reply: lockd keeps no copy of it.
+   */
+  drawToken(slot: number): string {
     if (this.randomOffset + TOKEN_BYTES > RANDOM_POOL_BYTES) {
       randomFillSync(this.randomPool);
       this.randomOffset = 0;
     }
-    this.randomPool.copy(this.tokens, slot * TOKEN_BYTES, this.randomOffset, this.randomOffset + TOKEN_BYTES);
+    const start = this.randomOffset;
+    const end = start + TOKEN_BYTES;
+    const token = this.randomPool.toString('hex', start, end);
+    decodeHex(digestOfBytesAt(this.randomPool, start), this.digests, slot * DIGEST_BYTES, DIGEST_BYTES);
     // Wipe what was handed out so no later reader of the pool sees a live token.
-    this.randomPool.fill(0, this.randomOffset, this.randomOffset + TOKEN_BYTES);
-    this.randomOffset += TOKEN_BYTES;
+    this.randomPool.fill(0, start, end);
+    this.randomOffset = end;
+    return token;
   }
 }

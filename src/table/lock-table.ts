@@ -13,13 +13,18 @@
  * - Every grant's fence is greater than every fence issued before (one counter for all keys),
  *   and fence reservations let a restarted table continue above every fence ever issued.
  * - Ephemeral leases and waiters belong to a session and end with it.
+ *
+ * The table keeps no token: a slot holds its token's digest (token-digest.ts). A grant hands the
+ * fresh token to its caller once; every call that presents a token hashes it once and looks the
+ * digest up. Changes and durableLeases() carry digests only.
  */
 import { InvalidArgumentError, NotHolderError, ResourceExhaustedError } from '../errors';
 import { BinaryHeap } from './heap';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
-import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, TableObserver, Waiter } from './types';
+import { tokenDigest } from './token-digest';
+import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, StoredLease, TableObserver, Waiter } from './types';
 import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
 import { QueuedWaiter } from './waiter-queue';
 
@@ -100,6 +105,8 @@ export class LockTable {
   private waiterCount = 0;
   /** The one view leaseEnded gets: no allocation or decoding unless the observer reads it. */
   private readonly ending: EndingSlot;
+  /** The token drawn by the last grant(): its caller puts it in the grant's view. */
+  private grantedToken = '';
 
   constructor(
     readonly limits: TableLimits,
@@ -162,13 +169,13 @@ export class LockTable {
     if (entry === undefined) {
       const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
       this.keys.addFirstHolder(slot);
-      return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
+      return { kind: 'granted', lease: this.slots.view(slot, this.grantedToken, key), reentered: false };
     }
     // First come, first served: nobody passes a waiter, even one it is compatible with.
     if (this.keys.waiterCount(entry) === 0 && this.compatible(entry, mode)) {
       const slot = this.grantNew(key, owner, mode, ttlMs, request, now);
       this.keys.addHolder(entry, slot);
-      return { kind: 'granted', lease: this.slots.view(slot, key), reentered: false };
+      return { kind: 'granted', lease: this.slots.view(slot, this.grantedToken, key), reentered: false };
     }
 
     if (waitMs === 0) return { kind: 'busy' };
@@ -224,13 +231,21 @@ export class LockTable {
     this.slots.ttl[slot] = ttl;
     this.setExpiry(slot, now + ttl);
     this.recordUpdate(slot, key);
-    return this.slots.view(slot, key);
+    // The holder presented the token: its reply echoes it (the table keeps only the digest).
+    return this.slots.view(slot, token, key);
   }
 
   /** True while `token` names a live lease on `key`. */
   isHeld(key: string, token: string, now: number): boolean {
     this.expireDue(now);
     return this.findSlot(key, token) >= 0;
+  }
+
+  /** True while a live lease on `key` has this token digest: for a journal's own bookkeeping (no token to hash). */
+  holdsDigest(key: string, digest: string, now: number): boolean {
+    this.expireDue(now);
+    const entry = this.keys.find(key);
+    return entry !== undefined && this.keys.holderWithDigest(entry, digest) >= 0;
   }
 
   /** True while a live lease on `key` carries `fence`. */
@@ -276,13 +291,13 @@ export class LockTable {
    * Frees every lease on `key` (only the one carrying `fence`, when given) whatever its hold
    * count: an operator's force-release. Returns the freed leases; waiters are let in as usual.
    */
-  forceRelease(key: string, fence: number | undefined, now: number): LeaseView[] {
+  forceRelease(key: string, fence: number | undefined, now: number): StoredLease[] {
     this.expireDue(now);
     validateKey(key);
     const entry = this.keys.find(key);
     const holders = entry === undefined ? [] : [...this.keys.holders(entry)];
     const chosen = holders.filter((slot) => fence === undefined || this.slots.fence[slot] === fence);
-    const freed = chosen.map((slot) => this.slots.view(slot, key));
+    const freed = chosen.map((slot) => this.slots.stored(slot, key));
     for (const slot of chosen) this.free(slot, 'force-released', now);
     return freed;
   }
@@ -384,12 +399,12 @@ export class LockTable {
   }
 
   /** Every live lease that outlives its connection: what a snapshot of durable state holds. */
-  *durableLeases(): IterableIterator<LeaseView> {
+  *durableLeases(): IterableIterator<StoredLease> {
     // By slot number, checking each slot as it is reached: safe to interleave with changes (a
     // compaction pauses between chunks), each lease is seen as it is at that moment.
     const slots = this.slots;
     for (let slot = 0; slot < slots.usedSlotBound; slot++) {
-      if (slots.keyLength[slot] > 0 && slots.session[slot] === 0) yield slots.view(slot);
+      if (slots.keyLength[slot] > 0 && slots.session[slot] === 0) yield slots.stored(slot);
     }
   }
 
@@ -404,7 +419,7 @@ export class LockTable {
    * on the clock of the process that wrote it), counted from `now`, at most its TTL; leases with
    * none left are dropped. Call on an empty table, before serving.
    */
-  restore(leases: Iterable<LeaseView>, fenceCeiling: number, now: number, recordedAt: number = now): number {
+  restore(leases: Iterable<StoredLease>, fenceCeiling: number, now: number, recordedAt: number = now): number {
     let restored = 0;
     let highest = fenceCeiling;
     for (const lease of leases) {
@@ -416,7 +431,7 @@ export class LockTable {
       if (this.slots.count >= this.slots.capacity) {
         throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${this.slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
       }
-      const slot = this.slots.allocate(lease.key, lease.owner, lease.token, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
+      const slot = this.slots.allocate(lease.key, lease.owner, lease.digest, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
       this.slots.holdCount[slot] = lease.holdCount;
       this.leaseExpiry.push(slot);
       this.addHolder(lease.key, slot);
@@ -451,7 +466,8 @@ export class LockTable {
     slots.ttl[slot] = ttlMs;
     if (now + ttlMs > slots.expiresAt[slot]) this.setExpiry(slot, now + ttlMs);
     this.recordUpdate(slot, key);
-    return { kind: 'granted', lease: slots.view(slot, key), reentered: true };
+    // The caller presented the token: the reply echoes it (the table keeps only the digest).
+    return { kind: 'granted', lease: slots.view(slot, token, key), reentered: true };
   }
 
   private grant(key: string, owner: string | undefined, mode: LockMode, ttlMs: number, ephemeral: boolean, session: SessionId, now: number): number {
@@ -461,9 +477,10 @@ export class LockTable {
       if (this.recording) this.observer.changed({ kind: 'fence-reserve', ceiling: this.fenceCeiling });
     }
     const slot = this.slots.allocate(key, owner, undefined, fence, now + ttlMs, ttlMs, mode, ephemeral ? session : 0);
+    this.grantedToken = this.slots.drawToken(slot);
     this.leaseExpiry.push(slot);
     if (ephemeral) addToSet(this.sessionLeases, session, slot);
-    else if (this.recording) this.observer.changed({ kind: 'grant', lease: this.slots.view(slot, key) });
+    else if (this.recording) this.observer.changed({ kind: 'grant', lease: this.slots.stored(slot, key) });
     return slot;
   }
 
@@ -484,7 +501,7 @@ export class LockTable {
     }
     const session = slots.session[slot];
     if (session === 0) {
-      if (this.recording) this.observer.changed({ kind: 'free', key: slots.keyOf(slot), token: slots.tokenOf(slot), reason });
+      if (this.recording) this.observer.changed({ kind: 'free', key: slots.keyOf(slot), digest: slots.digestOf(slot), reason });
     } else if (reason !== 'session-closed') {
       deleteFromSet(this.sessionLeases, session, slot);
     }
@@ -505,7 +522,7 @@ export class LockTable {
       deleteFromSet(this.sessionWaiters, next.session, next);
       const slot = this.grant(next.key, next.owner, next.mode, next.ttlMs, next.ephemeral, next.session, now);
       keys.addHolder(entry, slot);
-      this.observer.waiterGranted(next, this.slots.view(slot, next.key));
+      this.observer.waiterGranted(next, this.slots.view(slot, this.grantedToken, next.key));
     }
     keys.settle(entry);
   }
@@ -524,9 +541,13 @@ export class LockTable {
     return mode === LockMode.SHARED && this.keys.holderMode(entry) === LockMode.SHARED;
   }
 
+  /** The slot of the live lease on `key` whose token is `token` (hashed once), or -1. */
   private findSlot(key: string, token: string): number {
     const entry = this.keys.find(key);
-    return entry === undefined ? -1 : this.keys.holderWithToken(entry, token);
+    if (entry === undefined) return -1;
+    // Hashed only once the key is held: a call on a free key costs no hash.
+    const digest = tokenDigest(token);
+    return digest === undefined ? -1 : this.keys.holderWithDigest(entry, digest);
   }
 
   private setExpiry(slot: number, expiresAtMs: number): void {
@@ -540,7 +561,7 @@ export class LockTable {
     this.observer.changed({
       kind: 'update',
       key,
-      token: slots.tokenOf(slot),
+      digest: slots.digestOf(slot),
       holdCount: slots.holdCount[slot],
       ttlMs: slots.ttl[slot],
       expiresAtMs: slots.expiresAt[slot],

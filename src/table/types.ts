@@ -45,6 +45,22 @@ export interface LeaseView {
   readonly owner: string | undefined;
 }
 
+/**
+ * A lease as lockd keeps it (table, data dir, cluster journal): the digest of its token in place
+ * of the token (see token-digest.ts), so nothing kept can be presented as the token.
+ */
+export interface StoredLease {
+  readonly key: string;
+  /** First 16 bytes of SHA-256 of the token's 16 bytes, as 32 hex characters. */
+  readonly digest: string;
+  readonly fence: number;
+  readonly ttlMs: number;
+  readonly expiresAtMs: number;
+  readonly mode: LockMode;
+  readonly holdCount: number;
+  readonly owner: string | undefined;
+}
+
 /** A holder as others see it: no token. */
 export interface HolderView {
   readonly owner: string | undefined;
@@ -98,20 +114,21 @@ export type AcquireOutcome =
   | { readonly kind: 'busy' };
 
 /**
- * A change to durable state, in the order the table made it. A journal that applies these in
+ * A change to durable state, in the order the table made it. Changes carry token digests, never tokens. A journal that applies these in
  * order to an empty table rebuilds the same leases and fence counter.
  */
 export type TableChange =
-  | { readonly kind: 'grant'; readonly lease: LeaseView }
+  | { readonly kind: 'grant'; readonly lease: StoredLease }
   | {
       readonly kind: 'update';
       readonly key: string;
-      readonly token: string;
+      /** The lease's token digest (StoredLease.digest). */
+      readonly digest: string;
       readonly holdCount: number;
       readonly ttlMs: number;
       readonly expiresAtMs: number;
     }
-  | { readonly kind: 'free'; readonly key: string; readonly token: string; readonly reason: LeaseEndReason }
+  | { readonly kind: 'free'; readonly key: string; readonly digest: string; readonly reason: LeaseEndReason }
   /** Fences up to `ceiling` may be issued; recovery resumes above it so fences never go backwards. */
   | { readonly kind: 'fence-reserve'; readonly ceiling: number };
 

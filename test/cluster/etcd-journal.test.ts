@@ -10,7 +10,8 @@ import { createEtcdClient } from '../../src/cluster/etcd-client';
 import { ClusterKeys } from '../../src/cluster/keys';
 import { claimPartition, releasePartition } from '../../src/cluster/ownership';
 import { LockTable, TableLimits } from '../../src/table/lock-table';
-import { LockMode, type LeaseView } from '../../src/table/types';
+import { tokenDigest } from '../../src/table/token-digest';
+import { LockMode, type LeaseView, type StoredLease } from '../../src/table/types';
 import { EtcdCluster, startEtcd } from '../helpers/etcd';
 
 const LIMITS: TableLimits = { defaultTtlMs: 60_000, minTtlMs: 10, maxTtlMs: 600_000, maxWaitMs: 30_000, defaultListLimit: 100, maxListLimit: 1000, maxLeases: 10_000, maxWaiters: 10_000 };
@@ -62,9 +63,10 @@ function sync(journal: EtcdJournal): Promise<Error | null> {
   return new Promise((resolve) => journal.sync(P, resolve));
 }
 
-function sortedLeases(leases: Iterable<LeaseView>) {
+/** Leases as the journal keeps them (token digests), in fence order; a granted LeaseView is hashed. */
+function sortedLeases(leases: Iterable<LeaseView | StoredLease>) {
   return [...leases]
-    .map((l) => ({ key: l.key, token: l.token, fence: l.fence, mode: l.mode, owner: l.owner, holdCount: l.holdCount, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs }))
+    .map((l) => ({ key: l.key, digest: 'digest' in l ? l.digest : tokenDigest(l.token), fence: l.fence, mode: l.mode, owner: l.owner, holdCount: l.holdCount, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs }))
     .sort((a, b) => a.fence - b.fence);
 }
 
@@ -107,13 +109,14 @@ test('replay rebuilds exactly the leases and the fence ceiling: grants, re-entry
   if (x.kind !== 'granted') throw new Error('x not granted');
   t.acquire({ key: 'x', session: 0, ttlMs: 30_000, waitMs: 10_000 }, NOW); // queued behind w1
   t.acquire({ key: 'x', token: x.lease.token, session: 0, ttlMs: 40_000 }, NOW + 1); // re-entry: holdCount 2
-  t.acquire({ key: 's', mode: LockMode.SHARED, session: 0 }, NOW + 2);
+  const s1 = t.acquire({ key: 's', mode: LockMode.SHARED, session: 0 }, NOW + 2);
+  if (s1.kind !== 'granted') throw new Error('s not granted');
   t.acquire({ key: 's', mode: LockMode.SHARED, owner: 'reader-2', session: 0 }, NOW + 3);
   const gone = t.acquire({ key: 'gone', session: 0 }, NOW + 4);
   if (gone.kind !== 'granted') throw new Error('gone not granted');
   expect(await sync(a.journal)).toBeNull();
   t.release('gone', gone.lease.token, NOW + 5);
-  t.renew('s', [...t.durableLeases()].find((l) => l.key === 's')!.token, 50_000, NOW + 6);
+  t.renew('s', s1.lease.token, 50_000, NOW + 6);
   // Two releases of the re-entered lease: the queued waiter is granted with the next fence.
   t.release('x', x.lease.token, NOW + 7);
   t.release('x', x.lease.token, NOW + 8);

@@ -7,7 +7,7 @@ import { StoreError } from '../../src/errors';
 import { FileStore, FileStoreOptions } from '../../src/store/file-store';
 import { bufferSource, readRecords } from '../../src/store/record-reader';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
-import type { LeaseView, TableChange } from '../../src/table/types';
+import type { StoredLease, TableChange } from '../../src/table/types';
 
 /** The test's own temp dir, removed after it; `dir` (the data dir) may be moved inside it. */
 let root: string;
@@ -22,9 +22,9 @@ afterEach(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-const lease = (key: string, n: number, extra: Partial<LeaseView> = {}): LeaseView => ({
+const lease = (key: string, n: number, extra: Partial<StoredLease> = {}): StoredLease => ({
   key,
-  token: n.toString(16).padStart(32, '0'),
+  digest: n.toString(16).padStart(32, '0'),
   fence: n,
   ttlMs: 30_000,
   expiresAtMs: 1_900_000_000_000 + n,
@@ -64,8 +64,8 @@ test('every change kind survives a reopen', async () => {
     { kind: 'grant', lease: lease('a', 1) },
     { kind: 'grant', lease: lease('b', 2, { mode: 2, owner: undefined }) },
     { kind: 'grant', lease: lease('b', 3, { mode: 2 }) },
-    { kind: 'update', key: 'a', token: lease('a', 1).token, holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
-    { kind: 'free', key: 'b', token: lease('b', 2).token, reason: 'released' },
+    { kind: 'update', key: 'a', digest: lease('a', 1).digest, holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
+    { kind: 'free', key: 'b', digest: lease('b', 2).digest, reason: 'released' },
     { kind: 'grant', lease: lease('ключ/✓', 4) },
   ]);
   const state = await openStore().open(EMPTY);
@@ -192,7 +192,7 @@ test('a second lockd on the same directory is refused while the first lives', as
 });
 
 test('compaction keeps the log bounded under steady grant/free and keeps every live lease and the fence ceiling', async () => {
-  const live = new Map<string, LeaseView>();
+  const live = new Map<string, StoredLease>();
   let ceiling = 0;
   const store = openStore({ compactAfterBytes: 8 * 1024 });
   await store.open({ durableLeases: () => [...live.values()], get reservedFenceCeiling() { return ceiling; } });
@@ -210,7 +210,7 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
   for (let round = 0; round < 3_000; round++) {
     const churn = lease('churn', 100 + round);
     apply({ kind: 'grant', lease: churn });
-    apply({ kind: 'free', key: 'churn', token: churn.token, reason: 'released' });
+    apply({ kind: 'free', key: 'churn', digest: churn.digest, reason: 'released' });
     if (round % 50 === 0) {
       expect(await sync(store)).toBeNull();
       // Measure once a compaction this write started is over: how much the test writes while one
@@ -271,7 +271,7 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
 });
 
 test('changes made while a snapshot is being written (over several event-loop turns) all survive a reopen', async () => {
-  const live = new Map<string, LeaseView>();
+  const live = new Map<string, StoredLease>();
   const store = openStore({ compactAfterBytes: 64 * 1024 });
   await store.open({ durableLeases: () => live.values(), reservedFenceCeiling: 0 });
   const apply = (change: TableChange) => {
@@ -285,11 +285,11 @@ test('changes made while a snapshot is being written (over several event-loop tu
   // The sync above pushed the log past the threshold: a snapshot of 60,000 leases is now being
   // encoded a chunk per turn. Change leases at both ends of the slot order meanwhile.
   for (let round = 0; round < 20; round++) {
-    apply({ kind: 'free', key: `k${round}`, token: lease(`k${round}`, round + 1).token, reason: 'released' });
-    apply({ kind: 'free', key: `k${59_999 - round}`, token: lease(`k${59_999 - round}`, 60_000 - round).token, reason: 'released' });
+    apply({ kind: 'free', key: `k${round}`, digest: lease(`k${round}`, round + 1).digest, reason: 'released' });
+    apply({ kind: 'free', key: `k${59_999 - round}`, digest: lease(`k${59_999 - round}`, 60_000 - round).digest, reason: 'released' });
     apply({ kind: 'grant', lease: lease(`new${round}`, 100_000 + round) });
     const target = `k${30_000 + round}`;
-    apply({ kind: 'update', key: target, token: lease(target, 30_001 + round).token, holdCount: 5, ttlMs: 1_234, expiresAtMs: 1_999_999_999_999 });
+    apply({ kind: 'update', key: target, digest: lease(target, 30_001 + round).digest, holdCount: 5, ttlMs: 1_234, expiresAtMs: 1_999_999_999_999 });
     expect(await sync(store)).toBeNull();
   }
   await store.close();
@@ -307,7 +307,7 @@ test('writeBehind writes queued changes with no one waiting for them', async () 
   store.append({ kind: 'grant', lease: lease('kept', 1) });
   expect(await sync(store)).toBeNull();
   const before = store.stats();
-  store.append({ kind: 'free', key: 'kept', token: lease('kept', 1).token, reason: 'released' });
+  store.append({ kind: 'free', key: 'kept', digest: lease('kept', 1).digest, reason: 'released' });
   store.writeBehind();
   store.writeBehind(); // a second call in the same turn schedules nothing more
   for (let turn = 0; turn < 1_000 && store.stats().batches === before.batches; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -378,7 +378,7 @@ describe('recovery reads files a chunk at a time', () => {
   const changes: TableChange[] = [
     { kind: 'fence-reserve', ceiling: 500 },
     ...Array.from({ length: 40 }, (_, i) => ({ kind: 'grant' as const, lease: lease(`key-${i}-${'k'.repeat(i * 7)}`, i + 1, { owner: `o-${'x'.repeat(i * 11)}` }) })),
-    { kind: 'free', key: 'key-3-' + 'k'.repeat(21), token: lease('x', 4).token, reason: 'released' },
+    { kind: 'free', key: 'key-3-' + 'k'.repeat(21), digest: lease('x', 4).digest, reason: 'released' },
   ];
 
   test('every chunk size (so every record boundary falls inside a chunk and across two) decodes the same records', async () => {
@@ -434,7 +434,7 @@ describe('recovery reads files a chunk at a time', () => {
 });
 
 test('the log is compacted past maxLogBytes even while it is smaller than twice the snapshot', async () => {
-  const live = new Map<string, LeaseView>();
+  const live = new Map<string, StoredLease>();
   // A large snapshot (200 leases with 1 KB owners) and a cap far below twice its size.
   const store = openStore({ compactAfterBytes: 1, maxLogBytes: 16 * 1024 });
   await store.open({ durableLeases: () => live.values(), reservedFenceCeiling: 0 });
@@ -452,7 +452,7 @@ test('the log is compacted past maxLogBytes even while it is smaller than twice 
   let logged = 0;
   for (let round = 0; logged < 64 * 1024; round++) {
     const target = lease(`big-${round % 200}`, (round % 200) + 1);
-    store.append({ kind: 'update', key: target.key, token: target.token, holdCount: 1, ttlMs: 30_000, expiresAtMs: 1_950_000_000_000 + round });
+    store.append({ kind: 'update', key: target.key, digest: target.digest, holdCount: 1, ttlMs: 30_000, expiresAtMs: 1_950_000_000_000 + round });
     if (round % 20 === 19) {
       const before = store.stats().bytes;
       expect(await sync(store)).toBeNull();

@@ -3,13 +3,13 @@
  * neither ends a recorded lease early nor keeps it past its TTL counted from the restart.
  */
 import { monotonicClock } from '../../src/table/types';
-import type { LeaseView } from '../../src/table/types';
+import type { StoredLease } from '../../src/table/types';
 import { setup } from './fixtures';
 
 const T = 1_700_000_000_000;
 
-function recorded(key: string, expiresAtMs: number, ttlMs: number, fence = 1): LeaseView {
-  return { key, token: `${key}`.padEnd(32, '0'), fence, ttlMs, expiresAtMs, mode: 1, holdCount: 1, owner: 'o' };
+function recorded(key: string, expiresAtMs: number, ttlMs: number, fence = 1): StoredLease {
+  return { key, digest: `${key}`.padEnd(32, '0'), fence, ttlMs, expiresAtMs, mode: 1, holdCount: 1, owner: 'o' };
 }
 
 test('given the wall clock jumped 2 minutes ahead during a restart, a lease recorded with 50 s left keeps 50 s', () => {

@@ -1,7 +1,7 @@
 /** Durable state: the observer's change stream, durableLeases, and restore after a restart. */
 import { FENCE_BLOCK } from '../../src/table/lock-table';
 import { LeaseView, LockMode } from '../../src/table/types';
-import { byFence, LIMITS, replay, setup } from './fixtures';
+import { byFence, LIMITS, replay, setup, stored } from './fixtures';
 
 const { EXCLUSIVE, SHARED } = LockMode;
 
@@ -11,7 +11,7 @@ describe('the change stream', () => {
     const lease = t.grant({ key: 'k', owner: 'me', ttlMs: 200 });
     expect(t.changes).toEqual([
       { kind: 'fence-reserve', ceiling: FENCE_BLOCK },
-      { kind: 'grant', lease },
+      { kind: 'grant', lease: stored(lease) },
     ]);
     expect(t.table.reservedFenceCeiling).toBe(FENCE_BLOCK);
   });
@@ -32,9 +32,9 @@ describe('the change stream', () => {
     t.renew('k', lease.token, 300);
     const now = t.now();
     expect(t.changes).toEqual([
-      { kind: 'update', key: 'k', token: lease.token, holdCount: 2, ttlMs: 200, expiresAtMs: now + 200 },
-      { kind: 'update', key: 'k', token: lease.token, holdCount: 1, ttlMs: 200, expiresAtMs: now + 200 },
-      { kind: 'update', key: 'k', token: lease.token, holdCount: 1, ttlMs: 300, expiresAtMs: now + 300 },
+      { kind: 'update', key: 'k', digest: stored(lease).digest, holdCount: 2, ttlMs: 200, expiresAtMs: now + 200 },
+      { kind: 'update', key: 'k', digest: stored(lease).digest, holdCount: 1, ttlMs: 200, expiresAtMs: now + 200 },
+      { kind: 'update', key: 'k', digest: stored(lease).digest, holdCount: 1, ttlMs: 300, expiresAtMs: now + 300 },
     ]);
   });
 
@@ -46,8 +46,8 @@ describe('the change stream', () => {
     t.release('a', a.token);
     t.tick(50);
     expect(t.changes).toEqual([
-      { kind: 'free', key: 'a', token: a.token, reason: 'released' },
-      { kind: 'free', key: 'b', token: b.token, reason: 'expired' },
+      { kind: 'free', key: 'a', digest: stored(a).digest, reason: 'released' },
+      { kind: 'free', key: 'b', digest: stored(b).digest, reason: 'expired' },
     ]);
   });
 
@@ -58,8 +58,8 @@ describe('the change stream', () => {
     t.changes.length = 0;
     t.release('k', holder.token);
     expect(t.changes).toEqual([
-      { kind: 'free', key: 'k', token: holder.token, reason: 'released' },
-      { kind: 'grant', lease: t.granted[0].lease },
+      { kind: 'free', key: 'k', digest: stored(holder).digest, reason: 'released' },
+      { kind: 'grant', lease: stored(t.granted[0].lease) },
     ]);
   });
 
@@ -126,7 +126,7 @@ describe('durableLeases', () => {
     t.tick(20);
     expect(t.checkFence('w', holder.fence)).toBe(false);
     const again = t.acquire({ key: 'd', token: durable.token });
-    const expected = byFence([again.kind === 'granted' ? again.lease : durable, t.granted[0].lease]);
+    const expected = byFence([again.kind === 'granted' ? again.lease : durable, t.granted[0].lease].map(stored));
     expect(byFence(t.table.durableLeases())).toEqual(expected);
   });
 });
@@ -150,9 +150,9 @@ describe('restore', () => {
     const live = lease({ key: 'k', token: 'ab'.repeat(16), fence: 500, holdCount: 2, owner: 'o', ttlMs: 2_000, expiresAtMs: now + 1_500 });
     const dueNow = lease({ key: 'due', token: 'cd'.repeat(16), fence: 600, expiresAtMs: now });
     const past = lease({ key: 'old', token: 'ef'.repeat(16), fence: 700, expiresAtMs: now - 1 });
-    expect(t.table.restore([live, dueNow, past], 0, now)).toBe(1);
+    expect(t.table.restore([live, dueNow, past].map(stored), 0, now)).toBe(1);
     expect(t.table.leaseCount).toBe(1);
-    expect([...t.table.durableLeases()]).toEqual([live]);
+    expect([...t.table.durableLeases()]).toEqual([stored(live)]);
     expect(t.inspect('k').holders).toEqual([{ owner: 'o', mode: EXCLUSIVE, fence: 500, expiresAtMs: now + 1_500, holdCount: 2 }]);
     expect(t.inspect('due').holders).toEqual([]);
     expect(t.checkFence('k', 500)).toBe(true);
@@ -162,7 +162,7 @@ describe('restore', () => {
   test('given a restored lease with holdCount 2, then its token renews it, and it frees only after two releases', () => {
     const t = setup();
     const live = lease({ token: 'ab'.repeat(16), holdCount: 2 });
-    t.table.restore([live], 0, now);
+    t.table.restore([live].map(stored), 0, now);
     expect(t.renew('k', live.token, 500)).toMatchObject({ fence: live.fence, holdCount: 2 });
     expect(t.release('k', live.token)).toBe(true);
     expect(t.table.leaseCount).toBe(1);
@@ -172,7 +172,7 @@ describe('restore', () => {
 
   test('given a restored lease, when its expiry passes, then it is freed and a waiter is granted', () => {
     const t = setup();
-    t.table.restore([lease({ expiresAtMs: now + 100 })], 0, now);
+    t.table.restore([lease({ expiresAtMs: now + 100 })].map(stored), 0, now);
     const waiter = t.park({ key: 'k' });
     t.tick(100);
     expect(t.grantedWaiters()).toEqual([waiter]);
@@ -182,7 +182,7 @@ describe('restore', () => {
     const t = setup();
     const r1 = lease({ token: '11'.repeat(16), fence: 3, mode: SHARED, expiresAtMs: now + 100 });
     const r2 = lease({ token: '22'.repeat(16), fence: 4, mode: SHARED, expiresAtMs: now + 200 });
-    expect(t.table.restore([r1, r2], 0, now)).toBe(2);
+    expect(t.table.restore([r1, r2].map(stored), 0, now)).toBe(2);
     expect(t.inspect('k').holders.map((h) => h.fence)).toEqual([3, 4]);
     expect(t.acquire({ key: 'k', mode: SHARED }).kind).toBe('granted');
     expect(t.acquire({ key: 'k' }).kind).toBe('busy');
@@ -195,7 +195,7 @@ describe('restore', () => {
   ])('given %s, when restored, then the next fence is one block above the highest of them', (_name, fences, ceiling, highest) => {
     const t = setup();
     const leases = fences.map((f, i) => lease({ key: `k${i}`, token: `${i}`.padStart(32, 'a'), fence: Math.abs(f), expiresAtMs: f < 0 ? now - 1 : now + 1_000 }));
-    t.table.restore(leases, ceiling, now);
+    t.table.restore(leases.map(stored), ceiling, now);
     const next = t.grant({ key: 'new' });
     expect(next.fence).toBe(highest + FENCE_BLOCK + 1);
     expect(next.fence).toBeGreaterThan(ceiling);
@@ -207,7 +207,7 @@ describe('restore', () => {
     t.table.restore([], 700, now);
     const next = t.grant({ key: 'new' });
     expect(t.changes[0]).toEqual({ kind: 'fence-reserve', ceiling: next.fence + FENCE_BLOCK - 1 });
-    expect(t.changes[1]).toEqual({ kind: 'grant', lease: next });
+    expect(t.changes[1]).toEqual({ kind: 'grant', lease: stored(next) });
     expect(t.table.reservedFenceCeiling).toBeGreaterThanOrEqual(next.fence);
   });
 

@@ -1,6 +1,7 @@
 /** A LockTable on a ManualClock with a recording observer, plus small helpers the table tests share. */
 import { LockTable, TableLimits, TableOptions } from '../../src/table/lock-table';
-import { AcquireRequest, LeaseView, ManualClock, TableChange, Waiter } from '../../src/table/types';
+import { tokenDigest } from '../../src/table/token-digest';
+import { AcquireRequest, LeaseView, ManualClock, StoredLease, TableChange, Waiter } from '../../src/table/types';
 
 export const LIMITS: TableLimits = { defaultTtlMs: 1_000, minTtlMs: 10, maxTtlMs: 60_000, maxWaitMs: 30_000, defaultListLimit: 3, maxListLimit: 10, maxLeases: 100_000, maxWaiters: 100_000 };
 
@@ -72,9 +73,15 @@ export function prng(seed: number): { next(): number; int(n: number): number; pi
   return { next, int, pick: (items) => items[int(items.length)], chance: (p) => next() < p };
 }
 
-/** Applies a change stream to an empty map (token -> lease), as a journal's recovery would. */
-export function replay(changes: readonly TableChange[]): { leases: Map<string, LeaseView>; fenceCeiling: number } {
-  const leases = new Map<string, LeaseView>();
+/** A granted lease as the table keeps and journals it: its token's digest in place of the token. */
+export function stored(lease: LeaseView): StoredLease {
+  const { key, fence, ttlMs, expiresAtMs, mode, holdCount, owner } = lease;
+  return { key, digest: tokenDigest(lease.token)!, fence, ttlMs, expiresAtMs, mode, holdCount, owner };
+}
+
+/** Applies a change stream to an empty map (token digest -> lease), as a journal's recovery would. */
+export function replay(changes: readonly TableChange[]): { leases: Map<string, StoredLease>; fenceCeiling: number } {
+  const leases = new Map<string, StoredLease>();
   let fenceCeiling = 0;
   for (const change of changes) {
     switch (change.kind) {
@@ -82,17 +89,17 @@ export function replay(changes: readonly TableChange[]): { leases: Map<string, L
         fenceCeiling = change.ceiling;
         break;
       case 'grant':
-        if (leases.has(change.lease.token)) throw new Error(`grant of a live token ${change.lease.token}`);
-        leases.set(change.lease.token, change.lease);
+        if (leases.has(change.lease.digest)) throw new Error(`grant of a live token digest ${change.lease.digest}`);
+        leases.set(change.lease.digest, change.lease);
         break;
       case 'update': {
-        const lease = leases.get(change.token);
+        const lease = leases.get(change.digest);
         if (lease === undefined || lease.key !== change.key) throw new Error(`update of an unknown lease on ${change.key}`);
-        leases.set(change.token, { ...lease, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
+        leases.set(change.digest, { ...lease, holdCount: change.holdCount, ttlMs: change.ttlMs, expiresAtMs: change.expiresAtMs });
         break;
       }
       case 'free':
-        if (!leases.delete(change.token)) throw new Error(`free of an unknown lease on ${change.key}`);
+        if (!leases.delete(change.digest)) throw new Error(`free of an unknown lease on ${change.key}`);
         break;
     }
   }

@@ -3,7 +3,11 @@ import { LeaseSlots } from '../../src/table/lease-slots';
 import { LockMode } from '../../src/table/types';
 
 function fill(slots: LeaseSlots, count: number, owner: (i: number) => string | undefined): number[] {
-  return Array.from({ length: count }, (_, i) => slots.allocate(`key-${i}`, owner(i), undefined, i + 1, 1_000 + i, 500, LockMode.EXCLUSIVE, 0));
+  return Array.from({ length: count }, (_, i) => {
+    const slot = slots.allocate(`key-${i}`, owner(i), undefined, i + 1, 1_000 + i, 500, LockMode.EXCLUSIVE, 0);
+    slots.drawToken(slot);
+    return slot;
+  });
 }
 
 test('every slot up to the capacity keeps its key, owner and fields; one more is refused', () => {
@@ -14,26 +18,28 @@ test('every slot up to the capacity keeps its key, owner and fields; one more is
   expect(slots.usedSlotBound).toBe(1_000);
   expect(() => fill(slots, 1, () => undefined)).toThrow('all 1000 lease slots are in use');
   allocated.forEach((slot, i) => {
-    expect(slots.view(slot)).toMatchObject({ key: `key-${i}`, fence: i + 1, expiresAtMs: 1_000 + i, ttlMs: 500, holdCount: 1, owner: i % 3 === 0 ? undefined : `owner-${i % 7}` });
+    expect(slots.stored(slot)).toMatchObject({ key: `key-${i}`, fence: i + 1, expiresAtMs: 1_000 + i, ttlMs: 500, holdCount: 1, owner: i % 3 === 0 ? undefined : `owner-${i % 7}` });
   });
 });
 
 test('released slots are reused, and a reused slot carries nothing of its last lease', () => {
   const slots = new LeaseSlots(16);
   const first = fill(slots, 10, () => 'first');
-  const token = slots.tokenOf(first[4]);
+  const digest = slots.digestOf(first[4]);
   slots.release(first[4]);
   slots.release(first[7]);
   expect(slots.count).toBe(8);
   const again = [slots.allocate('new-a', undefined, undefined, 100, 0, 1, LockMode.SHARED, 9), slots.allocate('new-b', 'second', undefined, 101, 0, 1, LockMode.EXCLUSIVE, 0)];
   expect(new Set(again)).toEqual(new Set([first[4], first[7]]));
-  const a = slots.view(again[0]);
+  const a = slots.stored(again[0]);
   expect(a).toMatchObject({ key: 'new-a', owner: undefined, mode: LockMode.SHARED, holdCount: 1 });
-  expect(a.token).not.toBe(token);
+  // A released slot's digest is wiped; a reused one holds none until a token is drawn for it.
+  expect(a.digest).toBe('0'.repeat(32));
+  expect(a.digest).not.toBe(digest);
   expect(slots.session[again[0]]).toBe(9);
-  expect(slots.view(again[1])).toMatchObject({ key: 'new-b', owner: 'second' });
+  expect(slots.stored(again[1])).toMatchObject({ key: 'new-b', owner: 'second' });
   // The slots never released are untouched.
-  expect(slots.view(first[5])).toMatchObject({ key: 'key-5', owner: 'first' });
+  expect(slots.stored(first[5])).toMatchObject({ key: 'key-5', owner: 'first' });
   // Reuse comes first: no slot above the ten ever used was touched.
   expect(slots.usedSlotBound).toBe(10);
 });

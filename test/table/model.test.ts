@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, NotHolderError } from '../../src/errors';
 import { LeaseView, LockMode, Waiter } from '../../src/table/types';
-import { byFence, Fixture, LIMITS, prng, replay, setup } from './fixtures';
+import { byFence, Fixture, LIMITS, prng, replay, setup, stored } from './fixtures';
 
 const { EXCLUSIVE, SHARED } = LockMode;
 const KEYS = ['a', 'b', 'c', 'd'];
@@ -331,7 +331,7 @@ function runWalk(seed: number, steps: number): { grants: number; timeouts: numbe
       // The change stream replays to exactly the durable leases, and those are the model's.
       const durable = byFence(t.table.durableLeases());
       expect(byFence(replay(t.changes).leases.values())).toEqual(durable);
-      const modelDurable = byFence([...model.leases.values()].filter((l) => !l.ephemeral)).map(({ session: _s, ephemeral: _e, ...view }) => view);
+      const modelDurable = byFence([...model.leases.values()].filter((l) => !l.ephemeral)).map(({ session: _s, ephemeral: _e, ...view }) => stored(view));
       expect(durable).toEqual(modelDurable);
     }
   }
