@@ -46,29 +46,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const logger = createLogger(options.logLevel, options.logFormat);
   const security = loadSecurity(options, logger);
-  let backend: Backend;
-  let cluster: JoinedCluster | undefined;
-  if (options.etcd !== undefined) {
-    cluster = await joinCluster(options, logger);
-    backend = cluster.node.backend;
-  } else try {
-    const store: LeaseStore = options.inMemory
-      ? new MemoryStore()
-      : new FileStore({
-          dataDir: options.dataDir,
-          fsync: options.fsync,
-          forceRecovery: options.forceRecovery,
-          logger,
-        });
-    const local = new LocalBackend(options, store, monotonicClock, !options.inMemory, { forceReleaseHistory: options.forceReleaseHistory });
-    backend = local;
-    if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
-    const { restored, summary } = await local.open();
-    logger.info('store opened', { summary, restoredLeases: restored });
-  } catch (error) {
-    process.stderr.write(`lockd: ${error instanceof LockdError ? error.message : String(error)}\n`);
-    process.exit(1);
-  }
+  // Cluster mode keeps the state in etcd; otherwise this process's own store does.
+  const cluster = options.etcd === undefined ? undefined : await joinCluster(options, logger);
+  const backend: Backend = cluster?.node.backend ?? (await openLocalBackend(options, logger));
   // Operations: metrics wrap the backend the front ends use (only when the HTTP listener serves them).
   const httpOn = options.httpPort >= 0;
   let http: HttpApi | undefined;
@@ -170,6 +150,28 @@ async function main(argv: string[]): Promise<void> {
   logger.info('lockd started', { config: options });
   process.stdout.write(`lockd listening on ${address.address}:${address.port}\n`);
   announceExposure(address.address, options, server.secure, logger);
+}
+
+/** The single-process backend over --data-dir (or memory); a store that cannot be opened exits 1. */
+async function openLocalBackend(options: ServerOptions, logger: ReturnType<typeof createLogger>): Promise<LocalBackend> {
+  try {
+    const store: LeaseStore = options.inMemory
+      ? new MemoryStore()
+      : new FileStore({
+          dataDir: options.dataDir,
+          fsync: options.fsync,
+          forceRecovery: options.forceRecovery,
+          logger,
+        });
+    const backend = new LocalBackend(options, store, monotonicClock, !options.inMemory, { forceReleaseHistory: options.forceReleaseHistory });
+    if (options.inMemory) logger.warn('IN-MEMORY MODE: no lock state is kept on disk; a restart forgets every lock and may hand a held lock to a second client');
+    const { restored, summary } = await backend.open();
+    logger.info('store opened', { summary, restoredLeases: restored });
+    return backend;
+  } catch (error) {
+    process.stderr.write(`lockd: ${error instanceof LockdError ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
 }
 
 /**
