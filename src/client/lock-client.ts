@@ -346,8 +346,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private closeIfUnused(stub: LockServiceStub): void {
     if (!this.retired.has(stub) || stub.connection.pendingCount > 0) return;
     for (const watch of this.ephemeralWatches.values()) if (watch.connection === stub.connection) return;
-    this.retired.delete(stub);
-    stub.connection.close();
+    stub.connection.close(); // its close listener drops it from `retired` without reporting a disconnect
   }
 
   private async releaseEphemeral(keeper: LeaseKeeper): Promise<boolean> {
