@@ -151,6 +151,12 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private cursor = 0;
   /** Connections failed over from after an UNAVAILABLE: open while they carry ephemeral leases or calls. */
   private readonly retired = new Set<LockServiceStub>();
+  /**
+   * Failovers after UNAVAILABLE since the last answer that was not UNAVAILABLE: once every
+   * address said so, the client stays where it is (instead of opening a connection per call)
+   * until some call succeeds.
+   */
+  private unavailableStreak = 0;
   /** Ephemeral leases die with their connection: how each one hears of it. */
   private readonly ephemeralWatches = new Map<LeaseKeeper, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
   /** Leases renewing in the background: each is renewed at once after a reconnect. */
@@ -316,13 +322,18 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private async call<T>(send: (stub: LockServiceStub) => Promise<T>, resendable: boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const stub = this.current ?? (await this.stub());
+      let result: T;
       try {
-        return await send(stub);
+        result = await send(stub);
       } catch (error) {
         if (error instanceof UnavailableError) this.failOver(stub);
-        const again = error instanceof UnavailableError || (resendable && error instanceof ConnectionError);
+        // UNAVAILABLE: again only elsewhere (the client failed over, or another call did).
+        const again = error instanceof UnavailableError ? this.current !== stub : resendable && error instanceof ConnectionError;
         if (!again || attempt >= this.addresses.length || this._closed) throw error;
+        continue;
       }
+      this.unavailableStreak = 0;
+      return result;
     }
   }
 
@@ -332,7 +343,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * and parked waits: it closes once neither is left.
    */
   private failOver(stub: LockServiceStub): void {
-    if (this.addresses.length === 1 || this.current !== stub) return;
+    if (this.addresses.length === 1 || this.current !== stub || this.unavailableStreak >= this.addresses.length) return;
+    this.unavailableStreak++;
     this.current = undefined;
     this.cursor = (this.cursor + 1) % this.addresses.length;
     this.retired.add(stub);
@@ -424,6 +436,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         await this.withinWait(delay(backoffMs(this.options, outages + 1)), key, signal, deadline, outage);
         continue;
       }
+      this.unavailableStreak = 0;
       if (!result.acquired) {
         if (signal?.aborted) throw aborted(key, signal);
         if (busyIsError) throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms: another holder kept it`);

@@ -181,6 +181,20 @@ test('a parked wait answered UNAVAILABLE by a drained node is parked again on th
   expect(await lease.release()).toBe(true);
 });
 
+test('every address answers UNAVAILABLE: the client stops failing over (no connection per call) until a call succeeds', async () => {
+  const a = await startHttpLockd();
+  const b = await startHttpLockd();
+  const c = client([addr(a), addr(b)]);
+  expect(await c.ping()).toBe('pong');
+  for (const node of [a, b]) expect((await call(node.http, 'POST', '/v1/admin/drain')).status).toBe(200);
+  for (let i = 0; i < 4; i++) await expect(c.tryAcquire('x')).rejects.toBeInstanceOf(UnavailableError);
+  expect(c.connects).toEqual([addr(a), addr(b), addr(a)]);
+  expect(await c.ping()).toBe('pong'); // an answer: the next UNAVAILABLE fails over again
+  await expect(c.tryAcquire('x')).rejects.toBeInstanceOf(UnavailableError);
+  expect(await c.ping()).toBe('pong'); // the failover's connection is made by the next call
+  expect(c.connects).toEqual([addr(a), addr(b), addr(a), addr(b)]);
+});
+
 test('one address behaves as before: no failover, UNAVAILABLE reported as is', async () => {
   const a = await startHttpLockd();
   const c = client([addr(a)]);
