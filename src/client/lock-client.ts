@@ -14,6 +14,7 @@ import { LeaseChannel, LeaseKeeper } from './lease-keeper';
 import { isModeName, LockModeName, modeName, wireMode } from './mode';
 import { readClientTls } from './credentials';
 import { ClientOptions, parseAddress, resolveClientOptions } from './options';
+import { OwnerRoutes } from './owner-routes';
 import { LockServiceStub, WireAcquireResult } from './service-stub';
 import { ThriftConnection } from './thrift-connection';
 
@@ -107,6 +108,8 @@ export interface LockClientEvents {
 }
 
 const NO_OPTIONS: AcquireOptions = Object.freeze({});
+/** routeToOwner: how many "not mine, ask X" answers one acquire follows before it goes through the main connection (nodes whose maps disagree during a hand-off must not bounce it for long). */
+const MAX_REDIRECTS = 3;
 
 /**
  * lockd's Node client. Every call travels over one multiplexed connection, opened on first use
@@ -157,6 +160,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * until some call succeeds.
    */
   private unavailableStreak = 0;
+  /** routeToOwner: the partition map and a connection per owner node; undefined when off. */
+  private readonly routes: OwnerRoutes | undefined;
   /** Ephemeral leases die with their connection: how each one hears of it. */
   private readonly ephemeralWatches = new Map<LeaseKeeper, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
   /** Leases renewing in the background: each is renewed at once after a reconnect. */
@@ -169,13 +174,20 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     super();
     this.options = Object.freeze(resolveClientOptions(options));
     this.addresses = this.options.hosts?.map(parseAddress) ?? [{ host: this.options.host, port: this.options.port }];
+    this.routes = !this.options.routeToOwner
+      ? undefined
+      : new OwnerRoutes({
+          fetchInfo: () => this.call((stub) => stub.clusterInfo(), true),
+          open: (address) => this.openRoute(address),
+          refreshMs: this.options.reconnectMaxMs,
+        });
     const client = this;
     this.channel = {
       get closed() {
         return client._closed;
       },
       release: (keeper) => this.releaseKeeper(keeper),
-      renew: (keeper, ttlMs) => this.call((stub) => stub.renew(keeper.key, keeper.token, ttlMs), true),
+      renew: (keeper, ttlMs) => this.call((stub) => stub.renew(keeper.key, keeper.token, ttlMs), true, keeper.key),
       renewalStopped: (keeper) => void this.autoRenewed.delete(keeper),
     };
   }
@@ -239,7 +251,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   /** Holders (owner, mode, fence, expiry; never tokens) and the waiter count of one key. */
   async inspect(key: string): Promise<LockInfo> {
-    return toLockInfo(await this.call((stub) => stub.inspect(key), true));
+    return toLockInfo(await this.call((stub) => stub.inspect(key), true, key));
   }
 
   /** Held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's default page (100). */
@@ -249,7 +261,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   /** True while a live lease on `key` carries `fence`: ask right before acting on a fence. */
   async checkFence(key: string, fence: number): Promise<boolean> {
-    return this.call((stub) => stub.checkFence(key, fence), true);
+    return this.call((stub) => stub.checkFence(key, fence), true, key);
   }
 
   /** Resolves to "pong" when lockd answers; rejects with ConnectionError when it cannot be reached. */
@@ -273,7 +285,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * dropped connection: the lease may be re-entered, and one hold must not be released twice).
    */
   async release(key: string, token: string): Promise<boolean> {
-    return this.call((stub) => stub.release(key, token), false);
+    return this.call((stub) => stub.release(key, token), false, key);
   }
 
   /**
@@ -282,7 +294,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * Prefer `lease.renew()` when you hold the Lease.
    */
   async renew(key: string, token: string, ttlMs?: number): Promise<LeaseState> {
-    const wire = await this.call((stub) => stub.renew(key, token, ttlMs), true);
+    const wire = await this.call((stub) => stub.renew(key, token, ttlMs), true, key);
     return { key: wire.lockKey, fence: wire.fence, mode: modeName(wire.mode), ttlMs: wire.ttlMs, expiresAt: wire.expiresAtMs, holdCount: wire.holdCount };
   }
 
@@ -297,6 +309,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     stub?.connection.close();
     for (const old of this.retired) old.connection.close();
     this.retired.clear();
+    this.routes?.close();
   }
 
   /** close(), for `await using client = new LockClient()`. */
@@ -308,9 +321,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private releaseKeeper(keeper: LeaseKeeper): Promise<boolean> {
     if (keeper.ephemeral) return this.releaseEphemeral(keeper);
     const stub = this.current;
-    if (stub !== undefined && this.addresses.length === 1) return stub.releaseLease(keeper);
+    if (stub !== undefined && this.addresses.length === 1 && this.routes === undefined) return stub.releaseLease(keeper);
     // Held once, a second release after a dropped reply finds it gone (false); held more, it would free a hold too many.
-    return this.call((s) => s.releaseLease(keeper), keeper.holdCount <= 1);
+    return this.call((s) => s.releaseLease(keeper), keeper.holdCount <= 1, keeper.key);
   }
 
   /**
@@ -319,7 +332,17 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * again there; one whose connection dropped is sent again only when `resendable` (sending it
    * twice does no harm). At most one send per address.
    */
-  private async call<T>(send: (stub: LockServiceStub) => Promise<T>, resendable: boolean): Promise<T> {
+  private async call<T>(send: (stub: LockServiceStub) => Promise<T>, resendable: boolean, key?: string): Promise<T> {
+    const routed = key === undefined || this.routes === undefined ? undefined : await this.routes.stubFor(key);
+    if (routed !== undefined) {
+      // One try at the owner; when that cannot answer, the main connection (whose node forwards) can.
+      try {
+        return await send(routed);
+      } catch (error) {
+        if (error instanceof UnavailableError) this.routes!.redirected(key!, error.ownerAddress);
+        else if (!(resendable && error instanceof ConnectionError) || this._closed) throw error;
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       const stub = this.current ?? (await this.stub());
       let result: T;
@@ -352,6 +375,31 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const check = () => setImmediate(() => this.closeIfUnused(stub));
     stub.connection.onIdle(check);
     check();
+  }
+
+  /**
+   * routeToOwner: a connection to the node at `address`, authenticated like the main one and
+   * declared a peer link, so the node answers a key it does not own with UNAVAILABLE and the
+   * owner's address (the map is corrected) rather than forwarding it.
+   */
+  private async openRoute(address: string): Promise<LockServiceStub> {
+    const { host, port } = parseAddress(address);
+    const { transport, protocol, connectTimeoutMs, maxMessageBytes, callTimeoutMs } = this.options;
+    const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
+    const connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
+    if (this._closed) {
+      connection.close();
+      throw new ConnectionError('the LockClient is closed');
+    }
+    const stub = new LockServiceStub(connection, callTimeoutMs);
+    try {
+      await this.authenticate(stub);
+      await stub.peerConnection(`client:${this.options.owner}`);
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+    return stub;
   }
 
   /** Closes a retired connection that carries no call and no ephemeral lease. */
@@ -407,8 +455,11 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const deadline = waitMs < 0 ? Infinity : performance.now() + waitMs;
     /** The failure that cut the wait short, while riding out an outage. */
     let outage: LockdError | undefined;
+    /** routeToOwner: redirects followed for this request; past MAX_REDIRECTS it takes the main connection. */
+    let redirects = 0;
     for (let outages = 0; ; outages++) {
-      let stub = this.current;
+      const routed = this.routes !== undefined && redirects < MAX_REDIRECTS ? await this.withinWait(this.routes.stubFor(key), key, signal, deadline, outage) : undefined;
+      let stub = routed ?? this.current;
       try {
         if (stub === undefined) stub = await this.withinWait(this.stub(), key, signal, deadline, outage);
       } catch (error) {
@@ -426,6 +477,14 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       try {
         result = await sendAcquire(stub, request, signal, key);
       } catch (error) {
+        if (routed !== undefined && error instanceof UnavailableError) {
+          this.routes!.redirected(key, error.ownerAddress);
+          // A redirect: that node did not take the request (it does not own the key); send it to the owner at once.
+          if (error.ownerAddress !== undefined && !signal?.aborted) {
+            redirects++;
+            continue;
+          }
+        }
         // UNAVAILABLE: the next call (and a wait parked again) goes to the next address, if any.
         if (error instanceof UnavailableError) this.failOver(stub);
         const cutShort = (error instanceof UnavailableError || error instanceof ConnectionError) && waitMs !== 0 && !this._closed && !signal?.aborted;

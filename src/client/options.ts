@@ -23,6 +23,15 @@ export interface ClientOptions {
    * servers do not share locks.
    */
   hosts: readonly string[] | undefined;
+  /**
+   * Cluster mode: send each call on a key straight to the node that owns the key (its
+   * partition: crc32 of the key mod the partition count, from clusterInfo), over one extra
+   * connection per node, instead of through the connected node, which forwards it. The map is
+   * corrected whenever a node answers that it no longer owns a key. Default false: one
+   * connection, one hop more per call on a key another node owns. Against a single lockd it
+   * changes nothing.
+   */
+  routeToOwner: boolean;
   /** Thrift transport; must match the server. Default "buffered": lockd's and most Thrift clients' default. */
   transport: 'buffered' | 'framed';
   /** Thrift protocol; must match the server. Default "binary": lockd's default. */
@@ -87,6 +96,8 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
   port: 9090,
   /** One address: host and port. */
   hosts: undefined,
+  /** One connection; the connected node forwards. */
+  routeToOwner: false,
   /** lockd's default transport. */
   transport: 'buffered',
   /** lockd's default protocol. */
@@ -174,6 +185,7 @@ function validate(o: ClientOptions): void {
   if (o.transport !== 'buffered' && o.transport !== 'framed') fail(`transport must be "buffered" or "framed", got ${JSON.stringify(o.transport)}`);
   if (o.protocol !== 'binary' && o.protocol !== 'compact') fail(`protocol must be "binary" or "compact", got ${JSON.stringify(o.protocol)}`);
   if (typeof o.owner !== 'string') fail('owner must be a string');
+  if (typeof o.routeToOwner !== 'boolean') fail(`routeToOwner must be true or false, got ${JSON.stringify(o.routeToOwner)}`);
   const positive: (keyof ClientOptions)[] = ['connectTimeoutMs', 'callTimeoutMs', 'maxMessageBytes', 'connectAttempts', 'reconnectBaseMs', 'reconnectMaxMs'];
   for (const name of positive) {
     const value = o[name];

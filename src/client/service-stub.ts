@@ -73,6 +73,11 @@ export class LockServiceStub {
     return this.connection.call('clusterInfo', CALL_WRITERS.clusterInfo, undefined, this.callTimeoutMs).reply;
   }
 
+  /** Declares this connection a peer link: keys the node does not own are answered UNAVAILABLE with their owner's address, never forwarded. */
+  peerConnection(nodeId: string): Promise<string> {
+    return this.connection.call('peerConnection', CALL_WRITERS.peerConnection, { nodeId }, this.callTimeoutMs).reply;
+  }
+
   /** Gives up the parked wait that was sent with `waitSeqid` on this connection. */
   cancelWait(waitSeqid: number): Promise<boolean> {
     return this.connection.call('cancelWait', CALL_WRITERS.cancelWait, { waitSeqid }, this.callTimeoutMs).reply;

@@ -4,6 +4,9 @@
  * non-ephemeral leases stay held (renewed there, also those on keys the dead node owned, once
  * the survivor has taken their partitions over); the ephemeral lease, bound to the dead
  * connection, is reported lost. `lockctl cluster` shows both nodes and their partitions.
+ * With routeToOwner, calls go to the owner directly: an ephemeral lease on a key of the
+ * surviving node lives on the client's own connection to that node, and outlives the death of
+ * the node the client first connected to.
  */
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -71,6 +74,13 @@ test('kill -9 of the node in use: calls go on through the other node, leases sta
   const leases = [await c.acquire(onDead, { ttlMs: 20_000, autoRenew: 1_000 }), await c.acquire(onLive, { ttlMs: 20_000, autoRenew: 1_000 })];
   const ephemeral = await c.acquire(keyOwnedBy(info!, 'n1', 'eph'), { ttlMs: 20_000, ephemeral: true });
 
+  const routing = new LockClient({ hosts: [addr(0), addr(1)], owner: 'routing', routeToOwner: true, connectAttempts: 3, reconnectBaseMs: 20, reconnectMaxMs: 200 });
+  clients.push(routing);
+  routing.on('disconnect', () => {});
+  const direct = await routing.acquire(keyOwnedBy(info!, 'n1', 'direct'), { ttlMs: 20_000, ephemeral: true });
+  const routedLeases = [await routing.acquire(keyOwnedBy(info!, 'n0', 'routed-dead'), { ttlMs: 20_000, autoRenew: 1_000 })];
+  expect((await c.inspect(direct.key)).holders.map((h) => h.owner)).toEqual(['routing']);
+
   nodes[0]!.kill('SIGKILL');
   await nodes[0]!.exited();
 
@@ -78,15 +88,20 @@ test('kill -9 of the node in use: calls go on through the other node, leases sta
   expect(connects).toEqual([addr(0), addr(1)]);
   expect(ephemeral.signal.aborted).toBe(true);
   expect(ephemeral.signal.reason).toBeInstanceOf(ConnectionError);
+  // Routed straight to n1, the other client's ephemeral lease never depended on n0.
+  expect(await routing.ping()).toBe('pong');
+  expect(direct.signal.aborted).toBe(false);
+  expect((await c.inspect(direct.key)).holders.map((h) => h.fence)).toEqual([direct.fence]);
 
   // The survivor takes the dead node's partitions over (node TTL 3 s) and honours its leases.
   await until(async () => (await c.clusterInfo()).owners.every((o) => o === 'n1'), 'n1 to own every partition', 30_000);
-  for (const lease of leases) {
+  for (const lease of [...leases, ...routedLeases]) {
     const expiresBefore = lease.expiresAt;
     await until(() => lease.expiresAt > expiresBefore, `the lease on ${lease.key} to be renewed through n1`, 15_000);
     expect(lease.held).toBe(true);
     expect(await c.checkFence(lease.key, lease.fence)).toBe(true);
     expect((await c.inspect(lease.key)).holders.map((h) => h.fence)).toEqual([lease.fence]);
   }
-  for (const lease of leases) expect(await lease.release()).toBe(true);
+  for (const lease of [...leases, ...routedLeases, direct]) expect(await lease.release()).toBe(true);
+  expect((await routing.inspect(routedLeases[0]!.key)).holders).toEqual([]);
 });

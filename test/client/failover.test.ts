@@ -205,6 +205,20 @@ test('one address behaves as before: no failover, UNAVAILABLE reported as is', a
   expect(c.connects).toEqual([addr(a)]);
 });
 
+test('routeToOwner against a single lockd changes nothing: every call on the one connection', async () => {
+  const a = await startLockd();
+  const c = Object.assign(new LockClient({ host: '127.0.0.1', port: a.port, routeToOwner: true }), {});
+  clients.push(c);
+  const connects: string[] = [];
+  c.on('connect', (address) => connects.push(address));
+  const lease = await c.acquire('routed', { ttlMs: 30_000, ephemeral: true });
+  expect((await c.inspect('routed')).holders.map((h) => h.fence)).toEqual([lease.fence]);
+  expect(await c.checkFence('routed', lease.fence)).toBe(true);
+  expect(await lease.release()).toBe(true);
+  expect(connects).toEqual([addr(a)]);
+  expect(() => new LockClient({ routeToOwner: 'yes' as unknown as boolean })).toThrow(/routeToOwner must be true or false/);
+});
+
 test('clusterInfo of a single lockd: a cluster of one, named ""', async () => {
   const a = await startLockd();
   const c = client([addr(a)]);
