@@ -10,9 +10,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LockClient, LockInfo } from '../client/lock-client';
 import type { Lease } from '../client/lease';
-import { ClientOptions, parseAddress } from '../client/options';
+import { ClientOptions, parseAddress, parseAddressList } from '../client/options';
 import { CallTimeoutError, ConfigError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError, PermissionDeniedError, UnauthenticatedError, UnavailableError } from '../errors';
 import { formatCliDuration, parseCliDuration } from './durations';
+import { clusterJson, describeCluster } from './cluster-view';
 import { describeLease, describeLock, describeTimeout, errorJson, JSON_HELP, leaseJson, lockJson } from './render';
 import { securityOptions, SECURITY_FLAGS, SECURITY_HELP } from './security-flags';
 import { showWaitProgress } from './wait-progress';
@@ -32,7 +33,7 @@ class UsageError extends Error {
   readonly code = 'LOCKCTL_USAGE';
 }
 
-const GLOBAL_HELP = `usage: lockctl [--addr host:port] [--json] [--quiet] <command> [args]
+const GLOBAL_HELP = `usage: lockctl [--addr host:port[,host:port...]] [--json] [--quiet] <command> [args]
 
 commands:
   acquire <key> [--ttl 30s] [--wait 10s] [--shared] [--owner NAME] [--token T]
@@ -44,6 +45,7 @@ commands:
   run     <key> [--ttl 30s] [--wait 10s] [--shared] [--owner NAME] -- <command> [args...]
                                                  run a command while holding the lock
   ping                                           check that lockd answers
+  cluster                                        nodes, the partitions each owns, unowned partitions
 
 operations (over lockd's HTTP listener, --http-addr host:port, default $LOCKD_HTTP_ADDR or 127.0.0.1:9091):
   metrics [--top N]                                                 busiest and most contended key prefixes
@@ -51,7 +53,9 @@ operations (over lockd's HTTP listener, --http-addr host:port, default $LOCKD_HT
   drain   [--wait D] [--cancel]                                     stop granting new leases; watch holders finish
 
 global flags:
-  --addr host:port   lockd's address (default $LOCKD_ADDR, else localhost:9090)
+  --addr host:port   lockd's address (default $LOCKD_ADDR, else localhost:9090); several, comma-
+                     separated (a:9090,b:9090), are nodes of one cluster: lockctl uses the first
+                     that answers and fails over to the next
   --json             one JSON object per outcome on stdout, failures included (shapes below)
   --quiet, -q        no "waiting for ..." line on a terminal
   --version          lockctl's version
@@ -67,6 +71,7 @@ ${JSON_HELP}
 
 examples:
   lockctl --addr lockd.internal:9090 ping
+  lockctl --addr node1:9090,node2:9090,node3:9090 cluster
   lockctl run nightly-backup --ttl 1m -- ./backup.sh
   LOCKD_ADDR=localhost:9090 lockctl --json status nightly-backup
 exit codes: 0 done, 1 not acquired in time, 2 usage error, 3 cannot reach lockd (also: lockd
@@ -129,6 +134,15 @@ example:
 Prints "pong" when lockd answers; exit 3 when it cannot be reached.
 example:
   lockctl --addr lockd.internal:9090 ping`,
+  cluster: `usage: lockctl cluster
+
+Shows the lockd cluster as the node lockctl reaches sees it: its name, each node (id, address,
+how many partitions it owns and which, as ranges such as 0-15,32) and the partitions that have
+no owner right now (a failover in progress: calls on their keys answer UNAVAILABLE until a node
+takes them over). Against a single lockd (no --etcd) it says that lockd is not clustered.
+Exit 3 when no address answers.
+example:
+  lockctl --addr node1:9090,node2:9090 cluster`,
 };
 
 /** Where results go, and how. */
@@ -202,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
   let client: LockClient | undefined;
   try {
     if (!(command in COMMAND_HELP)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-    const clientOptions: Partial<ClientOptions> = { ...(values.addr !== undefined ? parseAddress(values.addr) : {}), ...securityOptions(values), connectAttempts: 2 };
+    const clientOptions: Partial<ClientOptions> = { ...(values.addr !== undefined ? addressOptions(values.addr) : {}), ...securityOptions(values), connectAttempts: 2 };
     client = new LockClient(clientOptions);
     client.on('disconnect', (error) => {
       if (!out.quiet) out.note(`${error.message}; reconnecting`);
@@ -258,6 +272,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'ping':
         out.result(await client.ping(), { pong: true });
         return EXIT.OK;
+      case 'cluster': {
+        const info = await client.clusterInfo();
+        out.result(describeCluster(info), clusterJson(info));
+        return EXIT.OK;
+      }
       case 'run': {
         if (childCommand.length === 0) throw new UsageError('run needs a command after --');
         const options = hold();
@@ -274,6 +293,12 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await client?.close();
   }
+}
+
+/** --addr: one host:port, or several separated by commas (the nodes of a cluster, in the order to try them). */
+function addressOptions(addr: string): Partial<ClientOptions> {
+  const hosts = parseAddressList(addr);
+  return hosts.length === 1 ? parseAddress(hosts[0]) : { hosts };
 }
 
 /** Acquires, showing the wait on a terminal. */

@@ -54,6 +54,7 @@ export const JSON_HELP = `JSON output (--json): one object per result on stdout;
   list            {"locks":[<status object>...],"more"}   more: further keys exist (raise --limit)
   run             {"key","fence","exitCode","lost"}
   ping            {"pong":true}
+  cluster         {"cluster","clustered","nodeId","partitions","nodes":[{"nodeId","address","partitions":[...]}],"unowned":[...]}
   --version       {"version"}
   any failure     {"error":{"code","message","exitCode"}}   (+ "lock": <status object> when a wait ran out)
 mode is "exclusive" or "shared"; owner is null when the holder gave none.`;

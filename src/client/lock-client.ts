@@ -3,16 +3,18 @@
  * by seqid, so a parked wait holds up nothing); it reconnects with capped, jittered backoff and
  * reports each lost connection through the 'disconnect' event. A lockd restart is invisible to
  * patient callers: waits are parked again and auto-renewed leases renewed once it is back.
+ * Given several addresses (the nodes of a cluster), it fails over between them.
  */
 import { EventEmitter } from 'node:events';
 import { AbortedError, ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError, UnavailableError } from '../errors';
 import type { LockRequestFields } from '../protocol/lock-service/client';
-import type { WireLockInfo } from '../protocol/lock-service/structs';
+import type { WireClusterInfo, WireLockInfo } from '../protocol/lock-service/structs';
 import { Lease, LeaseState, leaseOf } from './lease';
 import { LeaseChannel, LeaseKeeper } from './lease-keeper';
 import { isModeName, LockModeName, modeName, wireMode } from './mode';
 import { readClientTls } from './credentials';
-import { ClientOptions, resolveClientOptions } from './options';
+import { ClientOptions, parseAddress, resolveClientOptions } from './options';
+import { OwnerRoutes } from './owner-routes';
 import { LockServiceStub, WireAcquireResult } from './service-stub';
 import { ThriftConnection } from './thrift-connection';
 
@@ -68,6 +70,32 @@ export interface LockInfo {
   waiters: number;
 }
 
+/** One lockd node as `clusterInfo()` reports it. */
+export interface ClusterMemberInfo {
+  nodeId: string;
+  /** host:port clients reach it at. */
+  address: string;
+  /** The partitions it owns, ascending. */
+  partitions: number[];
+}
+
+/**
+ * The cluster as the answering node sees it. A single lockd (no --etcd) answers cluster "",
+ * one partition and itself as the only member. A key's partition is crc32(UTF-8 bytes) mod
+ * `partitions`.
+ */
+export interface ClusterInfo {
+  /** The cluster's name; "" for a single lockd. */
+  cluster: string;
+  /** The node that answered. */
+  nodeId: string;
+  /** How many partitions the keys are spread over. */
+  partitions: number;
+  members: ClusterMemberInfo[];
+  /** Owner (nodeId) of each partition by index; "" while a partition has no owner (failover). */
+  owners: string[];
+}
+
 /** LockClient's events. */
 export interface LockClientEvents {
   /** A connection was made (the first, or a reconnect); the argument is "host:port". */
@@ -80,12 +108,27 @@ export interface LockClientEvents {
 }
 
 const NO_OPTIONS: AcquireOptions = Object.freeze({});
+/** routeToOwner: how many "not mine, ask X" answers one acquire follows before it goes through the main connection (nodes whose maps disagree during a hand-off must not bounce it for long). */
+const MAX_REDIRECTS = 3;
 
 /**
  * lockd's Node client. Every call travels over one multiplexed connection, opened on first use
  * and reopened (capped exponential backoff with jitter) after it is lost; each loss is reported
  * through the 'disconnect' event. Network failures reject with ConnectionError or
  * CallTimeoutError; refusals with the LockdError subclass of their code (NotHolderError, ...).
+ *
+ * Several addresses (`hosts`, the nodes of one cluster): the client connects to them in the
+ * order given (each connect attempt tries every address once, starting where the last one
+ * left off; the backoff pauses only between such rounds) and stays on the one that answered.
+ * It fails over to the next address when that connection is lost, and when a node answers
+ * UNAVAILABLE: new calls then go to the next address, while the old connection stays open as
+ * long as it still carries an ephemeral lease or a call, and is closed after. A call that
+ * cannot have taken effect (UNAVAILABLE, or no connection at all) is sent again on the next
+ * address, at most once per address; one whose connection dropped after it was sent only when
+ * sending it twice does no harm: inspect, list, checkFence, ping, clusterInfo, renew, and the
+ * release of a lease held once (a release of a re-entered lease, or `release(key, token)`,
+ * could leave one hold too many). An acquire is never sent twice unless it waits: then it is
+ * parked again, as across a restart.
  *
  * Restarts: an acquire that is waiting when lockd shuts down (UNAVAILABLE) or the connection
  * drops is parked again once the client reconnects, for the rest of its wait; auto-renewed
@@ -105,6 +148,20 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private connectedBefore = false;
   /** Failed connection attempts since the last success: the backoff grows with it. */
   private connectFailures = 0;
+  /** Where this client connects: `hosts`, else the one `host`:`port`. */
+  private readonly addresses: readonly { host: string; port: number }[];
+  /** Index in `addresses` of the current connection, or of the next one to try. */
+  private cursor = 0;
+  /** Connections failed over from after an UNAVAILABLE: open while they carry ephemeral leases or calls. */
+  private readonly retired = new Set<LockServiceStub>();
+  /**
+   * Failovers after UNAVAILABLE since the last answer that was not UNAVAILABLE: once every
+   * address said so, the client stays where it is (instead of opening a connection per call)
+   * until some call succeeds.
+   */
+  private unavailableStreak = 0;
+  /** routeToOwner: the partition map and a connection per owner node; undefined when off. */
+  private readonly routes: OwnerRoutes | undefined;
   /** Ephemeral leases die with their connection: how each one hears of it. */
   private readonly ephemeralWatches = new Map<LeaseKeeper, { connection: ThriftConnection; onClose: (error: LockdError) => void }>();
   /** Leases renewing in the background: each is renewed at once after a reconnect. */
@@ -116,13 +173,21 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   constructor(options: Partial<ClientOptions> = {}) {
     super();
     this.options = Object.freeze(resolveClientOptions(options));
+    this.addresses = this.options.hosts?.map(parseAddress) ?? [{ host: this.options.host, port: this.options.port }];
+    this.routes = !this.options.routeToOwner
+      ? undefined
+      : new OwnerRoutes({
+          fetchInfo: () => this.call((stub) => stub.clusterInfo(), true),
+          open: (address) => this.openRoute(address),
+          refreshMs: this.options.reconnectMaxMs,
+        });
     const client = this;
     this.channel = {
       get closed() {
         return client._closed;
       },
       release: (keeper) => this.releaseKeeper(keeper),
-      renew: async (keeper, ttlMs) => (await this.stub()).renew(keeper.key, keeper.token, ttlMs),
+      renew: (keeper, ttlMs) => this.call((stub) => stub.renew(keeper.key, keeper.token, ttlMs), true, keeper.key),
       renewalStopped: (keeper) => void this.autoRenewed.delete(keeper),
     };
   }
@@ -186,30 +251,41 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   /** Holders (owner, mode, fence, expiry; never tokens) and the waiter count of one key. */
   async inspect(key: string): Promise<LockInfo> {
-    return toLockInfo(await (await this.stub()).inspect(key));
+    return toLockInfo(await this.call((stub) => stub.inspect(key), true, key));
   }
 
   /** Held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's default page (100). */
   async list(prefix = '', limit = 0): Promise<LockInfo[]> {
-    return (await (await this.stub()).listLocks(prefix, limit)).map(toLockInfo);
+    return (await this.call((stub) => stub.listLocks(prefix, limit), true)).map(toLockInfo);
   }
 
   /** True while a live lease on `key` carries `fence`: ask right before acting on a fence. */
   async checkFence(key: string, fence: number): Promise<boolean> {
-    return (await this.stub()).checkFence(key, fence);
+    return this.call((stub) => stub.checkFence(key, fence), true, key);
   }
 
   /** Resolves to "pong" when lockd answers; rejects with ConnectionError when it cannot be reached. */
   async ping(): Promise<string> {
-    return (await this.stub()).ping();
+    return this.call((stub) => stub.ping(), true);
+  }
+
+  /**
+   * The cluster's name, members (node id, address, partitions owned) and the owner of each
+   * partition, as the node this client is connected to sees them. A single lockd answers
+   * cluster "" with itself as the only member.
+   */
+  async clusterInfo(): Promise<ClusterInfo> {
+    return toClusterInfo(await this.call((stub) => stub.clusterInfo(), true));
   }
 
   /**
    * Releases the lease `token` names on `key`, from any process that knows the token. Resolves
    * to false when it names no live lease. Prefer `lease.release()` when you hold the Lease.
+   * With several addresses it is sent again elsewhere only after UNAVAILABLE (not after a
+   * dropped connection: the lease may be re-entered, and one hold must not be released twice).
    */
   async release(key: string, token: string): Promise<boolean> {
-    return (await this.stub()).release(key, token);
+    return this.call((stub) => stub.release(key, token), false, key);
   }
 
   /**
@@ -218,7 +294,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * Prefer `lease.renew()` when you hold the Lease.
    */
   async renew(key: string, token: string, ttlMs?: number): Promise<LeaseState> {
-    const wire = await (await this.stub()).renew(key, token, ttlMs);
+    const wire = await this.call((stub) => stub.renew(key, token, ttlMs), true, key);
     return { key: wire.lockKey, fence: wire.fence, mode: modeName(wire.mode), ttlMs: wire.ttlMs, expiresAt: wire.expiresAtMs, holdCount: wire.holdCount };
   }
 
@@ -231,6 +307,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const stub = this.current;
     this.current = undefined;
     stub?.connection.close();
+    for (const old of this.retired) old.connection.close();
+    this.retired.clear();
+    this.routes?.close();
   }
 
   /** close(), for `await using client = new LockClient()`. */
@@ -242,8 +321,92 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private releaseKeeper(keeper: LeaseKeeper): Promise<boolean> {
     if (keeper.ephemeral) return this.releaseEphemeral(keeper);
     const stub = this.current;
-    if (stub === undefined) return this.stub().then((s) => s.releaseLease(keeper));
-    return stub.releaseLease(keeper);
+    if (stub !== undefined && this.addresses.length === 1 && this.routes === undefined) return stub.releaseLease(keeper);
+    // Held once, a second release after a dropped reply finds it gone (false); held more, it would free a hold too many.
+    return this.call((s) => s.releaseLease(keeper), keeper.holdCount <= 1, keeper.key);
+  }
+
+  /**
+   * Sends one call on the current connection (connecting first if there is none). With several
+   * addresses, a call answered UNAVAILABLE fails the client over to the next address and is sent
+   * again there; one whose connection dropped is sent again only when `resendable` (sending it
+   * twice does no harm). At most one send per address.
+   */
+  private async call<T>(send: (stub: LockServiceStub) => Promise<T>, resendable: boolean, key?: string): Promise<T> {
+    const routed = key === undefined || this.routes === undefined ? undefined : await this.routes.stubFor(key);
+    if (routed !== undefined) {
+      // One try at the owner; when that cannot answer, the main connection (whose node forwards) can.
+      try {
+        return await send(routed);
+      } catch (error) {
+        if (error instanceof UnavailableError) this.routes!.redirected(key!, error.ownerAddress);
+        else if (!(resendable && error instanceof ConnectionError) || this._closed) throw error;
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      const stub = this.current ?? (await this.stub());
+      let result: T;
+      try {
+        result = await send(stub);
+      } catch (error) {
+        if (error instanceof UnavailableError) this.failOver(stub);
+        // UNAVAILABLE: again only elsewhere (the client failed over, or another call did).
+        const again = error instanceof UnavailableError ? this.current !== stub : resendable && error instanceof ConnectionError;
+        if (!again || attempt >= this.addresses.length || this._closed) throw error;
+        continue;
+      }
+      this.unavailableStreak = 0;
+      return result;
+    }
+  }
+
+  /**
+   * After an UNAVAILABLE from `stub`'s node (several addresses only): later calls go to the next
+   * address. The old connection is not closed at once, as that would end its ephemeral leases
+   * and parked waits: it closes once neither is left.
+   */
+  private failOver(stub: LockServiceStub): void {
+    if (this.addresses.length === 1 || this.current !== stub || this.unavailableStreak >= this.addresses.length) return;
+    this.unavailableStreak++;
+    this.current = undefined;
+    this.cursor = (this.cursor + 1) % this.addresses.length;
+    this.retired.add(stub);
+    // Deferred: a grant that just arrived on it registers its ephemeral watch first.
+    const check = () => setImmediate(() => this.closeIfUnused(stub));
+    stub.connection.onIdle(check);
+    check();
+  }
+
+  /**
+   * routeToOwner: a connection to the node at `address`, authenticated like the main one and
+   * declared a peer link, so the node answers a key it does not own with UNAVAILABLE and the
+   * owner's address (the map is corrected) rather than forwarding it.
+   */
+  private async openRoute(address: string): Promise<LockServiceStub> {
+    const { host, port } = parseAddress(address);
+    const { transport, protocol, connectTimeoutMs, maxMessageBytes, callTimeoutMs } = this.options;
+    const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
+    const connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
+    if (this._closed) {
+      connection.close();
+      throw new ConnectionError('the LockClient is closed');
+    }
+    const stub = new LockServiceStub(connection, callTimeoutMs);
+    try {
+      await this.authenticate(stub);
+      await stub.peerConnection(`client:${this.options.owner}`);
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+    return stub;
+  }
+
+  /** Closes a retired connection that carries no call and no ephemeral lease. */
+  private closeIfUnused(stub: LockServiceStub): void {
+    if (!this.retired.has(stub) || stub.connection.pendingCount > 0) return;
+    for (const watch of this.ephemeralWatches.values()) if (watch.connection === stub.connection) return;
+    stub.connection.close(); // its close listener drops it from `retired` without reporting a disconnect
   }
 
   private async releaseEphemeral(keeper: LeaseKeeper): Promise<boolean> {
@@ -252,6 +415,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     if (watch === undefined || !watch.connection.isOpen) return false;
     this.ephemeralWatches.delete(keeper);
     watch.connection.offClose(watch.onClose);
+    // Its own connection, even when the client failed over from it: only there is the lease known as ephemeral.
     const stub = this.current?.connection === watch.connection ? this.current : new LockServiceStub(watch.connection, this.options.callTimeoutMs);
     return stub.releaseLease(keeper);
   }
@@ -291,8 +455,11 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const deadline = waitMs < 0 ? Infinity : performance.now() + waitMs;
     /** The failure that cut the wait short, while riding out an outage. */
     let outage: LockdError | undefined;
+    /** routeToOwner: redirects followed for this request; past MAX_REDIRECTS it takes the main connection. */
+    let redirects = 0;
     for (let outages = 0; ; outages++) {
-      let stub = this.current;
+      const routed = this.routes !== undefined && redirects < MAX_REDIRECTS ? await this.withinWait(this.routes.stubFor(key), key, signal, deadline, outage) : undefined;
+      let stub = routed ?? this.current;
       try {
         if (stub === undefined) stub = await this.withinWait(this.stub(), key, signal, deadline, outage);
       } catch (error) {
@@ -310,6 +477,16 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       try {
         result = await sendAcquire(stub, request, signal, key);
       } catch (error) {
+        if (routed !== undefined && error instanceof UnavailableError) {
+          this.routes!.redirected(key, error.ownerAddress);
+          // A redirect: that node did not take the request (it does not own the key); send it to the owner at once.
+          if (error.ownerAddress !== undefined && !signal?.aborted) {
+            redirects++;
+            continue;
+          }
+        }
+        // UNAVAILABLE: the next call (and a wait parked again) goes to the next address, if any.
+        if (error instanceof UnavailableError) this.failOver(stub);
         const cutShort = (error instanceof UnavailableError || error instanceof ConnectionError) && waitMs !== 0 && !this._closed && !signal?.aborted;
         if (!cutShort) throw error;
         if (performance.now() >= deadline) throw outageOutlasted(this.address, key, error);
@@ -318,6 +495,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         await this.withinWait(delay(backoffMs(this.options, outages + 1)), key, signal, deadline, outage);
         continue;
       }
+      this.unavailableStreak = 0;
       if (!result.acquired) {
         if (signal?.aborted) throw aborted(key, signal);
         if (busyIsError) throw new LockTimeoutError(`${JSON.stringify(key)} was not granted within ${waitMs} ms: another holder kept it`);
@@ -365,8 +543,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     });
   }
 
+  /** The address (or, with several, the list) for messages. */
   private get address(): string {
-    return `${this.options.host}:${this.options.port}`;
+    return this.addresses.map(formatAddress).join(',');
   }
 
   /** Proves the configured credential on a new connection; a refusal closes it and is not retried. */
@@ -389,8 +568,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     return this.connecting;
   }
 
+  /**
+   * One attempt tries every address once, from the cursor on (a dead node costs no backoff when
+   * the next one answers); the backoff pauses between attempts, as with one address.
+   */
   private async connect(): Promise<LockServiceStub> {
-    const { host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts } = this.options;
+    const { transport, protocol, connectTimeoutMs, maxMessageBytes, connectAttempts } = this.options;
+    const count = this.addresses.length;
     let lastError: LockdError | undefined;
     // Read per connect, so a reconnect picks up rotated files; an unreadable one is a ConfigError, not retried.
     const tls = this.options.tls === undefined ? undefined : readClientTls(this.options.tls);
@@ -399,34 +583,48 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         await delay(backoffMs(this.options, this.connectFailures));
         if (this._closed) break;
       }
-      let connection: ThriftConnection;
-      try {
-        connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
-      } catch (error) {
-        this.connectFailures++;
-        lastError = error as LockdError;
-        continue;
+      for (let tried = 0; tried < count && !this._closed; tried++) {
+        const index = this.cursor;
+        const { host, port } = this.addresses[index];
+        let connection: ThriftConnection;
+        try {
+          connection = await ThriftConnection.connect({ host, port, transport, protocol, connectTimeoutMs, maxMessageBytes, tls });
+        } catch (error) {
+          lastError = error as LockdError;
+          this.cursor = (index + 1) % count;
+          continue;
+        }
+        this.connectFailures = 0;
+        if (this._closed) {
+          connection.close();
+          break;
+        }
+        const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
+        await this.authenticate(stub);
+        connection.onClose((error) => {
+          // A connection failed over from is no longer this client's: its end is not a disconnect.
+          if (this.retired.delete(stub)) return;
+          if (this.current === stub) {
+            this.current = undefined;
+            // Its node may be gone: the reconnect starts with the next address.
+            this.cursor = (index + 1) % count;
+          }
+          if (this._closed) return;
+          if (this.listenerCount('disconnect') > 0) this.emit('disconnect', error);
+          else process.emitWarning(`lockd client: ${error.message}; the next call reconnects`, { code: 'LOCKD_DISCONNECT' });
+        });
+        this.current = stub;
+        const reconnected = this.connectedBefore;
+        this.connectedBefore = true;
+        this.emit('connect', `${host}:${port}`);
+        // lockd may have restarted (or this is another node): learn at once whether it still holds each renewed lease.
+        if (reconnected) for (const keeper of this.autoRenewed) keeper.renewSoon();
+        return stub;
       }
-      this.connectFailures = 0;
-      if (this._closed) {
-        connection.close();
-        break;
-      }
-      const stub = new LockServiceStub(connection, this.options.callTimeoutMs);
-      await this.authenticate(stub);
-      connection.onClose((error) => {
-        if (this.current === stub) this.current = undefined;
-        if (this._closed) return;
-        if (this.listenerCount('disconnect') > 0) this.emit('disconnect', error);
-        else process.emitWarning(`lockd client: ${error.message}; the next call reconnects`, { code: 'LOCKD_DISCONNECT' });
-      });
-      this.current = stub;
-      const reconnected = this.connectedBefore;
-      this.connectedBefore = true;
-      this.emit('connect', `${host}:${port}`);
-      // lockd may have restarted: learn at once whether it still holds each renewed lease.
-      if (reconnected) for (const keeper of this.autoRenewed) keeper.renewSoon();
-      return stub;
+      if (!this._closed) this.connectFailures++;
+    }
+    if (lastError !== undefined && count > 1) {
+      throw new ConnectionError(`cannot reach lockd at any of ${this.address} (last: ${lastError.message})`, { cause: lastError });
     }
     throw lastError ?? new ConnectionError('the LockClient is closed');
   }
@@ -466,6 +664,21 @@ function aborted(key: string, signal: AbortSignal, cause: unknown = signal.reaso
 function outageOutlasted(address: string, key: string, outage: LockdError): LockdError {
   const message = `lockd at ${address} went away while ${JSON.stringify(key)} was waiting and was not back before the wait ended (${outage.message})`;
   return outage instanceof UnavailableError ? new UnavailableError(message, { cause: outage }) : new ConnectionError(message, { cause: outage });
+}
+
+/** "host:port", with brackets around an IPv6 host. */
+function formatAddress({ host, port }: { host: string; port: number }): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function toClusterInfo(info: WireClusterInfo): ClusterInfo {
+  return {
+    cluster: info.cluster,
+    nodeId: info.nodeId,
+    partitions: info.partitions,
+    members: info.members.map((m) => ({ nodeId: m.nodeId, address: m.address, partitions: [...m.partitions].sort((a, b) => a - b) })),
+    owners: [...info.owners],
+  };
 }
 
 function toLockInfo(info: WireLockInfo): LockInfo {

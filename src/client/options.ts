@@ -14,6 +14,24 @@ export interface ClientOptions {
   host: string;
   /** lockd's port. Default 9090 (or the port part of LOCKD_ADDR): lockd's default port. */
   port: number;
+  /**
+   * Several addresses ("host:port") of one lockd cluster's nodes: the client connects to the
+   * first that answers, in the order given, and stays there; when that connection is lost, or a
+   * node answers UNAVAILABLE, it fails over to the next (see LockClient). When set, `host` and
+   * `port` become the first entry. Default undefined: the one address `host`:`port` (or every
+   * address of a comma-separated LOCKD_ADDR). Only list nodes of one cluster: independent lockd
+   * servers do not share locks.
+   */
+  hosts: readonly string[] | undefined;
+  /**
+   * Cluster mode: send each call on a key straight to the node that owns the key (its
+   * partition: crc32 of the key mod the partition count, from clusterInfo), over one extra
+   * connection per node, instead of through the connected node, which forwards it. The map is
+   * corrected whenever a node answers that it no longer owns a key. Default false: one
+   * connection, one hop more per call on a key another node owns. Against a single lockd it
+   * changes nothing.
+   */
+  routeToOwner: boolean;
   /** Thrift transport; must match the server. Default "buffered": lockd's and most Thrift clients' default. */
   transport: 'buffered' | 'framed';
   /** Thrift protocol; must match the server. Default "binary": lockd's default. */
@@ -70,12 +88,16 @@ export interface ClientOptions {
   tls: ClientTlsFiles | undefined;
 }
 
-/** The defaults, frozen; host and port yield to LOCKD_ADDR=host:port when it is set. */
+/** The defaults, frozen; host and port yield to LOCKD_ADDR=host:port[,host:port...] when it is set. */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
   /** lockd's default address. */
   host: 'localhost',
   /** lockd's default port. */
   port: 9090,
+  /** One address: host and port. */
+  hosts: undefined,
+  /** One connection; the connected node forwards. */
+  routeToOwner: false,
   /** lockd's default transport. */
   transport: 'buffered',
   /** lockd's default protocol. */
@@ -102,7 +124,7 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
   tls: undefined,
 } satisfies ClientOptions);
 
-/** Parses "host:port" (as in LOCKD_ADDR or lockctl --addr); "[::1]:9090" for IPv6. Throws ConfigError. */
+/** Parses one "host:port" (as in LOCKD_ADDR or lockctl --addr); "[::1]:9090" for IPv6. Throws ConfigError. */
 export function parseAddress(address: string): { host: string; port: number } {
   const match = /^(.+):(\d{1,5})$/.exec(address.trim());
   const port = match ? Number(match[2]) : NaN;
@@ -111,14 +133,41 @@ export function parseAddress(address: string): { host: string; port: number } {
 }
 
 /**
- * Defaults, then LOCKD_ADDR from `env`, then `options` (fields set to undefined are ignored);
- * throws ConfigError naming the first invalid field.
+ * Parses a comma-separated address list ("a:9090,b:9090", as LOCKD_ADDR and lockctl --addr take
+ * it); blanks around commas are ignored. Throws ConfigError for an empty list or a bad entry.
+ */
+export function parseAddressList(list: string): string[] {
+  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) throw new ConfigError(`address list ${JSON.stringify(list)} names no host:port`);
+  for (const entry of entries) parseAddress(entry);
+  return entries;
+}
+
+/**
+ * Defaults, then LOCKD_ADDR from `env` (one address, or several separated by commas), then
+ * `options` (fields set to undefined are ignored); throws ConfigError naming the first invalid
+ * field. An explicit `host` or `port` (without `hosts`) means one address: it replaces a list
+ * from LOCKD_ADDR. With several addresses, `host` and `port` are the first one's.
  */
 export function resolveClientOptions(options: Partial<ClientOptions> = {}, env: NodeJS.ProcessEnv = process.env): ClientOptions {
-  const fromEnv = env.LOCKD_ADDR ? parseAddress(env.LOCKD_ADDR) : {};
+  const envHosts = env.LOCKD_ADDR ? parseAddressList(env.LOCKD_ADDR) : undefined;
+  const fromEnv = envHosts === undefined ? {} : { ...parseAddress(envHosts[0]), hosts: envHosts.length > 1 ? envHosts : undefined };
   const resolved: ClientOptions = { ...DEFAULT_CLIENT_OPTIONS, ...fromEnv, credential: credentialFromEnv(env) };
+  if (options.hosts === undefined && (options.host !== undefined || options.port !== undefined)) resolved.hosts = undefined;
   for (const [name, value] of Object.entries(options) as [keyof ClientOptions, unknown][]) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[name] = value;
+  }
+  if (resolved.hosts !== undefined) {
+    if (!Array.isArray(resolved.hosts) || resolved.hosts.length === 0) {
+      throw new ConfigError(`invalid LockClient option: hosts must be a non-empty array of "host:port" strings, got ${JSON.stringify(resolved.hosts)}`);
+    }
+    const hosts = resolved.hosts.map((entry: unknown) => {
+      if (typeof entry !== 'string') throw new ConfigError(`invalid LockClient option: hosts must hold "host:port" strings, got ${JSON.stringify(entry)}`);
+      parseAddress(entry);
+      return entry.trim();
+    });
+    resolved.hosts = Object.freeze(hosts);
+    Object.assign(resolved, parseAddress(hosts[0]));
   }
   validate(resolved);
   // A plain { identity, secret } becomes a Credential, which never prints its secret.
@@ -136,6 +185,7 @@ function validate(o: ClientOptions): void {
   if (o.transport !== 'buffered' && o.transport !== 'framed') fail(`transport must be "buffered" or "framed", got ${JSON.stringify(o.transport)}`);
   if (o.protocol !== 'binary' && o.protocol !== 'compact') fail(`protocol must be "binary" or "compact", got ${JSON.stringify(o.protocol)}`);
   if (typeof o.owner !== 'string') fail('owner must be a string');
+  if (typeof o.routeToOwner !== 'boolean') fail(`routeToOwner must be true or false, got ${JSON.stringify(o.routeToOwner)}`);
   const positive: (keyof ClientOptions)[] = ['connectTimeoutMs', 'callTimeoutMs', 'maxMessageBytes', 'connectAttempts', 'reconnectBaseMs', 'reconnectMaxMs'];
   for (const name of positive) {
     const value = o[name];

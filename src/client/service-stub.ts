@@ -5,7 +5,7 @@
  * the wire behaviour.
  */
 import { CALL_WRITERS, CallArgs, LockRequestFields, WireAcquireResult } from '../protocol/lock-service/client';
-import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
+import type { WireClusterInfo, WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import type { PendingCall, ThriftConnection } from './thrift-connection';
 
 export type { WireAcquireResult, PendingCall };
@@ -66,6 +66,16 @@ export class LockServiceStub {
   /** Liveness: "pong". */
   ping(): Promise<string> {
     return this.connection.call('ping', CALL_WRITERS.ping, undefined, this.callTimeoutMs).reply;
+  }
+
+  /** The cluster's members and partition owners as the answering node sees them (a single lockd: a cluster of one). */
+  clusterInfo(): Promise<WireClusterInfo> {
+    return this.connection.call('clusterInfo', CALL_WRITERS.clusterInfo, undefined, this.callTimeoutMs).reply;
+  }
+
+  /** Declares this connection a peer link: keys the node does not own are answered UNAVAILABLE with their owner's address, never forwarded. */
+  peerConnection(nodeId: string): Promise<string> {
+    return this.connection.call('peerConnection', CALL_WRITERS.peerConnection, { nodeId }, this.callTimeoutMs).reply;
   }
 
   /** Gives up the parked wait that was sent with `waitSeqid` on this connection. */

@@ -56,6 +56,7 @@ export class ThriftConnection {
   private sweeper: NodeJS.Timeout | undefined;
   private closedError: LockdError | undefined;
   private readonly closeListeners = new Set<(error: LockdError) => void>();
+  private idleListener: (() => void) | undefined;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -112,6 +113,15 @@ export class ThriftConnection {
   onClose(listener: (error: LockdError) => void): void {
     if (this.closedError !== undefined) listener(this.closedError);
     else this.closeListeners.add(listener);
+  }
+
+  /**
+   * Sets the one listener called (synchronously, once the reply is delivered to its promise)
+   * each time an answer or a timeout leaves no call in flight; LockClient closes a connection it
+   * failed over from that way.
+   */
+  onIdle(listener: () => void): void {
+    this.idleListener = listener;
   }
 
   /** Removes a listener added with onClose. */
@@ -180,6 +190,7 @@ export class ThriftConnection {
     if (reply.kind === 'ok') call.resolve(reply.value);
     else if (reply.kind === 'lockError') call.reject(errorFromWire(reply.code, reply.message, reply.ownerAddress));
     else call.reject(new ProtocolError(`lockd rejected ${call.method}: ${reply.message} (TApplicationException type ${reply.type})`));
+    if (this.pending.size === 0) this.idleListener?.();
   };
 
   private readonly sweep = (): void => {
@@ -188,6 +199,7 @@ export class ThriftConnection {
       if (call.deadline > now) continue;
       this.pending.delete(seqid);
       call.reject(new CallTimeoutError(`lockd at ${this.address} did not answer ${call.method} in time`));
+      if (this.pending.size === 0) this.idleListener?.();
     }
     if (this.pending.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

@@ -10,12 +10,8 @@
  * owners (a new owner resumes above the journaled ceiling) and fences of different keys never
  * collide (different p, or different k). With P = 64 a partition has 2^47 fences below 2^53.
  */
-import { crc32 } from 'node:zlib';
-
-/** The partition of `key` among `partitions`. */
-export function partitionOf(key: string, partitions: number): number {
-  return crc32(key) % partitions;
-}
+// The function itself lives in util: the client computes it too (routeToOwner).
+export { partitionOf } from '../util/partition';
 
 /** The fence clients see for partition `p`'s k-th fence. */
 export function publishFence(k: number, p: number, partitions: number, fenceBase: number): number {

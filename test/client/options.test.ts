@@ -1,6 +1,6 @@
 /** Client options: defaults, LOCKD_ADDR, overrides and validation (no network). */
 import { ConfigError } from '../../src/errors';
-import { DEFAULT_CLIENT_OPTIONS, LockClient, parseAddress, resolveClientOptions } from '../../src';
+import { DEFAULT_CLIENT_OPTIONS, LockClient, parseAddress, parseAddressList, resolveClientOptions } from '../../src';
 
 test('the defaults match lockd: localhost:9090, buffered, binary, lockd decides the TTL; they are frozen', () => {
   expect(DEFAULT_CLIENT_OPTIONS).toMatchObject({ host: 'localhost', port: 9090, transport: 'buffered', protocol: 'binary', ttlMs: undefined });
@@ -35,4 +35,18 @@ test('invalid options and addresses are ConfigError naming the field', () => {
   expect(() => new LockClient({ callTimeoutMs: -1 })).toThrow(/callTimeoutMs must be a positive number/);
   expect(() => new LockClient({ connectAttempts: 1.5 })).toThrow(/connectAttempts/);
   expect(() => new LockClient({ ttlMs: 0 })).toThrow(/ttlMs/);
+});
+
+test('several addresses: hosts, or LOCKD_ADDR with commas; host and port are then the first; an explicit host or port means one address', () => {
+  expect(parseAddressList(' a:1, b:2 ,')).toEqual(['a:1', 'b:2']);
+  expect(resolveClientOptions({}, { LOCKD_ADDR: 'a:1,[::1]:2' })).toMatchObject({ host: 'a', port: 1, hosts: ['a:1', '[::1]:2'] });
+  expect(resolveClientOptions({}, { LOCKD_ADDR: 'a:1,' })).toMatchObject({ host: 'a', port: 1, hosts: undefined });
+  expect(resolveClientOptions({ hosts: ['c:3', 'd:4'] }, { LOCKD_ADDR: 'a:1,b:2' })).toMatchObject({ host: 'c', port: 3, hosts: ['c:3', 'd:4'] });
+  expect(resolveClientOptions({ port: 7 }, { LOCKD_ADDR: 'a:1,b:2' })).toMatchObject({ host: 'a', port: 7, hosts: undefined });
+  expect(resolveClientOptions({ host: 'z' }, { LOCKD_ADDR: 'a:1,b:2' })).toMatchObject({ host: 'z', port: 1, hosts: undefined });
+  expect(Object.isFrozen(resolveClientOptions({ hosts: ['c:3', 'd:4'] }, {}).hosts)).toBe(true);
+  expect(() => parseAddressList(' , ')).toThrow(ConfigError);
+  expect(() => resolveClientOptions({}, { LOCKD_ADDR: 'a:1,b' })).toThrow(/"b" is not host:port/);
+  expect(() => new LockClient({ hosts: [] })).toThrow(/hosts must be a non-empty array/);
+  expect(() => new LockClient({ hosts: ['a:1', 'nope'] })).toThrow(ConfigError);
 });
