@@ -86,13 +86,7 @@ class Connection:
 
     def __init__(self, options):
         self._options = options
-        self.address = f'{options.host}:{options.port}'
-        try:
-            sock = socket.create_connection((options.host, options.port), timeout=options.connect_timeout)
-        except socket.timeout:
-            raise ConnectionError(f'cannot connect to lockd at {self.address}: no answer within connect_timeout={options.connect_timeout} s') from None
-        except OSError as error:
-            raise ConnectionError(f'cannot connect to lockd at {self.address}: {error.strerror or error}') from error
+        sock = self._connect_first(options)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _enable_keepalive(sock, options.tcp_keepalive)
         self._tls = options.tls
@@ -117,6 +111,20 @@ class Connection:
         self.broken = False
         if options.credential is not None:
             self._authenticate(options.credential, options.call_timeout)
+
+    def _connect_first(self, options):
+        """A socket to the first address that accepts: host:port, then each of `hosts` in order
+        (the nodes of a lockd cluster all answer every call). Sets `address` to the one reached."""
+        failures = []
+        for host, port in [(options.host, options.port), *options.hosts]:
+            self.address = f'{host}:{port}'
+            try:
+                return socket.create_connection((host, port), timeout=options.connect_timeout)
+            except socket.timeout:
+                failures.append(f'{self.address}: no answer within connect_timeout={options.connect_timeout} s')
+            except OSError as error:
+                failures.append(f'{self.address}: {error.strerror or error}')
+        raise ConnectionError(f'cannot connect to lockd at {"; ".join(failures)}')
 
     def call(self, method, *args, timeout):
         """Calls `method` with positional `args` (so a renamed IDL parameter changes nothing

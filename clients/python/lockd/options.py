@@ -28,6 +28,10 @@ class ClientOptions:
     host: str = 'localhost'
     #: lockd's port. Default 9090: lockd's default port.
     port: int = DEFAULT_PORT
+    #: More (host, port) addresses, tried in order when host:port does not accept a connection
+    #: (the nodes of a lockd cluster all answer every call). LOCKD_ADDR="a:9090,b:9090" sets
+    #: host/port to the first and hosts to the rest. Default (): one address.
+    hosts: tuple = ()
     #: "buffered" or "framed"; must match lockd's --transport. Default "buffered": lockd's default.
     transport: str = 'buffered'
     #: "binary" or "compact"; must match lockd's --protocol. Default "binary": lockd's default.
@@ -90,6 +94,9 @@ class ClientOptions:
             fail(f'host must be a non-empty string, got {self.host!r}')
         if not _is_int(self.port) or not 1 <= self.port <= 65535:
             fail(f'port must be an integer in 1..65535, got {self.port!r}')
+        if not isinstance(self.hosts, tuple) or not all(
+                isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], str) and a[0] and _is_int(a[1]) and 1 <= a[1] <= 65535 for a in self.hosts):
+            fail(f'hosts must be a tuple of (host, port) pairs, got {self.hosts!r}')
         if self.transport not in ('buffered', 'framed'):
             fail(f'transport must be "buffered" or "framed", got {self.transport!r}')
         if self.protocol not in ('binary', 'compact'):
@@ -152,7 +159,9 @@ def resolve_options(host=None, port=None, env=None, **overrides):
     credential_file passed replaces LOCKD_CREDENTIAL. Raises ConfigError naming the first bad field."""
     fields = {}
     if env is not None and env.get('LOCKD_ADDR'):
-        fields['host'], fields['port'] = parse_address(env['LOCKD_ADDR'])
+        first, *rest = [parse_address(part) for part in env['LOCKD_ADDR'].split(',') if part.strip()] or [parse_address('')]
+        fields['host'], fields['port'] = first
+        fields['hosts'] = tuple(rest)
     if env is not None and overrides.get('credential') is None and overrides.get('credential_file') is None:
         credential = credential_from_env(env)
         if credential is not None:

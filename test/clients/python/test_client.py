@@ -320,6 +320,15 @@ class ErrorsTest(LockdTestCase):
         self.assertIsInstance(caught.exception, ConnectionError, 'the built-in ConnectionError catches it too')
         self.assertIn(f'127.0.0.1:{port}', str(caught.exception))
 
+    def test_the_next_address_is_tried_when_the_first_does_not_accept(self):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            closed = probe.getsockname()[1]
+        client = LockClient.from_env(env={'LOCKD_ADDR': f'127.0.0.1:{closed},{self.server.host}:{self.server.port}'}, connect_timeout=2)
+        self.addCleanup(client.close)
+        self.assertEqual(client.options.hosts, ((self.server.host, self.server.port),))
+        self.assertEqual(client.ping(), 'pong')
+
     def test_a_peer_that_is_not_lockd_gives_a_connection_error_with_a_hint(self):
         # What a Thrift server on another transport or protocol, or an HTTP server, looks like.
         with socket.socket() as listener:

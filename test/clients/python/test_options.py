@@ -26,6 +26,10 @@ class OptionsTest(unittest.TestCase):
         self.assertEqual((client.options.host, client.options.port), ('lockd.internal', 7000))
         self.assertEqual(LockClient.from_env(env={}).options.port, 9090)
         self.assertEqual(LockClient.from_env(env={'LOCKD_ADDR': 'a:1'}, port=2).options.port, 2, 'explicit options win')
+        several = LockClient.from_env(env={'LOCKD_ADDR': 'a:1, b:2,c:3'}).options
+        self.assertEqual((several.host, several.port, several.hosts), ('a', 1, (('b', 2), ('c', 3))))
+        with self.assertRaisesRegex(ConfigError, "'b' is not host:port"):
+            LockClient.from_env(env={'LOCKD_ADDR': 'a:1,b'})
 
     def test_parse_address(self):
         self.assertEqual(parse_address('localhost:9090'), ('localhost', 9090))
