@@ -33,10 +33,14 @@ export class ManualClock implements Clock {
 export type SessionId = number;
 
 /** A lease as it is granted or reported to its holder. */
-export interface LeaseView {
-  readonly key: string;
+export interface LeaseView extends LeaseFields {
   /** 32 hex characters (128 random bits). */
   readonly token: string;
+}
+
+/** What a lease is, but for the proof of holding it (a token, or its digest). */
+export interface LeaseFields {
+  readonly key: string;
   readonly fence: number;
   readonly ttlMs: number;
   readonly expiresAtMs: number;
@@ -49,16 +53,9 @@ export interface LeaseView {
  * A lease as lockd keeps it (table, data dir, cluster journal): the digest of its token in place
  * of the token (see token-digest.ts), so nothing kept can be presented as the token.
  */
-export interface StoredLease {
-  readonly key: string;
+export interface StoredLease extends LeaseFields {
   /** First 16 bytes of SHA-256 of the token's 16 bytes, as 32 hex characters. */
   readonly digest: string;
-  readonly fence: number;
-  readonly ttlMs: number;
-  readonly expiresAtMs: number;
-  readonly mode: LockMode;
-  readonly holdCount: number;
-  readonly owner: string | undefined;
 }
 
 /** A holder as others see it: no token. */

@@ -50,14 +50,14 @@ export function readCall(r: ProtocolReader): ServiceCall {
       r.skip(TType.STRUCT);
       return { method: 'ping', seqid };
     case 'cancelWait':
-      return { method: 'cancelWait', seqid, waitSeqid: readSingleI32Arg(r) };
+      return { method: 'cancelWait', seqid, waitSeqid: readFirstArg(r, TType.I32, readI32) };
     case 'authenticate':
       return readAuthenticateArgs(r, seqid);
     case 'clusterInfo':
       r.skip(TType.STRUCT);
       return { method: 'clusterInfo', seqid };
     case 'peerConnection':
-      return { method: 'peerConnection', seqid, nodeId: readSingleStringArg(r) };
+      return { method: 'peerConnection', seqid, nodeId: readFirstArg(r, TType.STRING, readString) };
     default:
       r.skip(TType.STRUCT);
       return { method: 'unknown', seqid, name, messageType: type };
@@ -109,31 +109,22 @@ function readKeyedArgs(r: ProtocolReader, method: 'release' | 'renew' | 'checkFe
   }
 }
 
-function readSingleI32Arg(r: ProtocolReader): number | undefined {
-  let value: number | undefined;
+/** The value of field 1 of an arguments struct when it has wire type `type` (read by `read`). */
+function readFirstArg<T>(r: ProtocolReader, type: number, read: (r: ProtocolReader) => T): T | undefined {
+  let value: T | undefined;
   r.readStructBegin();
   for (;;) {
-    const type = r.readFieldBegin();
-    if (type === TType.STOP) break;
-    if (r.fieldId === 1 && type === TType.I32) value = r.readI32();
-    else r.skip(type);
+    const fieldType = r.readFieldBegin();
+    if (fieldType === TType.STOP) break;
+    if (r.fieldId === 1 && fieldType === type) value = read(r);
+    else r.skip(fieldType);
   }
   r.readStructEnd();
   return value;
 }
 
-function readSingleStringArg(r: ProtocolReader): string | undefined {
-  let value: string | undefined;
-  r.readStructBegin();
-  for (;;) {
-    const type = r.readFieldBegin();
-    if (type === TType.STOP) break;
-    if (r.fieldId === 1 && type === TType.STRING) value = r.readString();
-    else r.skip(type);
-  }
-  r.readStructEnd();
-  return value;
-}
+const readI32 = (r: ProtocolReader) => r.readI32();
+const readString = (r: ProtocolReader) => r.readString();
 
 function readAuthenticateArgs(r: ProtocolReader, seqid: number): ServiceCall {
   let identity: string | undefined;
