@@ -7,40 +7,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
-import { ThriftConnection } from '../../src/client/thrift-connection';
+import type { ThriftConnection } from '../../src/client/thrift-connection';
 import { NotHolderError, UnavailableError } from '../../src/errors';
-import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
-import { type EtcdCluster, freePorts, startEtcd } from '../helpers/etcd';
-import { type LockdProcess, startLockd } from '../helpers/lockd-process';
+import { call, type LockdCluster, startCluster } from '../helpers/cluster';
 import { DEBIAN_PYTHON, requirePythonThrift, requireThriftCompiler, run, runProcess } from '../helpers/tools';
 
 jest.setTimeout(60_000);
 
 const PARTITIONS = 8;
-let etcd: EtcdCluster;
-const nodes: LockdProcess[] = [];
-const open: ThriftConnection[] = [];
-
-/** A connection to node `i`. */
-async function connect(i: number): Promise<ThriftConnection> {
-  const connection = await ThriftConnection.connect({ host: '127.0.0.1', port: nodes[i]!.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 });
-  open.push(connection);
-  return connection;
-}
-
-function call<M extends MethodName>(connection: ThriftConnection, method: M, args: CallArgs[M]) {
-  return connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, 30_000) as { seqid: number; reply: Promise<ResultOf<M>> };
-}
-
+let cluster: LockdCluster;
 let info: WireClusterInfo;
 
+/** A connection to node `i` (closed by the harness). */
+const connect = (i: number): Promise<ThriftConnection> => cluster.connect(i);
+
 /** The node index (0 or 1) that owns `key`, per clusterInfo. */
-function ownerIndex(key: string): number {
-  const owner = info.owners[crc32(key) % PARTITIONS];
-  return nodes.findIndex((_, i) => `n${i}` === owner);
-}
+const ownerIndex = (key: string): number => cluster.ownerOf(key, info);
 
 /** A key (with `stem` in its name) owned by node `owner`. */
 function keyOwnedBy(owner: number, stem: string): string {
@@ -49,39 +32,20 @@ function keyOwnedBy(owner: number, stem: string): string {
 }
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  const ports = await freePorts(2);
-  for (let i = 0; i < 2; i++) {
-    const port = String(ports[i]);
-    nodes.push(
-      await startLockd(['--etcd', etcd.endpoints.join(','), '--cluster', 'fwd', '--node-id', `n${i}`, '--port', port, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', '3s'], { readyTimeoutMs: 30_000 }),
-    );
-  }
-  // The second node takes partitions over from the first once it has settled: wait until both own some.
-  const probe = await connect(0);
-  const deadline = Date.now() + 40_000;
-  for (;;) {
-    info = await call(probe, 'clusterInfo', undefined).reply;
-    const owning = info.members.filter((m) => m.partitions.length > 0).length;
-    if (owning === 2 && info.owners.every((o) => o !== '')) break;
-    if (Date.now() > deadline) throw new Error(`partitions never spread over both nodes: ${JSON.stringify(info)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  cluster = await startCluster({ nodes: 2, etcdMembers: 1, partitions: PARTITIONS, nodeTtl: '3s', name: 'fwd', logLevel: 'info' });
+  // Every partition owned, and both nodes own some.
+  info = await cluster.settled();
 });
 
-afterAll(async () => {
-  for (const connection of open) connection.close();
-  await Promise.all(nodes.map((node) => node.stop()));
-  await etcd?.stop();
-});
+afterAll(async () => cluster?.stop());
 
 test('clusterInfo: both nodes, every partition owned, the same map from either node', async () => {
   const fromOther = await call(await connect(1), 'clusterInfo', undefined).reply;
   expect(info.cluster).toBe('fwd');
   expect(info.partitions).toBe(PARTITIONS);
   expect(info.members.map((m) => [m.nodeId, m.address])).toEqual([
-    ['n0', `127.0.0.1:${nodes[0]!.port}`],
-    ['n1', `127.0.0.1:${nodes[1]!.port}`],
+    ['n0', cluster.nodes[0]!.address],
+    ['n1', cluster.nodes[1]!.address],
   ]);
   expect(fromOther.nodeId).toBe('n1');
   expect(fromOther.owners).toEqual(info.owners);
@@ -174,7 +138,7 @@ test('on a peer link (peerConnection) a key of another node is refused with its 
     (error: unknown) => error,
   );
   expect(refusal).toBeInstanceOf(UnavailableError);
-  expect((refusal as UnavailableError).ownerAddress).toBe(`127.0.0.1:${nodes[0]!.port}`);
+  expect((refusal as UnavailableError).ownerAddress).toBe(cluster.nodes[0]!.address);
   // Its own keys it serves.
   expect((await call(link, 'inspect', { key: keyOwnedBy(1, 'peer') }).reply).holders).toEqual([]);
 });
@@ -188,7 +152,7 @@ test("the seed's Python client, unchanged, takes and releases a lock of another 
     run('thrift', ['-r', '--gen', 'py', '-out', scratch, path.join(seedDir, 'lock_service.thrift')]);
     const key = 'file_lock_key'; // the seed client's own key
     const dialled = 1 - ownerIndex(key);
-    const result = await runProcess(DEBIAN_PYTHON, [path.join(seedDir, 'run_seed_client.py'), scratch, String(nodes[dialled]!.port)], {
+    const result = await runProcess(DEBIAN_PYTHON, [path.join(seedDir, 'run_seed_client.py'), scratch, String(cluster.nodes[dialled]!.port)], {
       env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
       timeoutMs: 20_000,
     });
@@ -205,8 +169,7 @@ test('when the owner dies, a call through the surviving node waits out the failo
   const key = keyOwnedBy(0, 'failover');
   const viaSurvivor = await connect(1);
   const lease = (await call(viaSurvivor, 'acquire', { lockKey: key, ttlMs: 60_000, owner: 'survivor' }).reply).lease!;
-  nodes[0]!.kill('SIGKILL');
-  await nodes[0]!.exited();
+  await cluster.killNode(0);
   // No error in between: node 1 holds the calls until it has taken the partition over.
   const info = await call(viaSurvivor, 'inspect', { key }).reply;
   expect(info.holders).toEqual([expect.objectContaining({ owner: 'survivor', fence: lease.fence })]);

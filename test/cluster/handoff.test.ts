@@ -3,8 +3,9 @@
  * it, and a wait parked on the old owner follows its key to the new owner instead of failing.
  */
 import { crc32 } from 'node:zlib';
-import { ThriftConnection } from '../../src/client/thrift-connection';
-import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
+import type { ThriftConnection } from '../../src/client/thrift-connection';
+import type { ResultOf } from '../../src/protocol/lock-service/client';
+import { call, connectTo } from '../helpers/cluster';
 import { type EtcdCluster, freePorts, startEtcd } from '../helpers/etcd';
 import { type LockdProcess, startLockd } from '../helpers/lockd-process';
 
@@ -24,13 +25,9 @@ async function startNode(i: number, port: number): Promise<LockdProcess> {
 }
 
 async function connect(node: LockdProcess): Promise<ThriftConnection> {
-  const connection = await ThriftConnection.connect({ host: '127.0.0.1', port: node.port, transport: 'buffered', protocol: 'binary', connectTimeoutMs: 5_000, maxMessageBytes: 1 << 20 });
+  const connection = await connectTo(node.port);
   open.push(connection);
   return connection;
-}
-
-function call<M extends MethodName>(connection: ThriftConnection, method: M, args: CallArgs[M]) {
-  return connection.call(method, CALL_WRITERS[method] as CallWriter<CallArgs[M]>, args, 60_000) as { seqid: number; reply: Promise<ResultOf<M>> };
 }
 
 beforeAll(async () => {
