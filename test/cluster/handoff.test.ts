@@ -49,7 +49,7 @@ test('a wait parked on a node that hands its key over is granted by the new owne
   const holder = await connect(first);
   const leases = new Map<string, ResultOf<'acquire'>>();
   for (const key of keys) leases.set(key, await call(holder, 'acquire', { lockKey: key, ttlMs: 60_000 }).reply);
-  const waits = keys.map((key) => ({ key, wait: call(direct, 'acquire', { lockKey: key, waitMs: 30_000, owner: 'waiter' }) }));
+  const waits = keys.map((key) => ({ key, wait: call(direct, 'acquire', { lockKey: key, waitMs: 30_000, owner: 'waiter' }, 60_000) }));
   await call(direct, 'ping', undefined).reply;
 
   await startNode(1, port1!);
