@@ -102,7 +102,14 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
 
   /** True when closing this connection would free nothing: no ephemeral grant, no parked wait, no reply owed. */
   get isIdle(): boolean {
-    return !this.holdsEphemeral && this.parkedBySeq.size === 0 && this.seedGrants.size === 0 && !this.outbox.hasOutput && this.outbox.bufferedBytes === 0;
+    return (
+      !this.holdsEphemeral &&
+      this.parkedBySeq.size === 0 &&
+      this.seedGrants.size === 0 &&
+      this.forwarder?.bindsState !== true &&
+      !this.outbox.hasOutput &&
+      this.outbox.bufferedBytes === 0
+    );
   }
 
   /** True while a message that has begun is still arriving. */

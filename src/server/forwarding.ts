@@ -171,6 +171,11 @@ export class Forwarder {
     );
   }
 
+  /** True while an owner may hold something bound to this connection, or a forwarded wait is out. */
+  get bindsState(): boolean {
+    return this.boundLinks.size > 0 || this.waits.size > 0;
+  }
+
   /** The client's connection closed: close the links, so owners end what was bound to it. */
   close(): void {
     this.links?.close();
