@@ -111,20 +111,32 @@ declare class Client {
   inspect(lockKey: string, callback?: (error: ttypes.LockError, response: LockInfo)=>void): void;
 
   /**
-   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
-   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
-   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
-   * page is empty. Only keys the caller may read are listed.
+   * Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+   * page of listLocksPage (which continues past it).
    */
-  listLocks(prefix: string, limit: number, startAfter: string): LockInfo[];
+  listLocks(prefix: string, limit: number): LockInfo[];
 
   /**
-   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
-   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
-   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
-   * page is empty. Only keys the caller may read are listed.
+   * Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+   * page of listLocksPage (which continues past it).
    */
-  listLocks(prefix: string, limit: number, startAfter: string, callback?: (error: ttypes.LockError, response: LockInfo[])=>void): void;
+  listLocks(prefix: string, limit: number, callback?: (error: ttypes.LockError, response: LockInfo[])=>void): void;
+
+  /**
+   * Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+   * limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+   * (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+   * empty. Only keys the caller may read are listed.
+   */
+  listLocksPage(prefix: string, limit: number, startAfter: string): LockInfo[];
+
+  /**
+   * Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+   * limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+   * (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+   * empty. Only keys the caller may read are listed.
+   */
+  listLocksPage(prefix: string, limit: number, startAfter: string, callback?: (error: ttypes.LockError, response: LockInfo[])=>void): void;
 
   /**
    * Liveness: answers "pong".
@@ -220,6 +232,7 @@ declare class Processor {
   process_checkFence(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_inspect(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_listLocks(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_listLocksPage(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_ping(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_cancelWait(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_authenticate(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;

@@ -904,16 +904,12 @@ LockService_inspect_result.prototype.write = function(output) {
 var LockService_listLocks_args = function(args) {
   this.prefix = null;
   this.limit = null;
-  this.startAfter = null;
   if (args) {
     if (args.prefix !== undefined && args.prefix !== null) {
       this.prefix = args.prefix;
     }
     if (args.limit !== undefined && args.limit !== null) {
       this.limit = args.limit;
-    }
-    if (args.startAfter !== undefined && args.startAfter !== null) {
-      this.startAfter = args.startAfter;
     }
   }
 };
@@ -942,13 +938,6 @@ LockService_listLocks_args.prototype.read = function(input) {
         input.skip(ftype);
       }
       break;
-      case 3:
-      if (ftype == Thrift.Type.STRING) {
-        this.startAfter = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
       default:
         input.skip(ftype);
     }
@@ -968,11 +957,6 @@ LockService_listLocks_args.prototype.write = function(output) {
   if (this.limit !== null && this.limit !== undefined) {
     output.writeFieldBegin('limit', Thrift.Type.I32, 2);
     output.writeI32(this.limit);
-    output.writeFieldEnd();
-  }
-  if (this.startAfter !== null && this.startAfter !== undefined) {
-    output.writeFieldBegin('startAfter', Thrift.Type.STRING, 3);
-    output.writeString(this.startAfter);
     output.writeFieldEnd();
   }
   output.writeFieldStop();
@@ -1049,6 +1033,169 @@ LockService_listLocks_result.prototype.write = function(output) {
       if (this.success.hasOwnProperty(iter24)) {
         iter24 = this.success[iter24];
         iter24.write(output);
+      }
+    }
+    output.writeListEnd();
+    output.writeFieldEnd();
+  }
+  if (this.error !== null && this.error !== undefined) {
+    output.writeFieldBegin('error', Thrift.Type.STRUCT, 1);
+    this.error.write(output);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_listLocksPage_args = function(args) {
+  this.prefix = null;
+  this.limit = null;
+  this.startAfter = null;
+  if (args) {
+    if (args.prefix !== undefined && args.prefix !== null) {
+      this.prefix = args.prefix;
+    }
+    if (args.limit !== undefined && args.limit !== null) {
+      this.limit = args.limit;
+    }
+    if (args.startAfter !== undefined && args.startAfter !== null) {
+      this.startAfter = args.startAfter;
+    }
+  }
+};
+LockService_listLocksPage_args.prototype = {};
+LockService_listLocksPage_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.STRING) {
+        this.prefix = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 2:
+      if (ftype == Thrift.Type.I32) {
+        this.limit = input.readI32();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 3:
+      if (ftype == Thrift.Type.STRING) {
+        this.startAfter = input.readString();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_listLocksPage_args.prototype.write = function(output) {
+  output.writeStructBegin('LockService_listLocksPage_args');
+  if (this.prefix !== null && this.prefix !== undefined) {
+    output.writeFieldBegin('prefix', Thrift.Type.STRING, 1);
+    output.writeString(this.prefix);
+    output.writeFieldEnd();
+  }
+  if (this.limit !== null && this.limit !== undefined) {
+    output.writeFieldBegin('limit', Thrift.Type.I32, 2);
+    output.writeI32(this.limit);
+    output.writeFieldEnd();
+  }
+  if (this.startAfter !== null && this.startAfter !== undefined) {
+    output.writeFieldBegin('startAfter', Thrift.Type.STRING, 3);
+    output.writeString(this.startAfter);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var LockService_listLocksPage_result = function(args) {
+  this.success = null;
+  this.error = null;
+  if (args instanceof ttypes.LockError) {
+    this.error = args;
+    return;
+  }
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = Thrift.copyList(args.success, [ttypes.LockInfo]);
+    }
+    if (args.error !== undefined && args.error !== null) {
+      this.error = args.error;
+    }
+  }
+};
+LockService_listLocksPage_result.prototype = {};
+LockService_listLocksPage_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.LIST) {
+        this.success = [];
+        var _rtmp326 = input.readListBegin();
+        var _size25 = _rtmp326.size || 0;
+        for (var _i27 = 0; _i27 < _size25; ++_i27) {
+          var elem28 = null;
+          elem28 = new ttypes.LockInfo();
+          elem28.read(input);
+          this.success.push(elem28);
+        }
+        input.readListEnd();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 1:
+      if (ftype == Thrift.Type.STRUCT) {
+        this.error = new ttypes.LockError();
+        this.error.read(input);
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+LockService_listLocksPage_result.prototype.write = function(output) {
+  output.writeStructBegin('LockService_listLocksPage_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.LIST, 0);
+    output.writeListBegin(Thrift.Type.STRUCT, this.success.length);
+    for (var iter29 in this.success) {
+      if (this.success.hasOwnProperty(iter29)) {
+        iter29 = this.success[iter29];
+        iter29.write(output);
       }
     }
     output.writeListEnd();
@@ -2048,7 +2195,7 @@ LockServiceClient.prototype.recv_inspect = function(input,mtype,rseqid) {
   return callback('inspect failed: unknown result');
 };
 
-LockServiceClient.prototype.listLocks = function(prefix, limit, startAfter, callback) {
+LockServiceClient.prototype.listLocks = function(prefix, limit, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
     var _defer = Q.defer();
@@ -2059,20 +2206,19 @@ LockServiceClient.prototype.listLocks = function(prefix, limit, startAfter, call
         _defer.resolve(result);
       }
     };
-    this.send_listLocks(prefix, limit, startAfter);
+    this.send_listLocks(prefix, limit);
     return _defer.promise;
   } else {
     this._reqs[this.seqid()] = callback;
-    this.send_listLocks(prefix, limit, startAfter);
+    this.send_listLocks(prefix, limit);
   }
 };
 
-LockServiceClient.prototype.send_listLocks = function(prefix, limit, startAfter) {
+LockServiceClient.prototype.send_listLocks = function(prefix, limit) {
   var output = new this.pClass(this.output);
   var params = {
     prefix: prefix,
-    limit: limit,
-    startAfter: startAfter
+    limit: limit
   };
   var args = new LockService_listLocks_args(params);
   try {
@@ -2110,6 +2256,70 @@ LockServiceClient.prototype.recv_listLocks = function(input,mtype,rseqid) {
     return callback(null, result.success);
   }
   return callback('listLocks failed: unknown result');
+};
+
+LockServiceClient.prototype.listLocksPage = function(prefix, limit, startAfter, callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_listLocksPage(prefix, limit, startAfter);
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_listLocksPage(prefix, limit, startAfter);
+  }
+};
+
+LockServiceClient.prototype.send_listLocksPage = function(prefix, limit, startAfter) {
+  var output = new this.pClass(this.output);
+  var params = {
+    prefix: prefix,
+    limit: limit,
+    startAfter: startAfter
+  };
+  var args = new LockService_listLocksPage_args(params);
+  try {
+    output.writeMessageBegin('listLocksPage', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+LockServiceClient.prototype.recv_listLocksPage = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new LockService_listLocksPage_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.error) {
+    return callback(result.error);
+  }
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('listLocksPage failed: unknown result');
 };
 
 LockServiceClient.prototype.ping = function(callback) {
@@ -2732,11 +2942,10 @@ LockServiceProcessor.prototype.process_listLocks = function(seqid, input, output
   var args = new LockService_listLocks_args();
   args.read(input);
   input.readMessageEnd();
-  if (this._handler.listLocks.length === 3) {
+  if (this._handler.listLocks.length === 2) {
     Q.fcall(this._handler.listLocks.bind(this._handler),
       args.prefix,
-      args.limit,
-      args.startAfter
+      args.limit
     ).then(function(result) {
       var result_obj = new LockService_listLocks_result({success: result});
       output.writeMessageBegin("listLocks", Thrift.MessageType.REPLY, seqid);
@@ -2757,7 +2966,7 @@ LockServiceProcessor.prototype.process_listLocks = function(seqid, input, output
       output.flush();
     });
   } else {
-    this._handler.listLocks(args.prefix, args.limit, args.startAfter, function (err, result) {
+    this._handler.listLocks(args.prefix, args.limit, function (err, result) {
       var result_obj;
       if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
         result_obj = new LockService_listLocks_result((err !== null || typeof err === 'undefined') ? err : {success: result});
@@ -2765,6 +2974,50 @@ LockServiceProcessor.prototype.process_listLocks = function(seqid, input, output
       } else {
         result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
         output.writeMessageBegin("listLocks", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+LockServiceProcessor.prototype.process_listLocksPage = function(seqid, input, output) {
+  var args = new LockService_listLocksPage_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.listLocksPage.length === 3) {
+    Q.fcall(this._handler.listLocksPage.bind(this._handler),
+      args.prefix,
+      args.limit,
+      args.startAfter
+    ).then(function(result) {
+      var result_obj = new LockService_listLocksPage_result({success: result});
+      output.writeMessageBegin("listLocksPage", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      if (err instanceof ttypes.LockError) {
+        result = new LockService_listLocksPage_result(err);
+        output.writeMessageBegin("listLocksPage", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("listLocksPage", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.listLocksPage(args.prefix, args.limit, args.startAfter, function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined') || err instanceof ttypes.LockError) {
+        result_obj = new LockService_listLocksPage_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("listLocksPage", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("listLocksPage", Thrift.MessageType.EXCEPTION, seqid);
       }
       result_obj.write(output);
       output.writeMessageEnd();

@@ -182,12 +182,18 @@ service LockService {
   LockInfo inspect(1: string lockKey) throws (1: LockError error),
 
   /**
-   * Held keys starting with prefix and after startAfter (absent or "": from the first), in key
-   * order; limit <= 0 = the server's default. A page may hold fewer than limit keys when its
-   * byte bound (--max-list-bytes) cut it: continue with startAfter = the page's last key until a
-   * page is empty. Only keys the caller may read are listed.
+   * Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+   * page of listLocksPage (which continues past it).
    */
-  list<LockInfo> listLocks(1: string prefix, 2: i32 limit, 3: string startAfter) throws (1: LockError error),
+  list<LockInfo> listLocks(1: string prefix, 2: i32 limit) throws (1: LockError error),
+
+  /**
+   * Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+   * limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+   * (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+   * empty. Only keys the caller may read are listed.
+   */
+  list<LockInfo> listLocksPage(1: string prefix, 2: i32 limit, 3: string startAfter) throws (1: LockError error),
 
   /** Liveness: answers "pong". */
   string ping(),

@@ -28,7 +28,7 @@
 import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Backend, BackendStats, LockEventListener, SessionSink } from '../backend/backend';
 import { SessionRegistry } from '../backend/session-registry';
-import { LockTable, type TableLimits } from '../table/lock-table';
+import { LockTable, type TableLimits, WaiterIdSource } from '../table/lock-table';
 import type { AcquireOutcome, AcquireRequest, Clock, LeaseView, LockInfoView, SessionId, TableChange, Waiter } from '../table/types';
 import type { EtcdJournal, PartitionReplay, SyncDone } from './etcd-journal';
 import { localFence, partitionOf, publishFence } from './partitions';
@@ -75,6 +75,8 @@ export class ClusterBackend implements Backend {
   readonly durable = true;
   private readonly tables = new Map<number, PartitionTable>();
   private readonly sessions = new SessionRegistry<SessionSink>();
+  /** One counter for every partition's table: a session finds its waits by id, whatever their partition. */
+  private readonly waiterIds = new WaiterIdSource();
   /** Waiters on the node when the acquire being served was admitted. */
   private waitersAtAdmission = 0;
   private readonly listeners: LockEventListener[] = [];
@@ -113,7 +115,7 @@ export class ClusterBackend implements Backend {
       },
       waiterTimedOut: (waiter) => this.sessions.get(waiter.session)?.waiterTimedOut(waiter),
       changed: (change: TableChange) => this.append(p, change),
-    });
+    }, { waiterIds: this.waiterIds });
     const part: PartitionTable = new PartitionTable(p, table);
     const now = this.clock.now();
     table.restore(replay.leases, replay.fenceCeiling, now, now - this.options.maxClockSkewMs);

@@ -32,7 +32,7 @@ export interface ClusterOptions {
    * 30 s: etcd members started at the same time as lockd need a few seconds to elect a leader.
    */
   etcdStartupTimeoutMs: number;
-  /** Deadline of each etcd call, in ms. Default 2000: a paused member fails fast and calls move on to the next. */
+  /** Deadline of each etcd call, in ms. Default 2000 (at most half the node TTL): a paused member fails fast and calls move on to the next. */
   etcdCallTimeoutMs: number;
   /**
    * Margin added to the expiry of leases a new owner replays, in ms: the wall clocks of lockd
@@ -85,8 +85,11 @@ export function resolveClusterOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ClusterOptions {
   const endpoints = partial.etcdEndpoints ?? parseEndpoints(env[CLUSTER_ENV.etcdEndpoints] ?? '');
+  const nodeTtlMs = partial.nodeTtlMs ?? CLUSTER_DEFAULTS.nodeTtlMs;
   const options: ClusterOptions = {
     ...CLUSTER_DEFAULTS,
+    // A call must be able to fail over to another etcd member well within the node TTL.
+    etcdCallTimeoutMs: Math.min(CLUSTER_DEFAULTS.etcdCallTimeoutMs, Math.floor(nodeTtlMs / 2)),
     cluster: env[CLUSTER_ENV.cluster] ?? CLUSTER_DEFAULTS.cluster,
     ...partial,
     etcdEndpoints: endpoints,

@@ -71,13 +71,16 @@ export class ThriftPeerLinks implements PeerLinks {
       connection.onClose((error: LockdError) => this.lost(address, opening, error));
       return connection;
     });
-    // A link that cannot be opened is forgotten, so the next call tries again.
-    opening.catch(() => this.lost(address, opening, undefined));
+    // A link that cannot be opened is forgotten, so the next call tries again. Nothing was sent
+    // over it, so nothing the owner bound to it was lost: no listener hears of it.
+    opening.catch(() => {
+      if (this.links.get(address) === opening) this.links.delete(address);
+    });
     this.links.set(address, opening);
     return opening;
   }
 
-  private lost(address: string, link: Promise<ThriftConnection>, _error: LockdError | undefined): void {
+  private lost(address: string, link: Promise<ThriftConnection>, _error: LockdError): void {
     if (this.links.get(address) !== link) return;
     this.links.delete(address);
     if (!this.closed) for (const listener of this.listeners) listener(address);

@@ -12,7 +12,7 @@ import { readCall, ServiceCall, writeApplicationException, writeLockErrorReply }
 import { MessageStream, TransportKind } from '../protocol/message-stream';
 import { ApplicationErrorType, ProtocolFactory, ProtocolReader } from '../protocol/types';
 import { modeName } from '../table/lock-table';
-import type { LeaseView, SessionId, Waiter } from '../table/types';
+import { type LeaseView, monotonicClock, type SessionId, type Waiter } from '../table/types';
 import * as handlers from './handlers';
 import type { CallContext, ParkedCall, ReplyLimits } from './handlers';
 import { Forwarder, forwardableKeyed, ForwardingHost } from './forwarding';
@@ -198,6 +198,14 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   waiterRefused(waiter: Waiter, error: LockdError): void {
     const parked = this.parkedByWaiter.get(waiter.id);
     if (parked === undefined) return;
+    const routing = this.host.routing;
+    if (routing !== undefined && !this.peerLink && error instanceof UnavailableError) {
+      // Its partition moved to another node (hand-off, lost ownership): wait there instead, for
+      // the time this wait had left (at the back of the new owner's queue).
+      this.unpark(parked);
+      this.forwarding(routing).waitOutFailover(handlers.parkedCallAgain(parked, monotonicClock.now()), error);
+      return;
+    }
     handlers.replyRefused(this, parked, error.wireCode ?? WireErrorCode.UNAVAILABLE, error.message);
     this.host.markDirty(this);
   }
@@ -232,8 +240,13 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   }
 
   rollBack(key: string, token: string): void {
-    this.host.backend.rollBack(key, token);
     if (this.seedGrants.get(key) === token) this.seedGrants.delete(key);
+    try {
+      this.host.backend.rollBack(key, token);
+    } catch (error) {
+      // Runs inside a sync's callback: a throw here would take every connection down with it.
+      this.host.logger.error('could not roll back a grant whose change was not made durable', { peer: this.peer, key, error: String((error as Error)?.stack ?? error) });
+    }
   }
 
   syncFailed(replies: number, error: Error): void {
@@ -331,9 +344,9 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
         if (routing !== undefined && !this.peerLink) {
           const prefix = call.prefix ?? '';
           const local = handlers.collectListPage(this, prefix, call.limit, call.startAfter);
-          return this.forwarding(routing).listAcrossCluster(call.seqid, prefix, call.startAfter, local);
+          return this.forwarding(routing).listAcrossCluster(call.name, call.seqid, prefix, call.startAfter, local);
         }
-        return handlers.handleListLocks(this, call.seqid, call.prefix ?? '', call.limit, call.startAfter);
+        return handlers.handleListLocks(this, call.name, call.seqid, call.prefix ?? '', call.limit, call.startAfter);
       case 'ping':
         return handlers.handlePing(this, call.seqid);
       case 'cancelWait': {
@@ -374,7 +387,7 @@ export class Connection implements CallContext, SessionSink, OutboxEvents, Forwa
   }
 
   private replyError(call: ServiceCall, error: unknown): void {
-    const method = call.method === 'unknown' ? call.name : call.method;
+    const method = 'name' in call ? call.name : call.method;
     if (error instanceof LockdError && error.wireCode !== undefined) {
       const ownerAddress = error instanceof UnavailableError ? error.ownerAddress : undefined;
       writeLockErrorReply(this.outbox.begin('ordered'), method, call.seqid, error.wireCode, error.message, ownerAddress);

@@ -23,7 +23,7 @@ import * as codec from '../protocol/lock-service/server';
 import type { ServiceCall } from '../protocol/lock-service/server';
 import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import type { LeaseView, LockInfoView, LockMode } from '../table/types';
-import type { CallContext, ListPage } from './handlers';
+import type { CallContext, ListMethod, ListPage } from './handlers';
 import { encodedSizeOf, requiredKey } from './handlers';
 import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
 
@@ -44,7 +44,7 @@ export interface ForwardingHost extends CallContext {
 
 /** A forwarded call that may be parked at its owner: where, and under which seqid there. */
 interface ForwardedWait {
-  readonly address: string;
+  address: string;
   upstreamSeqid: number | undefined;
 }
 
@@ -136,7 +136,7 @@ export class Forwarder {
    * been cut short bounds the merged page, so no key is skipped between pages; keys the caller
    * may not read are left out (the other nodes checked only the link's rights).
    */
-  listAcrossCluster(seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
+  listAcrossCluster(name: ListMethod, seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
     const { count } = local;
     const links = this.linksOpen();
     const args: CallArgs['listLocks'] = { prefix, limit: count, ...(startAfter !== undefined && { startAfter }) };
@@ -165,9 +165,9 @@ export class Forwarder {
           if ((bytes > this.host.limits.maxListBytes && merged.length > 0) || merged.length >= count) break;
           merged.push(info);
         }
-        this.reply('listLocks', seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged));
+        this.reply(name, seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged, name));
       },
-      (error: unknown) => this.replyError('listLocks', seqid, unavailableFrom(error, 'listLocks')),
+      (error: unknown) => this.replyError(name, seqid, unavailableFrom(error, name)),
     );
   }
 
@@ -187,14 +187,19 @@ export class Forwarder {
         const request = requestFields(call.request);
         const waitMs = request.waitMs ?? 0;
         const timeout = waitMs < 0 ? Infinity : waitMs + this.answerWithinMs;
-        // acquireLock grants, ephemeral grants and parked waits are bound to the link's session.
-        if (call.method === 'acquireLock' || request.ephemeral === true || waitMs !== 0) this.boundLinks.add(address);
+        // acquireLock grants, ephemeral grants and parked waits are bound to the link's session
+        // (once the call went out on it: a link that never opened held nothing).
+        const bound = call.method === 'acquireLock' || request.ephemeral === true || waitMs !== 0;
         const wait: ForwardedWait = { address, upstreamSeqid: undefined };
         if (waitMs !== 0) this.waits.set(seqid, wait);
         const done = () => {
           if (this.waits.get(seqid) === wait) this.waits.delete(seqid);
         };
-        const sent = (upstream: number) => (wait.upstreamSeqid = upstream);
+        const sent = (upstream: number, to: string) => {
+          wait.upstreamSeqid = upstream;
+          wait.address = to;
+          if (bound) this.boundLinks.add(to);
+        };
         if (call.method === 'acquire') {
           this.relay('acquire', seqid, address, request, timeout, (w, result) => codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease)), retry, sent, done);
         } else {
@@ -235,17 +240,16 @@ export class Forwarder {
     write: (w: ReturnType<CallContext['outbox']['begin']>, value: ResultOf<M>) => void,
     /** The owner changed nothing (UNAVAILABLE, or the call never left): route it again. */
     retry: (error: unknown) => void,
-    sent?: (upstreamSeqid: number) => void,
+    sent?: (upstreamSeqid: number, address: string) => void,
     settled?: () => void,
   ): void {
     const links = this.linksOpen();
     links
-      .call(address, method, args, timeoutMs, sent)
+      .call(address, method, args, timeoutMs, sent && ((upstream) => sent(upstream, address)))
       .catch((error: unknown) => {
         const redirect = error instanceof UnavailableError ? error.ownerAddress : undefined;
         if (redirect === undefined || redirect === address || this.host.closed) throw error;
-        if (this.boundLinks.has(address)) this.boundLinks.add(redirect);
-        return links.call(redirect, method, args, timeoutMs, sent);
+        return links.call(redirect, method, args, timeoutMs, sent && ((upstream) => sent(upstream, redirect)));
       })
       .then(
         (value) => {

@@ -7,6 +7,7 @@ import type { CallAccess } from '../auth/access-control';
 import type { Backend } from '../backend/backend';
 import { InvalidArgumentError, WireErrorCode } from '../errors';
 import * as codec from '../protocol/lock-service/server';
+import type { ServiceCall } from '../protocol/lock-service/server';
 import type { WireClusterInfo, WireLockRequest } from '../protocol/lock-service/structs';
 import { ApplicationErrorType, MessageType } from '../protocol/types';
 import type { AcquireRequest, LeaseView, LockInfoView, SessionId, Waiter } from '../table/types';
@@ -120,11 +121,14 @@ export function handleInspect(ctx: CallContext, seqid: number, key: string): voi
  * the byte bound cut it: callers continue with `startAfter` = the last key until a page is empty.
  * Only keys the caller may read are listed (and only their ranges are scanned).
  */
-export function handleListLocks(ctx: CallContext, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
+export function handleListLocks(ctx: CallContext, name: ListMethod, seqid: number, prefix: string, limit: number | undefined, startAfter: string | undefined): void {
   const { page } = collectListPage(ctx, prefix, limit, startAfter);
-  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page);
+  codec.writeLockInfoListReply(ctx.outbox.begin('ordered'), seqid, page, name);
   ctx.outbox.end();
 }
+
+/** listLocks, or listLocksPage: the same call under the name it was asked by. */
+export type ListMethod = 'listLocks' | 'listLocksPage';
 
 /** One page of this node's held keys, as listLocks answers it; `complete` when no key after it was left out. */
 export interface ListPage {
@@ -249,6 +253,23 @@ export function replyRefused(ctx: CallContext, parked: ParkedCall, code: WireErr
   ctx.unpark(parked);
   codec.writeLockErrorReply(ctx.outbox.begin('ordered'), parked.seed ? 'acquireLock' : 'acquire', parked.seqid, code, message);
   ctx.outbox.end();
+}
+
+/** The acquire (or acquireLock) call that parked `parked`, for the time its wait has left. */
+export function parkedCallAgain(parked: ParkedCall, now: number): Extract<ServiceCall, { request: unknown }> {
+  const { waiter } = parked;
+  const left = waiter.deadlineMs === Infinity ? -1 : Math.max(1, Math.round(waiter.deadlineMs - now));
+  const request: WireLockRequest = {
+    lockKey: waiter.key,
+    keyValid: true,
+    owner: waiter.owner,
+    ttlMs: waiter.ttlMs,
+    waitMs: left,
+    mode: waiter.mode,
+    token: undefined,
+    ephemeral: waiter.ephemeral,
+  };
+  return { method: parked.seed ? 'acquireLock' : 'acquire', seqid: parked.seqid, request };
 }
 
 /** Parks a waiter, refusing a second parked call with the same seqid (the client could not tell them apart either). */

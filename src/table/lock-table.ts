@@ -44,6 +44,19 @@ export const FENCE_BLOCK = 1 << 24;
 export interface TableOptions {
   /** Key of the hash that places keys in the key index. Default: random per table. */
   hashKey?: HashKey;
+  /**
+   * Where waiter ids come from. Tables that share one (a cluster node's partitions) hand out ids
+   * unique across all of them, so a session can find its waits by id. Default: this table's own counter.
+   */
+  waiterIds?: WaiterIdSource;
+}
+
+/** Hands out waiter ids: 1, 2, 3, ... */
+export class WaiterIdSource {
+  private last = 0;
+  next(): number {
+    return ++this.last;
+  }
 }
 
 /** An ending lease read straight from its slot (see TableObserver.leaseEnded). */
@@ -83,7 +96,7 @@ export class LockTable {
   private readonly sessionWaiters = new Map<SessionId, Set<QueuedWaiter>>();
   private lastFence = 0;
   private fenceCeiling = 0;
-  private nextWaiterId = 1;
+  private readonly waiterIds: WaiterIdSource;
   private waiterCount = 0;
   /** The one view leaseEnded gets: no allocation or decoding unless the observer reads it. */
   private readonly ending: EndingSlot;
@@ -94,6 +107,7 @@ export class LockTable {
     options: TableOptions = {},
   ) {
     const hashKey = options.hashKey ?? randomHashKey();
+    this.waiterIds = options.waiterIds ?? new WaiterIdSource();
     // Leases plus parked waiters never exceed maxLeases + maxWaiters (see grantNew and acquire), and
     // a promotion turns a waiter into a lease: so a waiter's grant always finds a slot.
     const slots = (this.slots = new LeaseSlots(limits.maxLeases + limits.maxWaiters, hashKey));
@@ -165,7 +179,7 @@ export class LockTable {
       throw new ResourceExhaustedError(`lockd holds ${this.slots.count} leases and ${this.waiterCount} waiters, all it has room for (--max-leases plus --max-waiters); retry later`);
     }
     const waiter = new QueuedWaiter(
-      this.nextWaiterId++,
+      this.waiterIds.next(),
       key,
       mode,
       owner,

@@ -8,6 +8,7 @@
 See docs/clients/python.md in the lockd repository.
 """
 from .aio import AsyncLease, AsyncLockClient
+from .credentials import Credential, read_credential_file
 from .client import HolderInfo, LeaseState, LockClient, LockInfo
 from .errors import (
     CallTimeoutError,
@@ -32,7 +33,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     'LockClient', 'AsyncLockClient', 'Lease', 'AsyncLease', 'LockInfo', 'HolderInfo', 'LeaseState',
-    'ClientOptions', 'parse_address',
+    'ClientOptions', 'parse_address', 'Credential', 'read_credential_file',
     'LockdError', 'InvalidArgumentError', 'NotHolderError', 'ResourceExhaustedError', 'UnauthenticatedError',
     # ConnectionError is left out so `from lockd import *` does not shadow the built-in;
     # lockd.ConnectionError and LockdConnectionError name it.

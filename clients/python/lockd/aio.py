@@ -44,7 +44,8 @@ class AsyncLockClient:
 
     @classmethod
     def from_env(cls, env=None, **options):
-        """A client for LOCKD_ADDR=host:port (default os.environ), else localhost:9090."""
+        """A client for LOCKD_ADDR=host:port (default os.environ), else localhost:9090, with
+        LOCKD_CREDENTIAL as its credential when set: as LockClient.from_env."""
         return cls(**options, env=os.environ if env is None else env)
 
     @property
@@ -84,8 +85,8 @@ class AsyncLockClient:
     async def inspect(self, key):
         return await self._run(self._sync.inspect, key)
 
-    async def list_locks(self, prefix='', limit=0):
-        return await self._run(self._sync.list_locks, prefix, limit)
+    async def list_locks(self, prefix='', limit=0, start_after=None):
+        return await self._run(self._sync.list_locks, prefix, limit, start_after)
 
     async def ping(self):
         return await self._run(self._sync.ping)

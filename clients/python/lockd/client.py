@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Optional, Tuple
 
-from ._connection import Connection, WaitCancelled
+from ._connection import Connection, WaitCancelled, tls_context
 from ._gen.ttypes import LockMode, LockRequest
 from ._pool import ConnectionPool
 from .errors import ConnectionError, InvalidArgumentError, LockdError, LockTimeoutError
@@ -66,8 +66,11 @@ class LockClient:
     def __init__(self, host=None, port=None, **options):
         """`host` default "localhost", `port` default 9090; other keyword options are the
         fields of ClientOptions (transport, protocol, connect_timeout, call_timeout, owner,
-        ttl, ...). Raises ConfigError naming an invalid option."""
+        ttl, tls_ca, credential, ...). Raises ConfigError naming an invalid option or a TLS
+        file it cannot use."""
         self.options = resolve_options(host, port, **options)
+        if self.options.tls:
+            tls_context(self.options)  # fail now, not at the first call, on an unusable TLS file
         self._pool = ConnectionPool(self.options)
         # acquire_lock/release_lock grants are bound to one connection: this one.
         self._session = None
@@ -76,11 +79,14 @@ class LockClient:
     @classmethod
     def from_env(cls, env=None, **options):
         """A client for LOCKD_ADDR=host:port (from `env`, default os.environ), else
-        localhost:9090; keyword options as for the constructor."""
+        localhost:9090, with LOCKD_CREDENTIAL="identity:secret" as its credential when set and
+        no credential or credential_file is passed; keyword options as for the constructor."""
         return cls(**options, env=os.environ if env is None else env)
 
     def __repr__(self):
-        return f'<LockClient {self.options.host}:{self.options.port} {self.options.transport}+{self.options.protocol}>'
+        o = self.options
+        security = (' tls' if o.tls else '') + (f' as {o.credential.identity!r}' if o.credential is not None else '')
+        return f'<LockClient {o.host}:{o.port} {o.transport}+{o.protocol}{security}>'
 
     # --- leases ----------------------------------------------------------------------------
 
@@ -142,9 +148,13 @@ class LockClient:
         """Holders (owner, mode, fence, expiry; never tokens) and the waiter count of one key."""
         return _lock_info(self._call('inspect', key))
 
-    def list_locks(self, prefix='', limit=0):
-        """Held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's default page."""
-        return [_lock_info(info) for info in self._call('listLocks', prefix, limit)]
+    def list_locks(self, prefix='', limit=0, start_after=None):
+        """One page of held keys starting with `prefix`, in key order; `limit` <= 0 means lockd's
+        default page. Pass the last key of a page as `start_after` for the next; an empty page ends
+        the listing (a page may be shorter than `limit` when lockd's byte bound cut it)."""
+        if start_after is None:
+            return [_lock_info(info) for info in self._call('listLocks', prefix, limit)]
+        return [_lock_info(info) for info in self._call('listLocksPage', prefix, limit, start_after)]
 
     def ping(self):
         """Returns "pong" when lockd answers; raises ConnectionError when it cannot be reached."""

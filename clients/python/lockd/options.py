@@ -8,6 +8,7 @@ import os
 import socket
 from typing import Optional
 
+from .credentials import Credential, credential_from_env, read_credential_file, to_credential
 from .errors import ConfigError, InvalidArgumentError
 
 #: lockd's default port.
@@ -65,6 +66,24 @@ class ClientOptions:
     #: (30 s unless configured), so one server setting governs every client.
     ttl: Optional[float] = None
 
+    # --- Security (docs/security.md) ---------------------------------------------------------
+    #: Connect with TLS. Default False (plain TCP, lockd's default); implied by tls_ca, tls_cert
+    #: and tls_key. True alone trusts lockd's certificate by the system's CAs.
+    tls: bool = False
+    #: PEM file of the CA lockd's certificate must chain to. Default None: the system's CAs.
+    tls_ca: Optional[str] = None
+    #: PEM client certificate (lockd's --tls-ca must trust it), with tls_key.
+    tls_cert: Optional[str] = None
+    #: PEM key of tls_cert.
+    tls_key: Optional[str] = None
+    #: (identity, secret) or a Credential, sent with authenticate() first on every new connection;
+    #: a refusal raises UnauthenticatedError/PermissionDeniedError. Default None (anonymous);
+    #: from_env reads LOCKD_CREDENTIAL="identity:secret". Stored as a Credential, whose repr
+    #: hides the secret.
+    credential: Optional[Credential] = None
+    #: A file holding "identity:secret", read once when the options are made; excludes credential.
+    credential_file: Optional[str] = None
+
     def __post_init__(self):
         fail = _failer('invalid LockClient option')
         if not isinstance(self.host, str) or not self.host:
@@ -90,6 +109,30 @@ class ClientOptions:
             fail(f'owner must be a string, got {self.owner!r}')
         if self.ttl is not None:
             ttl_ms(self.ttl, error=ConfigError)
+        self._check_security(fail)
+
+    def _check_security(self, fail):
+        # Frozen dataclass: normalized fields are set with object.__setattr__.
+        for name in ('tls_ca', 'tls_cert', 'tls_key', 'credential_file'):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+                    fail(f'{name} must be None or a file path, got {value!r}')
+                object.__setattr__(self, name, os.fspath(value))
+        if not isinstance(self.tls, bool):
+            fail(f'tls must be True or False, got {self.tls!r}')
+        if self.tls_cert is not None and self.tls_key is None:
+            fail(f'tls_cert={self.tls_cert!r} needs tls_key, the file with its private key')
+        if self.tls_key is not None and self.tls_cert is None:
+            fail(f'tls_key={self.tls_key!r} needs tls_cert, the client certificate it belongs to')
+        if self.tls_ca is not None or self.tls_cert is not None:
+            object.__setattr__(self, 'tls', True)
+        if self.credential_file is not None:
+            if self.credential is not None:
+                fail('give credential or credential_file, not both')
+            object.__setattr__(self, 'credential', read_credential_file(self.credential_file))
+        else:
+            object.__setattr__(self, 'credential', to_credential(self.credential))
 
 
 def parse_address(address):
@@ -104,11 +147,16 @@ def parse_address(address):
 
 
 def resolve_options(host=None, port=None, env=None, **overrides):
-    """Defaults, then LOCKD_ADDR from `env` (when given), then host/port and the other fields
-    passed; fields passed as None keep their default. Raises ConfigError naming the first bad field."""
+    """Defaults, then LOCKD_ADDR and LOCKD_CREDENTIAL from `env` (when given), then host/port
+    and the other fields passed; fields passed as None keep their default, and a credential or
+    credential_file passed replaces LOCKD_CREDENTIAL. Raises ConfigError naming the first bad field."""
     fields = {}
     if env is not None and env.get('LOCKD_ADDR'):
         fields['host'], fields['port'] = parse_address(env['LOCKD_ADDR'])
+    if env is not None and overrides.get('credential') is None and overrides.get('credential_file') is None:
+        credential = credential_from_env(env)
+        if credential is not None:
+            fields['credential'] = credential
     known = {f.name for f in dataclasses.fields(ClientOptions)}
     unknown = sorted(set(overrides) - known)
     if unknown:

@@ -12,7 +12,8 @@ export type ServiceCall =
   | { method: 'renew'; seqid: number; lockKey: string | undefined; keyValid: boolean; token: string | undefined; ttlMs: number | undefined }
   | { method: 'checkFence'; seqid: number; lockKey: string | undefined; keyValid: boolean; fence: number | undefined }
   | { method: 'inspect'; seqid: number; lockKey: string | undefined; keyValid: boolean }
-  | { method: 'listLocks'; seqid: number; prefix: string | undefined; limit: number | undefined; startAfter: string | undefined }
+  /** listLocks, or listLocksPage (`name`): the same call, the reply carries the name it was asked by. */
+  | { method: 'listLocks'; name: 'listLocks' | 'listLocksPage'; seqid: number; prefix: string | undefined; limit: number | undefined; startAfter: string | undefined }
   | { method: 'ping'; seqid: number }
   | { method: 'cancelWait'; seqid: number; waitSeqid: number | undefined }
   | { method: 'authenticate'; seqid: number; identity: string | undefined; secret: string | undefined }
@@ -43,7 +44,8 @@ export function readCall(r: ProtocolReader): ServiceCall {
     case 'inspect':
       return readKeyedArgs(r, name, seqid);
     case 'listLocks':
-      return readListArgs(r, seqid);
+    case 'listLocksPage':
+      return readListArgs(r, name, seqid);
     case 'ping':
       r.skip(TType.STRUCT);
       return { method: 'ping', seqid };
@@ -148,7 +150,8 @@ function readAuthenticateArgs(r: ProtocolReader, seqid: number): ServiceCall {
   return { method: 'authenticate', seqid, identity, secret };
 }
 
-function readListArgs(r: ProtocolReader, seqid: number): ServiceCall {
+// listLocks reads field 3 too: the Node client sends it there (older lockd ignore it).
+function readListArgs(r: ProtocolReader, name: 'listLocks' | 'listLocksPage', seqid: number): ServiceCall {
   let prefix: string | undefined;
   let limit: number | undefined;
   let startAfter: string | undefined;
@@ -162,7 +165,7 @@ function readListArgs(r: ProtocolReader, seqid: number): ServiceCall {
     else r.skip(type);
   }
   r.readStructEnd();
-  return { method: 'listLocks', seqid, prefix, limit, startAfter };
+  return { method: 'listLocks', name, seqid, prefix, limit, startAfter };
 }
 
 function beginReply(w: ProtocolWriter, name: string, seqid: number): void {
@@ -215,9 +218,9 @@ export function writeLockInfoReply(w: ProtocolWriter, seqid: number, info: LockI
   endReply(w);
 }
 
-/** Replies list<LockInfo> (listLocks). */
-export function writeLockInfoListReply(w: ProtocolWriter, seqid: number, infos: readonly LockInfoView[]): void {
-  beginReply(w, 'listLocks', seqid);
+/** Replies list<LockInfo> (listLocks, listLocksPage: `name`). */
+export function writeLockInfoListReply(w: ProtocolWriter, seqid: number, infos: readonly LockInfoView[], name: 'listLocks' | 'listLocksPage' = 'listLocks'): void {
+  beginReply(w, name, seqid);
   w.writeFieldBegin(TType.LIST, 0);
   w.writeListBegin(TType.STRUCT, infos.length);
   for (const info of infos) writeLockInfo(w, info);

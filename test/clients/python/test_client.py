@@ -351,6 +351,8 @@ class QueriesTest(LockdTestCase):
         self.assertEqual([info.key for info in listed], [prefix + 'a', prefix + 'b'])
         self.assertEqual(listed[0].holders[0].owner, 'py-test')
         self.assertEqual([info.key for info in client.list_locks(prefix, 1)], [prefix + 'a'])
+        self.assertEqual([info.key for info in client.list_locks(prefix, 1, start_after=prefix + 'a')], [prefix + 'b'])
+        self.assertEqual(client.list_locks(prefix, 1, start_after=prefix + 'b'), [])
         self.assertTrue(other.check_fence(prefix + 'a', a.fence))
         self.assertFalse(other.check_fence(prefix + 'a', a.fence + 1))
         self.assertEqual(client.ping(), 'pong')

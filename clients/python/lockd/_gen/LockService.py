@@ -101,11 +101,27 @@ class Iface(object):
 
     def listLocks(self, prefix, limit):
         """
-        Held keys starting with prefix, in key order; limit <= 0 = the server's default.
+        Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+        page of listLocksPage (which continues past it).
 
         Parameters:
          - prefix
          - limit
+
+        """
+        pass
+
+    def listLocksPage(self, prefix, limit, startAfter):
+        """
+        Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+        limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+        (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+        empty. Only keys the caller may read are listed.
+
+        Parameters:
+         - prefix
+         - limit
+         - startAfter
 
         """
         pass
@@ -146,6 +162,26 @@ class Iface(object):
         Parameters:
          - identity
          - secret
+
+        """
+        pass
+
+    def clusterInfo(self):
+        """
+        The cluster's members and which node owns each partition (see ClusterInfo). Needs no right.
+
+        """
+        pass
+
+    def peerConnection(self, nodeId):
+        """
+        Called by a lockd node on each connection it forwards calls over; returns the answering
+        node's id. Calls on this connection are never forwarded again: a key this node does not own
+        is UNAVAILABLE with ownerAddress (so a stale partition map cannot bounce a call between
+        nodes). Grants no right: any client may call it to get redirects instead of forwarding.
+
+        Parameters:
+         - nodeId
 
         """
         pass
@@ -426,7 +462,8 @@ class Client(Iface):
 
     def listLocks(self, prefix, limit):
         """
-        Held keys starting with prefix, in key order; limit <= 0 = the server's default.
+        Held keys starting with prefix, in key order; limit <= 0 = the server's default. The first
+        page of listLocksPage (which continues past it).
 
         Parameters:
          - prefix
@@ -461,6 +498,49 @@ class Client(Iface):
         if result.error is not None:
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "listLocks failed: unknown result")
+
+    def listLocksPage(self, prefix, limit, startAfter):
+        """
+        Held keys starting with prefix and after startAfter ("" = from the first), in key order;
+        limit <= 0 = the server's default. A page may hold fewer than limit keys when its byte bound
+        (--max-list-bytes) cut it: continue with startAfter = the page's last key until a page is
+        empty. Only keys the caller may read are listed.
+
+        Parameters:
+         - prefix
+         - limit
+         - startAfter
+
+        """
+        self.send_listLocksPage(prefix, limit, startAfter)
+        return self.recv_listLocksPage()
+
+    def send_listLocksPage(self, prefix, limit, startAfter):
+        self._oprot.writeMessageBegin('listLocksPage', TMessageType.CALL, self._seqid)
+        args = listLocksPage_args()
+        args.prefix = prefix
+        args.limit = limit
+        args.startAfter = startAfter
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_listLocksPage(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = listLocksPage_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        if result.error is not None:
+            raise result.error
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "listLocksPage failed: unknown result")
 
     def ping(self):
         """
@@ -578,6 +658,77 @@ class Client(Iface):
             raise result.error
         raise TApplicationException(TApplicationException.MISSING_RESULT, "authenticate failed: unknown result")
 
+    def clusterInfo(self):
+        """
+        The cluster's members and which node owns each partition (see ClusterInfo). Needs no right.
+
+        """
+        self.send_clusterInfo()
+        return self.recv_clusterInfo()
+
+    def send_clusterInfo(self):
+        self._oprot.writeMessageBegin('clusterInfo', TMessageType.CALL, self._seqid)
+        args = clusterInfo_args()
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_clusterInfo(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = clusterInfo_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        if result.error is not None:
+            raise result.error
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "clusterInfo failed: unknown result")
+
+    def peerConnection(self, nodeId):
+        """
+        Called by a lockd node on each connection it forwards calls over; returns the answering
+        node's id. Calls on this connection are never forwarded again: a key this node does not own
+        is UNAVAILABLE with ownerAddress (so a stale partition map cannot bounce a call between
+        nodes). Grants no right: any client may call it to get redirects instead of forwarding.
+
+        Parameters:
+         - nodeId
+
+        """
+        self.send_peerConnection(nodeId)
+        return self.recv_peerConnection()
+
+    def send_peerConnection(self, nodeId):
+        self._oprot.writeMessageBegin('peerConnection', TMessageType.CALL, self._seqid)
+        args = peerConnection_args()
+        args.nodeId = nodeId
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_peerConnection(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = peerConnection_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        if result.error is not None:
+            raise result.error
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "peerConnection failed: unknown result")
+
 
 class Processor(Iface, TProcessor):
     def __init__(self, handler):
@@ -591,9 +742,12 @@ class Processor(Iface, TProcessor):
         self._processMap["checkFence"] = Processor.process_checkFence
         self._processMap["inspect"] = Processor.process_inspect
         self._processMap["listLocks"] = Processor.process_listLocks
+        self._processMap["listLocksPage"] = Processor.process_listLocksPage
         self._processMap["ping"] = Processor.process_ping
         self._processMap["cancelWait"] = Processor.process_cancelWait
         self._processMap["authenticate"] = Processor.process_authenticate
+        self._processMap["clusterInfo"] = Processor.process_clusterInfo
+        self._processMap["peerConnection"] = Processor.process_peerConnection
         self._on_message_begin = None
 
     def on_message_begin(self, func):
@@ -824,6 +978,32 @@ class Processor(Iface, TProcessor):
         oprot.writeMessageEnd()
         oprot.trans.flush()
 
+    def process_listLocksPage(self, seqid, iprot, oprot):
+        args = listLocksPage_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = listLocksPage_result()
+        try:
+            result.success = self._handler.listLocksPage(args.prefix, args.limit, args.startAfter)
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except LockError as error:
+            msg_type = TMessageType.REPLY
+            result.error = error
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("listLocksPage", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
     def process_ping(self, seqid, iprot, oprot):
         args = ping_args()
         args.read(iprot)
@@ -895,6 +1075,58 @@ class Processor(Iface, TProcessor):
             msg_type = TMessageType.EXCEPTION
             result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
         oprot.writeMessageBegin("authenticate", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+    def process_clusterInfo(self, seqid, iprot, oprot):
+        args = clusterInfo_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = clusterInfo_result()
+        try:
+            result.success = self._handler.clusterInfo()
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except LockError as error:
+            msg_type = TMessageType.REPLY
+            result.error = error
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("clusterInfo", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+    def process_peerConnection(self, seqid, iprot, oprot):
+        args = peerConnection_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = peerConnection_result()
+        try:
+            result.success = self._handler.peerConnection(args.nodeId)
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except LockError as error:
+            msg_type = TMessageType.REPLY
+            result.error = error
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("peerConnection", msg_type, seqid)
         result.write(oprot)
         oprot.writeMessageEnd()
         oprot.trans.flush()
@@ -2000,11 +2232,11 @@ class listLocks_result(object):
             if fid == 0:
                 if ftype == TType.LIST:
                     self.success = []
-                    (_etype10, _size7) = iprot.readListBegin()
-                    for _i11 in range(_size7):
-                        _elem12 = LockInfo()
-                        _elem12.read(iprot)
-                        self.success.append(_elem12)
+                    (_etype31, _size28) = iprot.readListBegin()
+                    for _i32 in range(_size28):
+                        _elem33 = LockInfo()
+                        _elem33.read(iprot)
+                        self.success.append(_elem33)
                     iprot.readListEnd()
                 else:
                     iprot.skip(ftype)
@@ -2026,8 +2258,8 @@ class listLocks_result(object):
         if self.success is not None:
             oprot.writeFieldBegin('success', TType.LIST, 0)
             oprot.writeListBegin(TType.STRUCT, len(self.success))
-            for iter13 in self.success:
-                iter13.write(oprot)
+            for iter34 in self.success:
+                iter34.write(oprot)
             oprot.writeListEnd()
             oprot.writeFieldEnd()
         if self.error is not None:
@@ -2052,6 +2284,174 @@ class listLocks_result(object):
         return not (self == other)
 all_structs.append(listLocks_result)
 listLocks_result.thrift_spec = (
+    (0, TType.LIST, 'success', (TType.STRUCT, [LockInfo, None], False), None, ),  # 0
+    (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
+)
+
+
+class listLocksPage_args(object):
+    """
+    Attributes:
+     - prefix
+     - limit
+     - startAfter
+
+    """
+
+
+    def __init__(self, prefix=None, limit=None, startAfter=None,):
+        self.prefix = prefix
+        self.limit = limit
+        self.startAfter = startAfter
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.prefix = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 2:
+                if ftype == TType.I32:
+                    self.limit = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.STRING:
+                    self.startAfter = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('listLocksPage_args')
+        if self.prefix is not None:
+            oprot.writeFieldBegin('prefix', TType.STRING, 1)
+            oprot.writeString(self.prefix.encode('utf-8') if sys.version_info[0] == 2 else self.prefix)
+            oprot.writeFieldEnd()
+        if self.limit is not None:
+            oprot.writeFieldBegin('limit', TType.I32, 2)
+            oprot.writeI32(self.limit)
+            oprot.writeFieldEnd()
+        if self.startAfter is not None:
+            oprot.writeFieldBegin('startAfter', TType.STRING, 3)
+            oprot.writeString(self.startAfter.encode('utf-8') if sys.version_info[0] == 2 else self.startAfter)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(listLocksPage_args)
+listLocksPage_args.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'prefix', 'UTF8', None, ),  # 1
+    (2, TType.I32, 'limit', None, None, ),  # 2
+    (3, TType.STRING, 'startAfter', 'UTF8', None, ),  # 3
+)
+
+
+class listLocksPage_result(object):
+    """
+    Attributes:
+     - success
+     - error
+
+    """
+
+
+    def __init__(self, success=None, error=None,):
+        self.success = success
+        self.error = error
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.LIST:
+                    self.success = []
+                    (_etype38, _size35) = iprot.readListBegin()
+                    for _i39 in range(_size35):
+                        _elem40 = LockInfo()
+                        _elem40.read(iprot)
+                        self.success.append(_elem40)
+                    iprot.readListEnd()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 1:
+                if ftype == TType.STRUCT:
+                    self.error = LockError.read(iprot)
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('listLocksPage_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.LIST, 0)
+            oprot.writeListBegin(TType.STRUCT, len(self.success))
+            for iter41 in self.success:
+                iter41.write(oprot)
+            oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        if self.error is not None:
+            oprot.writeFieldBegin('error', TType.STRUCT, 1)
+            self.error.write(oprot)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(listLocksPage_result)
+listLocksPage_result.thrift_spec = (
     (0, TType.LIST, 'success', (TType.STRUCT, [LockInfo, None], False), None, ),  # 0
     (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
 )
@@ -2438,6 +2838,258 @@ class authenticate_result(object):
         return not (self == other)
 all_structs.append(authenticate_result)
 authenticate_result.thrift_spec = (
+    (0, TType.STRING, 'success', 'UTF8', None, ),  # 0
+    (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
+)
+
+
+class clusterInfo_args(object):
+
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('clusterInfo_args')
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(clusterInfo_args)
+clusterInfo_args.thrift_spec = (
+)
+
+
+class clusterInfo_result(object):
+    """
+    Attributes:
+     - success
+     - error
+
+    """
+
+
+    def __init__(self, success=None, error=None,):
+        self.success = success
+        self.error = error
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.STRUCT:
+                    self.success = ClusterInfo()
+                    self.success.read(iprot)
+                else:
+                    iprot.skip(ftype)
+            elif fid == 1:
+                if ftype == TType.STRUCT:
+                    self.error = LockError.read(iprot)
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('clusterInfo_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.STRUCT, 0)
+            self.success.write(oprot)
+            oprot.writeFieldEnd()
+        if self.error is not None:
+            oprot.writeFieldBegin('error', TType.STRUCT, 1)
+            self.error.write(oprot)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(clusterInfo_result)
+clusterInfo_result.thrift_spec = (
+    (0, TType.STRUCT, 'success', [ClusterInfo, None], None, ),  # 0
+    (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
+)
+
+
+class peerConnection_args(object):
+    """
+    Attributes:
+     - nodeId
+
+    """
+
+
+    def __init__(self, nodeId=None,):
+        self.nodeId = nodeId
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.nodeId = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('peerConnection_args')
+        if self.nodeId is not None:
+            oprot.writeFieldBegin('nodeId', TType.STRING, 1)
+            oprot.writeString(self.nodeId.encode('utf-8') if sys.version_info[0] == 2 else self.nodeId)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(peerConnection_args)
+peerConnection_args.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'nodeId', 'UTF8', None, ),  # 1
+)
+
+
+class peerConnection_result(object):
+    """
+    Attributes:
+     - success
+     - error
+
+    """
+
+
+    def __init__(self, success=None, error=None,):
+        self.success = success
+        self.error = error
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.STRING:
+                    self.success = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 1:
+                if ftype == TType.STRUCT:
+                    self.error = LockError.read(iprot)
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('peerConnection_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.STRING, 0)
+            oprot.writeString(self.success.encode('utf-8') if sys.version_info[0] == 2 else self.success)
+            oprot.writeFieldEnd()
+        if self.error is not None:
+            oprot.writeFieldBegin('error', TType.STRUCT, 1)
+            self.error.write(oprot)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(peerConnection_result)
+peerConnection_result.thrift_spec = (
     (0, TType.STRING, 'success', 'UTF8', None, ),  # 0
     (1, TType.STRUCT, 'error', [LockError, None], None, ),  # 1
 )

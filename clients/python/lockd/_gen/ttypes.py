@@ -73,13 +73,17 @@ class LockError(TException):
     Attributes:
      - code
      - message
+     - ownerAddress: Cluster mode: set with UNAVAILABLE when the node that answered does not own the key and did
+    not forward the call (a peerConnection, or the owner is unknown for now): host:port of the
+    node that owns the key, when known. Clients may retry there.
 
     """
 
 
-    def __init__(self, code=None, message=None,):
+    def __init__(self, code=None, message=None, ownerAddress=None,):
         super(LockError, self).__setattr__('code', code)
         super(LockError, self).__setattr__('message', message)
+        super(LockError, self).__setattr__('ownerAddress', ownerAddress)
 
     def __setattr__(self, *args):
         raise TypeError("can't modify immutable instance")
@@ -88,7 +92,7 @@ class LockError(TException):
         raise TypeError("can't modify immutable instance")
 
     def __hash__(self):
-        return hash(self.__class__) ^ hash((self.code, self.message, ))
+        return hash(self.__class__) ^ hash((self.code, self.message, self.ownerAddress, ))
 
     @classmethod
     def read(cls, iprot):
@@ -97,6 +101,7 @@ class LockError(TException):
         iprot.readStructBegin()
         code = None
         message = None
+        ownerAddress = None
         while True:
             (fname, ftype, fid) = iprot.readFieldBegin()
             if ftype == TType.STOP:
@@ -111,6 +116,11 @@ class LockError(TException):
                     message = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
                 else:
                     iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.STRING:
+                    ownerAddress = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -118,6 +128,7 @@ class LockError(TException):
         return cls(
             code=code,
             message=message,
+            ownerAddress=ownerAddress,
         )
 
     def write(self, oprot):
@@ -132,6 +143,10 @@ class LockError(TException):
         if self.message is not None:
             oprot.writeFieldBegin('message', TType.STRING, 2)
             oprot.writeString(self.message.encode('utf-8') if sys.version_info[0] == 2 else self.message)
+            oprot.writeFieldEnd()
+        if self.ownerAddress is not None:
+            oprot.writeFieldBegin('ownerAddress', TType.STRING, 3)
+            oprot.writeString(self.ownerAddress.encode('utf-8') if sys.version_info[0] == 2 else self.ownerAddress)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -291,7 +306,9 @@ class Lease(object):
     Attributes:
      - lockKey
      - token: Unguessable secret (128 random bits, hex); needed to renew, release or re-enter.
-     - fence: Fencing token: strictly greater than every fence issued before it, across restarts.
+     - fence: Fencing token: strictly greater than every fence issued before it, across restarts. In
+    cluster mode (--etcd): strictly greater than every fence issued before it for the same key,
+    across nodes and failovers, and unique across keys; fences of different keys are not ordered.
      - ttlMs: The lease length this grant or renewal applied.
      - expiresAtMs: When the lease ends unless renewed, Unix ms on the server's clock.
      - mode
@@ -607,6 +624,234 @@ class Holder(object):
         return not (self == other)
 
 
+class ClusterMember(object):
+    """
+    One lockd node of a cluster, as clusterInfo reports it.
+
+    Attributes:
+     - nodeId
+     - address: host:port clients and other nodes reach it at (its --advertise).
+     - partitions: The partitions it owns now.
+
+    """
+
+
+    def __init__(self, nodeId=None, address=None, partitions=None,):
+        self.nodeId = nodeId
+        self.address = address
+        self.partitions = partitions
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.nodeId = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 2:
+                if ftype == TType.STRING:
+                    self.address = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.LIST:
+                    self.partitions = []
+                    (_etype3, _size0) = iprot.readListBegin()
+                    for _i4 in range(_size0):
+                        _elem5 = iprot.readI32()
+                        self.partitions.append(_elem5)
+                    iprot.readListEnd()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('ClusterMember')
+        if self.nodeId is not None:
+            oprot.writeFieldBegin('nodeId', TType.STRING, 1)
+            oprot.writeString(self.nodeId.encode('utf-8') if sys.version_info[0] == 2 else self.nodeId)
+            oprot.writeFieldEnd()
+        if self.address is not None:
+            oprot.writeFieldBegin('address', TType.STRING, 2)
+            oprot.writeString(self.address.encode('utf-8') if sys.version_info[0] == 2 else self.address)
+            oprot.writeFieldEnd()
+        if self.partitions is not None:
+            oprot.writeFieldBegin('partitions', TType.LIST, 3)
+            oprot.writeListBegin(TType.I32, len(self.partitions))
+            for iter6 in self.partitions:
+                oprot.writeI32(iter6)
+            oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        if self.nodeId is None:
+            raise TProtocolException(message='Required field nodeId is unset!')
+        if self.address is None:
+            raise TProtocolException(message='Required field address is unset!')
+        if self.partitions is None:
+            raise TProtocolException(message='Required field partitions is unset!')
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+
+
+class ClusterInfo(object):
+    """
+    The cluster as the answering node sees it. A single lockd (no --etcd) answers cluster = "",
+    partitions = 1 and itself as the only member. The partition of a key is
+    crc32(UTF-8 bytes of the key) mod partitions (CRC-32/ISO-HDLC, as zlib's crc32), so a client
+    in any language can send each call to its key's owner directly.
+
+    Attributes:
+     - cluster
+     - nodeId
+     - partitions
+     - members
+     - owners: Owner (nodeId) of each partition by index; "" while a partition has no owner (failover).
+
+    """
+
+
+    def __init__(self, cluster=None, nodeId=None, partitions=None, members=None, owners=None,):
+        self.cluster = cluster
+        self.nodeId = nodeId
+        self.partitions = partitions
+        self.members = members
+        self.owners = owners
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.cluster = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 2:
+                if ftype == TType.STRING:
+                    self.nodeId = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.I32:
+                    self.partitions = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 4:
+                if ftype == TType.LIST:
+                    self.members = []
+                    (_etype10, _size7) = iprot.readListBegin()
+                    for _i11 in range(_size7):
+                        _elem12 = ClusterMember()
+                        _elem12.read(iprot)
+                        self.members.append(_elem12)
+                    iprot.readListEnd()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 5:
+                if ftype == TType.LIST:
+                    self.owners = []
+                    (_etype16, _size13) = iprot.readListBegin()
+                    for _i17 in range(_size13):
+                        _elem18 = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                        self.owners.append(_elem18)
+                    iprot.readListEnd()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('ClusterInfo')
+        if self.cluster is not None:
+            oprot.writeFieldBegin('cluster', TType.STRING, 1)
+            oprot.writeString(self.cluster.encode('utf-8') if sys.version_info[0] == 2 else self.cluster)
+            oprot.writeFieldEnd()
+        if self.nodeId is not None:
+            oprot.writeFieldBegin('nodeId', TType.STRING, 2)
+            oprot.writeString(self.nodeId.encode('utf-8') if sys.version_info[0] == 2 else self.nodeId)
+            oprot.writeFieldEnd()
+        if self.partitions is not None:
+            oprot.writeFieldBegin('partitions', TType.I32, 3)
+            oprot.writeI32(self.partitions)
+            oprot.writeFieldEnd()
+        if self.members is not None:
+            oprot.writeFieldBegin('members', TType.LIST, 4)
+            oprot.writeListBegin(TType.STRUCT, len(self.members))
+            for iter19 in self.members:
+                iter19.write(oprot)
+            oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        if self.owners is not None:
+            oprot.writeFieldBegin('owners', TType.LIST, 5)
+            oprot.writeListBegin(TType.STRING, len(self.owners))
+            for iter20 in self.owners:
+                oprot.writeString(iter20.encode('utf-8') if sys.version_info[0] == 2 else iter20)
+            oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        if self.cluster is None:
+            raise TProtocolException(message='Required field cluster is unset!')
+        if self.nodeId is None:
+            raise TProtocolException(message='Required field nodeId is unset!')
+        if self.partitions is None:
+            raise TProtocolException(message='Required field partitions is unset!')
+        if self.members is None:
+            raise TProtocolException(message='Required field members is unset!')
+        if self.owners is None:
+            raise TProtocolException(message='Required field owners is unset!')
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+
+
 class LockInfo(object):
     """
     A key's holders and how many callers wait for it. Empty holders when nobody holds it.
@@ -641,11 +886,11 @@ class LockInfo(object):
             elif fid == 2:
                 if ftype == TType.LIST:
                     self.holders = []
-                    (_etype3, _size0) = iprot.readListBegin()
-                    for _i4 in range(_size0):
-                        _elem5 = Holder()
-                        _elem5.read(iprot)
-                        self.holders.append(_elem5)
+                    (_etype24, _size21) = iprot.readListBegin()
+                    for _i25 in range(_size21):
+                        _elem26 = Holder()
+                        _elem26.read(iprot)
+                        self.holders.append(_elem26)
                     iprot.readListEnd()
                 else:
                     iprot.skip(ftype)
@@ -671,8 +916,8 @@ class LockInfo(object):
         if self.holders is not None:
             oprot.writeFieldBegin('holders', TType.LIST, 2)
             oprot.writeListBegin(TType.STRUCT, len(self.holders))
-            for iter6 in self.holders:
-                iter6.write(oprot)
+            for iter27 in self.holders:
+                iter27.write(oprot)
             oprot.writeListEnd()
             oprot.writeFieldEnd()
         if self.waiters is not None:
@@ -706,6 +951,7 @@ LockError.thrift_spec = (
     None,  # 0
     (1, TType.I32, 'code', None, None, ),  # 1
     (2, TType.STRING, 'message', 'UTF8', None, ),  # 2
+    (3, TType.STRING, 'ownerAddress', 'UTF8', None, ),  # 3
 )
 all_structs.append(LockRequest)
 LockRequest.thrift_spec = (
@@ -743,6 +989,22 @@ Holder.thrift_spec = (
     (3, TType.I64, 'fence', None, None, ),  # 3
     (4, TType.I64, 'expiresAtMs', None, None, ),  # 4
     (5, TType.I32, 'holdCount', None, None, ),  # 5
+)
+all_structs.append(ClusterMember)
+ClusterMember.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'nodeId', 'UTF8', None, ),  # 1
+    (2, TType.STRING, 'address', 'UTF8', None, ),  # 2
+    (3, TType.LIST, 'partitions', (TType.I32, None, False), None, ),  # 3
+)
+all_structs.append(ClusterInfo)
+ClusterInfo.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'cluster', 'UTF8', None, ),  # 1
+    (2, TType.STRING, 'nodeId', 'UTF8', None, ),  # 2
+    (3, TType.I32, 'partitions', None, None, ),  # 3
+    (4, TType.LIST, 'members', (TType.STRUCT, [ClusterMember, None], False), None, ),  # 4
+    (5, TType.LIST, 'owners', (TType.STRING, 'UTF8', False), None, ),  # 5
 )
 all_structs.append(LockInfo)
 LockInfo.thrift_spec = (
