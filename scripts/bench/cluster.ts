@@ -11,6 +11,7 @@
  * Rounds are interleaved (lockd, etcd, lockd, etcd...); the table shows medians.
  *
  *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--concurrency 64] [--node-ttl 5s] [--partitions 64]
+ *   (--rounds 0: the failover and the DB size only)
  *
  * Starts its own etcd members (/usr/bin/etcd, ETCD_BIN overrides) and lockd nodes on free
  * loopback ports with a temporary data dir, and stops them all (by pid) at the end.
@@ -252,13 +253,13 @@ async function main(): Promise<void> {
         const result = await call(viaOther, 'acquire', { lockKey: failKey, ttlMs: 5_000, waitMs: 30_000 }, 60_000);
         if (result.acquired) failoverMs = Date.now() - killedAt;
       } catch (error) {
-        failoverErrors.push(String(error));
+        failoverErrors.push(`${String(error)} after ${Date.now() - killedAt} ms`);
         await sleep(20);
       } finally {
         viaOther.close();
       }
     }
-    if (failoverErrors.length > 0) process.stderr.write(`failover: ${failoverErrors.length} failed attempts first, e.g. ${failoverErrors[0]}\n`);
+    if (failoverErrors.length > 0) process.stderr.write(`failover: ${failoverErrors.length} failed attempts first:\n  ${failoverErrors.slice(0, 5).join('\n  ')}\n`);
 
     const dbSizes = await Promise.all(
       etcd.endpoints.map(async (endpoint) => {
@@ -276,15 +277,18 @@ async function main(): Promise<void> {
     const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<keyof typeof results, number>;
+    const throughput = ROUNDS === 0 ? [] : [
+      `| uncontended pairs/s, owner-routed | ${f(m.owner)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.owner, m.etcdLock)} |`,
+      `| uncontended pairs/s, via any node | ${f(m.any)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.any, m.etcdLock)} |`,
+      `| contended (one key) pairs/s | ${f(m.lockdContended)} | ${f(m.etcdContended)} (etcd3 Election) | ${ratio(m.lockdContended, m.etcdContended)} |`,
+      `| contended: top worker's share of grants (FIFO ≈ ${pct(1 / C)}, bound ${pct(2 / C)}) | ${pct(m.lockdTop)} | ${pct(m.etcdTop)} | |`,
+    ];
     const lines = [
       `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians), load ${os.loadavg()[0].toFixed(1)} at the end`,
       '',
       '| measurement | lockd cluster | etcd (same etcd) | ratio |',
       '|---|---|---|---|',
-      `| uncontended pairs/s, owner-routed | ${f(m.owner)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.owner, m.etcdLock)} |`,
-      `| uncontended pairs/s, via any node | ${f(m.any)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.any, m.etcdLock)} |`,
-      `| contended (one key) pairs/s | ${f(m.lockdContended)} | ${f(m.etcdContended)} (etcd3 Election) | ${ratio(m.lockdContended, m.etcdContended)} |`,
-      `| contended: top worker's share of grants (FIFO ≈ ${pct(1 / C)}, bound ${pct(2 / C)}) | ${pct(m.lockdTop)} | ${pct(m.etcdTop)} | |`,
+      ...throughput,
       `| failover: kill -9 of the owner → first grant via another node | ${Number.isNaN(failoverMs) ? 'none' : `${(failoverMs / 1000).toFixed(2)} s`} (target node TTL + 2 s = ${NODE_TTL} + 2 s) | | |`,
       `| etcd DB size after the run (per member) | ${dbSizes.map((b) => `${(b / 1048576).toFixed(1)} MiB`).join(', ')} | | |`,
     ];

@@ -262,7 +262,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<L
   };
   clusters.add(cluster);
   try {
-    for (let i = 0; i < count; i++) await cluster.startNode(i);
+    // In parallel: a node prints its ready line once it has joined, which takes a few claim rounds.
+    await Promise.all(nodes.map((_, i) => cluster.startNode(i)));
   } catch (error) {
     await cluster.stop();
     throw error;
