@@ -99,6 +99,8 @@ class PartitionLog {
   pendingWaiters: SyncDone[] = [];
   /** Sent (maybe more than once), not yet known to be committed. */
   inflight: SealedBatch | undefined;
+  /** A txn carrying `inflight` is on its way: no other txn may carry this partition meanwhile. */
+  committing = false;
   logEntries = 0;
   logBytes = 0;
   snapshotting = false;
@@ -122,6 +124,11 @@ class PartitionLog {
 }
 
 const RANGE_PAGE = 1000;
+/**
+ * Journal txns one node keeps on their way to etcd at once. One at a time made every change wait
+ * for the txn before it too; more than a few only queue inside etcd.
+ */
+const MAX_TXNS_IN_FLIGHT = 4;
 
 export class EtcdJournal {
   private readonly parts = new Map<number, PartitionLog>();
@@ -134,7 +141,8 @@ export class EtcdJournal {
   private readonly deadline: () => number;
   private readonly monotonicNow: () => number;
   private readonly retryDelayMs: number;
-  private writing = false;
+  /** Txns on their way to etcd. */
+  private txnsInFlight = 0;
   private flushScheduled = false;
   private closed = false;
   /** Gives a partition's state for its snapshot; set by the backend that owns the tables. */
@@ -259,37 +267,42 @@ export class EtcdJournal {
     if (!this.closed) {
       this.scheduleFlush();
       const until = this.monotonicNow() + 2_000;
-      while ((this.writing || this.flushScheduled) && this.monotonicNow() < until) await sleep(10);
+      while ((this.txnsInFlight > 0 || this.flushScheduled) && this.monotonicNow() < until) await sleep(10);
     }
     this.closed = true;
     for (const p of [...this.parts.keys()]) this.drop(p, 'the journal closed');
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.writing) return;
+    if (this.flushScheduled) return;
     this.flushScheduled = true;
     // End of this turn: every change of the turn rides in the same txn.
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flushLoop();
+      this.pump();
     });
   }
 
-  private async flushLoop(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      for (;;) {
-        const batch = this.nextTxn();
-        if (batch.length === 0) break;
-        await this.commit(batch);
-      }
-    } finally {
-      this.writing = false;
+  /**
+   * Sends txns while fewer than MAX_TXNS_IN_FLIGHT are on their way, each carrying partitions no
+   * other txn in flight carries (a partition's batches commit one after another, in seq order).
+   * Partitions whose changes arrive while their last batch is still in flight go in the next txn
+   * as soon as it is back: etcd's round trip, not lockd, bounds the pace of each partition, and
+   * several partitions' txns overlap.
+   */
+  private pump(): void {
+    while (this.txnsInFlight < MAX_TXNS_IN_FLIGHT) {
+      const batch = this.nextTxn();
+      if (batch.length === 0) break;
+      for (const part of batch) part.committing = true;
+      this.txnsInFlight++;
+      void this.commit(batch).finally(() => {
+        for (const part of batch) part.committing = false;
+        this.txnsInFlight--;
+        this.pump();
+        if (this.txnsInFlight === 0) this.maybeSnapshot();
+      });
     }
-    // Changes that arrived in the last instant of the loop.
-    for (const part of this.parts.values()) if (part.pending.pos > 0) this.scheduleFlush();
-    this.maybeSnapshot();
   }
 
   /** The partitions the next txn carries: those with a batch in flight first, then new ones, within limits. */
@@ -299,6 +312,7 @@ export class EtcdJournal {
     let bytes = 0;
     for (const part of this.parts.values()) {
       if (chosen.length >= this.maxPartitionsPerTxn) break;
+      if (part.committing) continue;
       let size = part.inflight?.bytes.length;
       if (size === undefined) {
         if (part.pending.pos === 0) continue;

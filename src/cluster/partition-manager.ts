@@ -18,6 +18,9 @@ import { type ClusterKeys, prefixEnd } from './keys';
 import type { NodeSession } from './node-session';
 import { claimPartition, releasePartition } from './ownership';
 
+/** Claims (txn + journal replay) run at once when several partitions are free. */
+const CLAIM_CONCURRENCY = 8;
+
 export interface PartitionManagerOptions {
   nodeId: string;
   partitions: number;
@@ -202,6 +205,7 @@ export class PartitionManager {
     const me = this.options.nodeId;
     const settled = [...nodes.values()].filter((n) => n.id === me || now - n.seenAt >= this.settleMs).map((n) => n.id);
     let handedOff = false;
+    const claimable: number[] = [];
     for (let p = 0; p < this.options.partitions; p++) {
       if (!this.session.live() || this.stopped) return;
       if (this.owners.has(p)) {
@@ -218,8 +222,28 @@ export class PartitionManager {
       }
       const since = this.freeSince.get(p) ?? now;
       this.freeSince.set(p, since);
-      if (PartitionManager.preferred(p, nodes.keys()) === me || now - since >= this.claimGraceMs) await this.claim(p);
+      if (PartitionManager.preferred(p, nodes.keys()) === me || now - since >= this.claimGraceMs) claimable.push(p);
     }
+    await this.claimAll(claimable);
+  }
+
+  /**
+   * Claims several partitions at once, CLAIM_CONCURRENCY at a time: a dead node's partitions
+   * (each a claim txn and a journal replay) must not come back one round trip after another.
+   * Throws the first failure once every claim has ended.
+   */
+  private async claimAll(partitions: readonly number[]): Promise<void> {
+    let next = 0;
+    const failures: unknown[] = [];
+    const worker = async () => {
+      while (next < partitions.length) {
+        const p = partitions[next++]!;
+        if (!this.session.live() || this.stopped) return;
+        await this.claim(p).catch((error: unknown) => failures.push(error));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, partitions.length) }, worker));
+    if (failures.length > 0) throw failures[0];
   }
 
   private async claim(p: number): Promise<void> {
