@@ -192,9 +192,10 @@ export class Forwarder {
         const request = requestFields(call.request);
         const waitMs = request.waitMs ?? 0;
         const timeout = waitMs < 0 ? Infinity : waitMs + this.answerWithinMs;
-        // acquireLock grants, ephemeral grants and parked waits are bound to the link's session
-        // (once the call went out on it: a link that never opened held nothing).
-        const bound = call.method === 'acquireLock' || request.ephemeral === true || waitMs !== 0;
+        // acquireLock and ephemeral grants are bound to the link's session: once one is granted,
+        // losing the link loses it, and the client must hear so by losing its connection. A call
+        // still unanswered when its link drops is answered UNAVAILABLE instead (its outcome is unknown).
+        const bound = call.method === 'acquireLock' || request.ephemeral === true;
         const wait: ForwardedWait = { address, upstreamSeqid: undefined };
         if (waitMs !== 0) this.waits.set(seqid, wait);
         const done = () => {
@@ -203,12 +204,20 @@ export class Forwarder {
         const sent = (upstream: number, to: string) => {
           wait.upstreamSeqid = upstream;
           wait.address = to;
-          if (bound) this.boundLinks.add(to);
+        };
+        const granted = (acquired: boolean) => {
+          if (bound && acquired) this.boundLinks.add(wait.address);
         };
         if (call.method === 'acquire') {
-          this.relay('acquire', seqid, address, request, timeout, (w, result) => codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease)), retry, sent, done);
+          this.relay('acquire', seqid, address, request, timeout, (w, result) => {
+            granted(result.acquired);
+            codec.writeAcquireReply(w, seqid, result.lease && leaseView(result.lease));
+          }, retry, sent, done);
         } else {
-          this.relay('acquireLock', seqid, address, request, timeout, (w, granted) => codec.writeBoolReply(w, 'acquireLock', seqid, granted), retry, sent, done);
+          this.relay('acquireLock', seqid, address, request, timeout, (w, acquired) => {
+            granted(acquired);
+            codec.writeBoolReply(w, 'acquireLock', seqid, acquired);
+          }, retry, sent, done);
         }
         return;
       }
