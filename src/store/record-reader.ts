@@ -5,9 +5,8 @@
  * that (at most ~128 KiB: a record's strings have u16 lengths).
  */
 import fs from 'node:fs';
-import { crc32 } from 'node:zlib';
 import type { TableChange } from '../table/types';
-import { BATCH_HEADER_BYTES, decodePayload, HEADER_BYTES, isBatchHeaderAt, PayloadError } from './records';
+import { BATCH_HEADER_BYTES, crc32Of, decodePayload, HEADER_BYTES, isBatchHeaderAt, PayloadError } from './records';
 
 /** Bytes read per read(2) during recovery. */
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -141,7 +140,7 @@ export function readPayloads(source: ByteSource, start: number, visit: (bytes: B
     at = window.hold(pos, HEADER_BYTES + length);
     const buf = window.buf;
     const payloadEnd = at + HEADER_BYTES + length;
-    if (crc32(buf.subarray(at + HEADER_BYTES, payloadEnd)) !== buf.readUInt32LE(at + 4)) return bad('checksum mismatch');
+    if (crc32Of(buf, at + HEADER_BYTES, payloadEnd) !== buf.readUInt32LE(at + 4)) return bad('checksum mismatch');
     try {
       visit(buf, at + HEADER_BYTES, payloadEnd);
     } catch (error) {
