@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StoreFsyncPolicy as FsyncPolicy } from '../../src/store/file-store';
 import { FileStore } from '../../src/store/file-store';
-import { EMPTY_SNAPSHOT_SOURCE, type RecoveredState } from '../../src/store/store';
+import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 import type { StoredLease } from '../../src/table/types';
 
 const { values } = parseArgs({ options: { clients: { type: 'string' }, seconds: { type: 'string' }, leases: { type: 'string' } } });
@@ -105,11 +105,12 @@ async function fileStoreRecovery(): Promise<string[]> {
     await writer.close();
     const logBytes = diskBytes(dir);
     let started = performance.now();
-    let recovered: RecoveredState | undefined;
+    let recoveredLeases: StoredLease[] = [];
     const reader = new FileStore({ dataDir: dir, fsync: 'batch', forceRecovery: false, compactAfterBytes: 1 });
-    recovered = await reader.open({ durableLeases: () => recovered?.leases ?? [], reservedFenceCeiling: 0 });
+    const recovered = await reader.open({ durableLeases: () => recoveredLeases, reservedFenceCeiling: 0 });
+    recoveredLeases = [...recovered.leases];
     const logMs = performance.now() - started;
-    if (recovered.leases.length !== LEASES) throw new Error(`recovered ${recovered.leases.length} leases, wrote ${LEASES}`);
+    if (recoveredLeases.length !== LEASES) throw new Error(`recovered ${recoveredLeases.length} leases, wrote ${LEASES}`);
     // Any write now passes compactAfterBytes: the store snapshots the recovered leases.
     reader.append({ kind: 'fence-reserve', ceiling: LEASES + 1 });
     await new Promise((resolve) => reader.sync(resolve));
@@ -120,7 +121,8 @@ async function fileStoreRecovery(): Promise<string[]> {
     const fromSnapshot = await again.open(EMPTY_SNAPSHOT_SOURCE);
     const snapshotMs = performance.now() - started;
     await again.close();
-    if (fromSnapshot.leases.length !== LEASES) throw new Error(`snapshot recovered ${fromSnapshot.leases.length} leases`);
+    const snapshotLeases = [...fromSnapshot.leases].length;
+    if (snapshotLeases !== LEASES) throw new Error(`snapshot recovered ${snapshotLeases} leases`);
     return [
       `| log (FileStore), log only | ${LEASES.toLocaleString('en-US')} | ${Math.round(logMs)} ms | ${Math.round(logBytes / LEASES)} |`,
       `| log (FileStore), snapshot | ${LEASES.toLocaleString('en-US')} | ${Math.round(snapshotMs)} ms | ${Math.round(snapshotBytes / LEASES)} |`,

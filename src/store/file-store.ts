@@ -24,7 +24,7 @@ import { StoreError } from '../errors';
 import { OutputBuffer } from '../util/output-buffer';
 import type { TableChange } from '../table/types';
 import { DirLock, lockDataDir } from './dir-lock';
-import { DEFAULT_CHUNK_BYTES, fileSource, readRecords, type ReadResult } from './record-reader';
+import { DEFAULT_CHUNK_BYTES, fileSource, readPayloads, type ReadResult } from './record-reader';
 import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, writeBatchHeader } from './records';
 import type { LeaseStore, RecoveredState, SnapshotSource } from './store';
 
@@ -178,11 +178,15 @@ export class FileStore implements LeaseStore {
 
   /** Reads the snapshot and the logs after it; truncates a torn tail; opens the current log. */
   private recover(dir: string): RecoveredState {
-    const image = new LeaseImage();
+    const snapshotPath = path.join(dir, SNAPSHOT);
+    const recordBytes = fs
+      .readdirSync(dir)
+      .filter((name) => name === SNAPSHOT || LOG_PATTERN.test(name))
+      .reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+    const image = new LeaseImage(recordBytes);
     const notes: string[] = [];
     let coveredSeq = 0;
     let lastWrittenAtMs: number | undefined;
-    const snapshotPath = path.join(dir, SNAPSHOT);
     if (fs.existsSync(snapshotPath)) {
       const snapshot = this.readFile(snapshotPath, (header, size) => {
         const magic = header.subarray(0, SNAPSHOT_MAGIC.length);
@@ -240,7 +244,8 @@ export class FileStore implements LeaseStore {
     if (this.formatOneOnDisk) notes.push('read format 1 records (raw lease tokens): upgraded to format 2 (token digests), rewritten at the first write');
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
     // The files' modification times (set by the kernel at each write) say when the state was last written.
-    return { leases: [...image.all()], fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+    // Leases are decoded as the table takes them (on each iteration), so none outlives its restore (see LeaseImage).
+    return { leases: { [Symbol.iterator]: () => image.all() }, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
   }
 
   /**
@@ -253,7 +258,7 @@ export class FileStore implements LeaseStore {
       const source = fileSource(fd);
       const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
       fs.readSync(fd, header, 0, header.length, 0);
-      const result = readRecords(source, start(header, source.size), (change) => image.apply(change), this.options.readChunkBytes);
+      const result = readPayloads(source, start(header, source.size), (bytes, from, to) => image.applyPayload(bytes, from, to), this.options.readChunkBytes);
       return { ...result, size: source.size, modifiedAtMs: fs.fstatSync(fd).mtimeMs };
     } finally {
       fs.closeSync(fd);

@@ -5,9 +5,8 @@
  * that (at most ~128 KiB: a record's strings have u16 lengths).
  */
 import fs from 'node:fs';
-import { crc32 } from 'node:zlib';
 import type { TableChange } from '../table/types';
-import { BATCH_HEADER_BYTES, decodePayload, HEADER_BYTES, isBatchHeaderAt, isFormatOneKind } from './records';
+import { BATCH_HEADER_BYTES, crc32Of, decodePayload, HEADER_BYTES, isBatchHeaderAt, isFormatOneKind, PayloadError } from './records';
 
 /** Bytes read per read(2) during recovery. */
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -103,6 +102,29 @@ class Window {
  * reading `chunkBytes` at a time.
  */
 export function readRecords(source: ByteSource, start: number, apply: (change: TableChange) => void, chunkBytes = DEFAULT_CHUNK_BYTES): ReadResult {
+  return readPayloads(
+    source,
+    start,
+    (bytes, from, to) => {
+      let change: TableChange | null;
+      try {
+        change = decodePayload(bytes, from, to);
+      } catch (error) {
+        throw error instanceof PayloadError ? error : new PayloadError((error as Error).message);
+      }
+      if (change !== null) apply(change);
+    },
+    chunkBytes,
+  );
+}
+
+/**
+ * Hands each checksummed record payload of `source` (from `start`) to `visit` as `bytes[from,
+ * to)`, valid only during the call, until the end or a bad record; `visit` throws PayloadError
+ * for a payload that does not parse (a bad record). Recovery decodes straight from here into a
+ * LeaseImage, with no object per record.
+ */
+export function readPayloads(source: ByteSource, start: number, visit: (bytes: Buffer, from: number, to: number) => void, chunkBytes = DEFAULT_CHUNK_BYTES): ReadResult {
   chunkBytes = Math.max(chunkBytes, MIN_CHUNK_BYTES);
   const size = source.size;
   const window = new Window(source, chunkBytes);
@@ -121,14 +143,13 @@ export function readRecords(source: ByteSource, start: number, apply: (change: T
     at = window.hold(pos, HEADER_BYTES + length);
     const buf = window.buf;
     const payloadEnd = at + HEADER_BYTES + length;
-    if (crc32(buf.subarray(at + HEADER_BYTES, payloadEnd)) !== buf.readUInt32LE(at + 4)) return bad('checksum mismatch');
-    let change: TableChange | null;
+    if (crc32Of(buf, at + HEADER_BYTES, payloadEnd) !== buf.readUInt32LE(at + 4)) return bad('checksum mismatch');
     try {
-      change = decodePayload(buf, at + HEADER_BYTES, payloadEnd);
+      visit(buf, at + HEADER_BYTES, payloadEnd);
     } catch (error) {
-      return bad(`undecodable record: ${(error as Error).message}`);
+      if (!(error instanceof PayloadError)) throw error;
+      return bad(`undecodable record: ${error.message}`);
     }
-    if (change !== null) apply(change);
     if (isFormatOneKind(buf[at + HEADER_BYTES])) formatOneRecords++;
     pos += HEADER_BYTES + length;
   }

@@ -7,8 +7,11 @@ import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
 export interface RecoveredState {
-  /** Live (not ephemeral) leases as last recorded; the table drops those already expired. */
-  readonly leases: StoredLease[];
+  /**
+   * Live (not ephemeral) leases as last recorded; the table drops those already expired. A
+   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage).
+   */
+  readonly leases: Iterable<StoredLease>;
   /** Highest fence reservation ever recorded (0 for a new store). */
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */

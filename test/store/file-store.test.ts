@@ -70,7 +70,7 @@ test('every change kind survives a reopen', async () => {
   ]);
   const state = await openStore().open(EMPTY);
   expect(state.fenceCeiling).toBe(100);
-  expect(state.leases.sort((x, y) => x.fence - y.fence)).toEqual([
+  expect([...state.leases].sort((x, y) => x.fence - y.fence)).toEqual([
     { ...lease('a', 1), holdCount: 3, ttlMs: 5_000, expiresAtMs: 1_950_000_000_000 },
     lease('b', 3, { mode: 2 }),
     lease('ключ/✓', 4),
@@ -113,7 +113,7 @@ test('a log cut anywhere inside its last write loses only that write', async () 
   for (let cut = keptEnd; cut < crashed.length; cut++) {
     fs.writeFileSync(logFile(), crashed.subarray(0, cut));
     const state = await openStore().open(EMPTY);
-    const keys = state.leases.map((l) => l.key).sort();
+    const keys = [...state.leases].map((l) => l.key).sort();
     if (keys.length < kept || keys.length > 2 || keys.join() !== ['keep', 'torn', 'torn2'].slice(0, keys.length).join()) {
       throw new Error(`cut at ${cut} (kept end ${keptEnd}, crash image ${crashed.length}) recovered ${keys}`);
     }
@@ -125,7 +125,7 @@ test('a log cut anywhere inside its last write loses only that write', async () 
   expect(clean).toBe(3);
   expect(kept).toBe(2);
   fs.writeFileSync(logFile(), crashed);
-  expect((await openStore().open(EMPTY)).leases.map((l) => l.key).sort()).toEqual(['keep', 'torn', 'torn2']);
+  expect([...(await openStore().open(EMPTY)).leases].map((l) => l.key).sort()).toEqual(['keep', 'torn', 'torn2']);
 });
 
 test('a last write with a hole (a power loss kept some of its pages) is a torn tail, not corruption', async () => {
@@ -137,14 +137,14 @@ test('a last write with a hole (a power loss kept some of its pages) is a torn t
   fs.writeFileSync(logFile(), crashed);
   const state = await openStore().open(EMPTY);
   // The records before the hole are a prefix of the change sequence, so they are kept.
-  expect(state.leases.map((l) => l.key)).toEqual(['keep', 'lost-0']);
+  expect([...state.leases].map((l) => l.key)).toEqual(['keep', 'lost-0']);
   expect(state.summary).toMatch(/dropped the torn tail/);
 });
 
 test('zeros after the last record (preallocated space, or a size that grew before its data) end the log cleanly', async () => {
   await writeAndClose([{ kind: 'grant', lease: lease('keep', 1) }]);
   fs.appendFileSync(logFile(), Buffer.alloc(4096));
-  expect((await openStore().open(EMPTY)).leases).toHaveLength(1);
+  expect([...(await openStore().open(EMPTY)).leases]).toHaveLength(1);
 });
 
 test('corruption in the middle refuses to start, naming file and offset; --force-recovery keeps what came before', async () => {
@@ -161,7 +161,7 @@ test('corruption in the middle refuses to start, naming file and offset; --force
   // A refusal leaves no LOCK behind.
   expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
   const forced = await openStore({ forceRecovery: true }).open(EMPTY);
-  expect(forced.leases.map((l) => l.key)).toEqual(['first']);
+  expect([...forced.leases].map((l) => l.key)).toEqual(['first']);
   expect(forced.summary).toMatch(/FORCED RECOVERY/);
 });
 
@@ -232,7 +232,7 @@ test('compaction keeps the log bounded under steady grant/free and keeps every l
   expect(largestDisk).toBeLessThan(2 * 1024 * 1024 + 64 * 1024);
   const state = await openStore().open(EMPTY);
   expect(state.fenceCeiling).toBe(1_000_000);
-  expect(state.leases.map((l) => l.key).sort()).toEqual([...live.keys()].sort());
+  expect([...state.leases].map((l) => l.key).sort()).toEqual([...live.keys()].sort());
 });
 
 test('a full disk fails sync with the error, keeps the store usable, and recovers when space returns', async () => {
@@ -261,7 +261,7 @@ test('a full disk fails sync with the error, keeps the store usable, and recover
     await store.close();
     stores.pop();
     const state = await openStore().open(EMPTY);
-    expect(state.leases.map((l) => l.key)).toEqual(expect.arrayContaining(['before', 'during', 'bulk-49']));
+    expect([...state.leases].map((l) => l.key)).toEqual(expect.arrayContaining(['before', 'during', 'bulk-49']));
     await stores.pop()!.close();
   } finally {
     for (const store of stores.splice(0)) await store.close().catch(() => {});
@@ -296,7 +296,7 @@ test('changes made while a snapshot is being written (over several event-loop tu
   stores.pop();
   expect(fs.existsSync(path.join(dir, 'snapshot'))).toBe(true);
   const state = await openStore().open(EMPTY);
-  const recovered = new Map(state.leases.map((l) => [l.key, l]));
+  const recovered = new Map([...state.leases].map((l) => [l.key, l]));
   expect(recovered.size).toBe(live.size);
   for (const [key, value] of live) expect(recovered.get(key)).toEqual(value);
 });
@@ -320,7 +320,7 @@ test('writeBehind writes queued changes with no one waiting for them', async () 
   const recovered = new FileStore({ dataDir: copy });
   const state = await recovered.open(EMPTY);
   await recovered.close();
-  expect(state.leases).toEqual([]);
+  expect([...state.leases]).toEqual([]);
   fs.rmSync(copy, { recursive: true, force: true });
 });
 
@@ -354,7 +354,7 @@ test('batches are written inline until one inline write is slow, then on the thr
   stores.pop();
   // Whichever way they were written, every batch is there.
   const state = await openStore().open(EMPTY);
-  expect(state.leases.map((l) => l.key).sort()).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8']);
+  expect([...state.leases].map((l) => l.key).sort()).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8']);
 });
 
 test('a LOCK left by a crashed lockd whose pid now belongs to another process is taken over', async () => {
@@ -362,7 +362,7 @@ test('a LOCK left by a crashed lockd whose pid now belongs to another process is
   // The parent of this process is alive, but its start time is not the one recorded.
   fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid} 1\n`);
   const state = await openStore().open(EMPTY);
-  expect(state.leases).toEqual([]);
+  expect([...state.leases]).toEqual([]);
   expect(fs.readFileSync(path.join(dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\\n$`));
 });
 
@@ -402,7 +402,7 @@ describe('recovery reads files a chunk at a time', () => {
     const big = lease('big-'.padEnd(5_000, 'b'), 7, { owner: 'o'.repeat(20_000) });
     await writeAndClose([{ kind: 'grant', lease: big }]);
     const state = await openStore({ readChunkBytes: 1_024 }).open(EMPTY);
-    expect(state.leases).toEqual([big]);
+    expect([...state.leases]).toEqual([big]);
   });
 
   test('a torn tail inside the last chunk is dropped and a BATCH record split across chunks still proves corruption', async () => {
@@ -414,9 +414,9 @@ describe('recovery reads files a chunk at a time', () => {
     fs.writeFileSync(logFile(), crashed.subarray(0, cut));
     const torn = await openStore({ readChunkBytes: 64 }).open(EMPTY);
     expect(torn.summary).toMatch(/dropped the torn tail/);
-    expect(torn.leases.map((l) => l.key)).toContain('torn');
-    expect(torn.leases.map((l) => l.key)).not.toContain('torn2');
-    expect(torn.leases).toHaveLength(40); // 40 grants, one freed, plus "torn"
+    expect([...torn.leases].map((l) => l.key)).toContain('torn');
+    expect([...torn.leases].map((l) => l.key)).not.toContain('torn2');
+    expect([...torn.leases]).toHaveLength(40); // 40 grants, one freed, plus "torn"
     await stores.pop()!.close();
 
     // Now damage a record of the first (acknowledged) write: the BATCH record of the last write
