@@ -41,6 +41,7 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
+const LOG_DIR = process.env.BENCH_LOG_DIR;
 const ROUNDS = Number(values.rounds);
 const C = Number(values.concurrency);
 const NODE_TTL = values['node-ttl']!;
@@ -119,8 +120,10 @@ interface Node {
 /** A lockd cluster node; resolves at its ready line. */
 async function startNode(endpoints: string[], nodeId: string): Promise<Node> {
   const port = await freePort();
-  const child = spawn(process.execPath, [LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', LOG_DIR === undefined ? 'warn' : 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
+  // BENCH_LOG_DIR=dir keeps each node's log (at info) in dir/NODE.log, to see where a failover's time goes.
+  if (LOG_DIR !== undefined) child.stderr!.pipe(fs.createWriteStream(path.join(LOG_DIR, `${nodeId}.log`)));
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${nodeId} not ready within 60 s: ${output}`)), 60_000);
