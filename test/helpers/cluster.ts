@@ -5,7 +5,7 @@
  * (test/helpers/tcp-proxy.ts) so a test can cut one node off etcd.
  *
  *   const cluster = await startCluster({ nodes: 3, partitions: 16, nodeTtl: '3s' });
- *   await cluster.settled();                       // every partition owned, every node owns some
+ *   await cluster.settled();                       // every partition on its preferred node (no hand-off left)
  *   const c = await cluster.connect(1);            // ThriftConnection to node 1
  *   cluster.ownerOf('key')                         // index of the node owning the key's partition
  *   await cluster.killNode(0); await cluster.startNode(0);   // kill -9, restart on the same port
@@ -20,6 +20,7 @@
 import { crc32 } from 'node:zlib';
 import { Etcd3 } from 'etcd3';
 import { ThriftConnection } from '../../src/client/thrift-connection';
+import { PartitionManager } from '../../src/cluster/partition-manager';
 import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
 import { type EtcdCluster, freePorts, startEtcd } from './etcd';
@@ -89,8 +90,8 @@ export interface LockdCluster {
   ownerOf(key: string, info: WireClusterInfo): number;
   /**
    * Polls clusterInfo (every 100 ms, up to `timeoutMs`, default 40 s) until every partition is
-   * owned by a node in `expected` (default: the running, unpaused nodes) and each of them owns
-   * at least one; resolves with that map.
+   * owned by its preferred node among `expected` (default: the running, unpaused nodes), where
+   * the hand-offs leave it; resolves with that map, which then stays until a node comes or goes.
    */
   settled(expected?: number[], timeoutMs?: number): Promise<WireClusterInfo>;
   /** etcd's database size in bytes (the largest over the running members). */
@@ -224,8 +225,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<L
         try {
           const info = await cluster.info(via);
           last = info;
-          const owning = new Set(info.members.filter((m) => m.partitions.length > 0).map((m) => m.nodeId));
-          if (info.owners.length === partitions && info.owners.every((o) => want.has(o)) && [...want].every((id) => owning.has(id))) return info;
+          // Settled = every partition on its preferred node (rendezvous hash over the wanted
+          // nodes): no hand-off is left to move a partition under the test's feet.
+          if (info.owners.length === partitions && info.owners.every((o, p) => o === PartitionManager.preferred(p, want))) return info;
         } catch (error) {
           last = String(error);
         }
