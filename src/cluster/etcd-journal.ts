@@ -99,8 +99,6 @@ class PartitionLog {
   pendingWaiters: SyncDone[] = [];
   /** Sent (maybe more than once), not yet known to be committed. */
   inflight: SealedBatch | undefined;
-  /** A txn carrying `inflight` is on its way: no other txn may carry this partition meanwhile. */
-  committing = false;
   logEntries = 0;
   logBytes = 0;
   snapshotting = false;
@@ -124,13 +122,6 @@ class PartitionLog {
 }
 
 const RANGE_PAGE = 1000;
-/**
- * Journal txns one node keeps on their way to etcd at once. One at a time made every change wait
- * for the txn before it too; more than a few only queue inside etcd.
- */
-const MAX_TXNS_IN_FLIGHT = 4;
-/** Longest a change nobody waits for (a release, an expiry) stays unwritten; losing it in a crash only keeps a lease until its TTL. */
-const WRITE_BEHIND_MS = 20;
 
 export class EtcdJournal {
   private readonly parts = new Map<number, PartitionLog>();
@@ -143,9 +134,7 @@ export class EtcdJournal {
   private readonly deadline: () => number;
   private readonly monotonicNow: () => number;
   private readonly retryDelayMs: number;
-  /** Txns on their way to etcd. */
-  private txnsInFlight = 0;
-  private writeBehindTimer: NodeJS.Timeout | undefined;
+  private writing = false;
   private flushScheduled = false;
   private closed = false;
   /** Gives a partition's state for its snapshot; set by the backend that owns the tables. */
@@ -260,64 +249,47 @@ export class EtcdJournal {
     this.scheduleFlush();
   }
 
-  /**
-   * Has p's queued changes written soon, with nobody waiting for them: within WRITE_BEHIND_MS, or
-   * with the next sync if one comes first. The wait matters: a partition has one batch in flight
-   * at a time, so a release written at once would make the grant that often follows it (the same
-   * worker's next acquire) wait a whole etcd round trip more; together they ride in one txn.
-   */
+  /** Has p's queued changes written soon, with nobody waiting for them. */
   writeBehind(p: number): void {
-    if (!this.parts.get(p)?.pending.pos || this.writeBehindTimer !== undefined) return;
-    this.writeBehindTimer = setTimeout(() => {
-      this.writeBehindTimer = undefined;
-      this.scheduleFlush();
-    }, WRITE_BEHIND_MS);
-    this.writeBehindTimer.unref();
+    if (this.parts.get(p)?.pending.pos) this.scheduleFlush();
   }
 
   /** Writes what is queued (best effort), then stops; later calls are refused. */
   async close(): Promise<void> {
-    clearTimeout(this.writeBehindTimer);
-    this.writeBehindTimer = undefined;
     if (!this.closed) {
       this.scheduleFlush();
       const until = this.monotonicNow() + 2_000;
-      while ((this.txnsInFlight > 0 || this.flushScheduled) && this.monotonicNow() < until) await sleep(10);
+      while ((this.writing || this.flushScheduled) && this.monotonicNow() < until) await sleep(10);
     }
     this.closed = true;
     for (const p of [...this.parts.keys()]) this.drop(p, 'the journal closed');
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.writing) return;
     this.flushScheduled = true;
     // End of this turn: every change of the turn rides in the same txn.
     setImmediate(() => {
       this.flushScheduled = false;
-      this.pump();
+      void this.flushLoop();
     });
   }
 
-  /**
-   * Sends txns while fewer than MAX_TXNS_IN_FLIGHT are on their way, each carrying partitions no
-   * other txn in flight carries (a partition's batches commit one after another, in seq order).
-   * Partitions whose changes arrive while their last batch is still in flight go in the next txn
-   * as soon as it is back: etcd's round trip, not lockd, bounds the pace of each partition, and
-   * several partitions' txns overlap.
-   */
-  private pump(): void {
-    while (this.txnsInFlight < MAX_TXNS_IN_FLIGHT) {
-      const batch = this.nextTxn();
-      if (batch.length === 0) break;
-      for (const part of batch) part.committing = true;
-      this.txnsInFlight++;
-      void this.commit(batch).finally(() => {
-        for (const part of batch) part.committing = false;
-        this.txnsInFlight--;
-        this.pump();
-        if (this.txnsInFlight === 0) this.maybeSnapshot();
-      });
+  private async flushLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (;;) {
+        const batch = this.nextTxn();
+        if (batch.length === 0) break;
+        await this.commit(batch);
+      }
+    } finally {
+      this.writing = false;
     }
+    // Changes that arrived in the last instant of the loop.
+    for (const part of this.parts.values()) if (part.pending.pos > 0) this.scheduleFlush();
+    this.maybeSnapshot();
   }
 
   /** The partitions the next txn carries: those with a batch in flight first, then new ones, within limits. */
@@ -327,7 +299,6 @@ export class EtcdJournal {
     let bytes = 0;
     for (const part of this.parts.values()) {
       if (chosen.length >= this.maxPartitionsPerTxn) break;
-      if (part.committing) continue;
       let size = part.inflight?.bytes.length;
       if (size === undefined) {
         if (part.pending.pos === 0) continue;
