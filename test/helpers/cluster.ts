@@ -221,13 +221,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<L
       const deadline = Date.now() + timeoutMs;
       let last: WireClusterInfo | string = 'no answer yet';
       for (;;) {
-        const via = [...want].map((id) => nodes.findIndex((n) => n.nodeId === id)).find(live);
+        const vias = [...want].map((id) => nodes.findIndex((n) => n.nodeId === id)).filter(live);
         try {
-          const info = await cluster.info(via);
-          last = info;
           // Settled = every partition on its preferred node (rendezvous hash over the wanted
-          // nodes): no hand-off is left to move a partition under the test's feet.
-          if (info.owners.length === partitions && info.owners.every((o, p) => o === PartitionManager.preferred(p, want))) return info;
+          // nodes), as every one of them sees it: no hand-off is left to move a partition under
+          // the test's feet, and no node's map lags behind.
+          const views = await Promise.all(vias.map((i) => cluster.info(i)));
+          last = views[0] ?? last;
+          const placed = (info: WireClusterInfo) => info.owners.length === partitions && info.owners.every((o, p) => o === PartitionManager.preferred(p, want));
+          if (views.length > 0 && views.every(placed)) return views[0]!;
         } catch (error) {
           last = String(error);
         }
