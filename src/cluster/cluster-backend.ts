@@ -78,8 +78,6 @@ export class ClusterBackend implements Backend {
   private readonly sessions = new SessionRegistry<SessionSink>();
   /** One counter for every partition's table: a session finds its waits by id, whatever their partition. */
   private readonly waiterIds = new WaiterIdSource();
-  /** Waiters on the node when the acquire being served was admitted. */
-  private waitersAtAdmission = 0;
   private readonly listeners: LockEventListener[] = [];
   /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
   private dirty = new Set<number>();
@@ -162,11 +160,11 @@ export class ClusterBackend implements Backend {
 
   acquire(request: AcquireRequest): AcquireOutcome {
     const part = this.route(request.key);
-    this.admit(request);
+    const waiters = this.admit(request);
     const outcome = part.table.acquire(request, this.clock.now());
-    if (outcome.kind === 'queued' && this.waitersAtAdmission >= this.limits.maxWaiters) {
+    if (outcome.kind === 'queued' && waiters >= this.limits.maxWaiters) {
       part.table.cancelWaiter(outcome.waiter, this.clock.now());
-      throw new ResourceExhaustedError(`${this.waitersAtAdmission} callers already wait on this node (the limit, --max-waiters); retry later`);
+      throw new ResourceExhaustedError(`${waiters} callers already wait on this node (the limit, --max-waiters); retry later`);
     }
     if (outcome.kind === 'granted') {
       if (outcome.reentered) this.journalEphemeralUpdate(part, outcome.lease);
@@ -355,14 +353,15 @@ export class ClusterBackend implements Backend {
   /**
    * --max-leases and --max-waiters bound the node, not each partition's table: a new lease or
    * wait is refused once the node's tables together hold that many (a re-entry holds nothing new).
+   * Returns the waiters parked on the node, for the check once the acquire is known to queue.
    */
-  private admit(request: AcquireRequest): void {
-    if (request.token !== undefined) return;
+  private admit(request: AcquireRequest): number {
     const { leases, waiters } = this.stats();
+    if (request.token !== undefined) return waiters;
     if (leases >= this.limits.maxLeases) {
       throw new ResourceExhaustedError(`this node holds ${leases} leases, its limit (--max-leases); retry later or on a node with fewer`);
     }
-    this.waitersAtAdmission = waiters;
+    return waiters;
   }
 
   /** The table serving `key`, or UnavailableError naming who serves it. */

@@ -15,8 +15,8 @@ export interface PeerLinkOptions {
   readonly nodeId: string;
   readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
-  /** TLS to the other nodes (they serve TLS with the same CA; this node's certificate is its client certificate). */
-  readonly tls: TlsConnectionOptions | undefined;
+  /** TLS to the other nodes, asked per link so reloaded files apply (undefined: plain TCP). */
+  readonly tls: (() => TlsConnectionOptions) | undefined;
 }
 
 export class ThriftPeerLinks implements PeerLinks {
@@ -60,7 +60,7 @@ export class ThriftPeerLinks implements PeerLinks {
       protocol: 'binary',
       connectTimeoutMs: this.options.connectTimeoutMs,
       maxMessageBytes: this.options.maxMessageBytes,
-      tls: this.options.tls,
+      tls: this.options.tls?.(),
     }).then((connection) => {
       if (this.closed) {
         connection.close();

@@ -24,7 +24,7 @@ import type { ServiceCall } from '../protocol/lock-service/server';
 import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
 import type { LeaseView, LockInfoView, LockMode } from '../table/types';
 import type { CallContext, ListMethod, ListPage } from './handlers';
-import { encodedSizeOf, requiredKey } from './handlers';
+import { encodedSizeOf, required, requiredKey } from './handlers';
 import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
 
 
@@ -339,11 +339,6 @@ export function forwardableKeyed(call: ServiceCall): KeyedCall | undefined {
     default:
       return undefined;
   }
-}
-
-function required<T>(value: T | undefined, name: string): T {
-  if (value === undefined) throw new InvalidArgumentError(`${name} is required`);
-  return value;
 }
 
 function requestFields(request: Extract<KeyedCall, { request: unknown }>['request']): LockRequestFields {

@@ -3,10 +3,8 @@
  * `lockd listening on HOST:PORT` on stdout once connections are accepted, and stops cleanly on
  * SIGTERM/SIGINT. Invalid configuration exits 2 with a one-line reason.
  */
-import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import type tls from 'node:tls';
 import { PartitionRouting } from '../cluster/cluster-routing';
 import { type ClusterNode, startClusterNode } from '../cluster/cluster-node';
 import { type ClusterOptions, parseEndpoints, resolveClusterOptions } from '../cluster/options';
@@ -47,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(options.logLevel, options.logFormat);
   const security = loadSecurity(options, logger);
   // Cluster mode keeps the state in etcd; otherwise this process's own store does.
-  const cluster = options.etcd === undefined ? undefined : await joinCluster(options, logger);
+  const cluster = options.etcd === undefined ? undefined : await joinCluster(options, logger, security.tls);
   const backend: Backend = cluster?.node.backend ?? (await openLocalBackend(options, logger));
   // Operations: metrics wrap the backend the front ends use (only when the HTTP listener serves them).
   const httpOn = options.httpPort >= 0;
@@ -191,7 +189,7 @@ interface JoinedCluster {
  * Cluster mode: joins the cluster in etcd (its partitions claimed and replayed) before the port
  * opens. Bad cluster flags exit 2; an etcd that does not answer in time exits 1.
  */
-async function joinCluster(options: ServerOptions, logger: ReturnType<typeof createLogger>): Promise<JoinedCluster> {
+async function joinCluster(options: ServerOptions, logger: ReturnType<typeof createLogger>, tls: TlsCertificates | undefined): Promise<JoinedCluster> {
   let clusterOptions: ClusterOptions;
   try {
     const wildcard = options.host === '0.0.0.0' || options.host === '::';
@@ -216,12 +214,11 @@ async function joinCluster(options: ServerOptions, logger: ReturnType<typeof cre
   }
   try {
     const node = await startClusterNode(clusterOptions, options, monotonicClock, {}, logger);
-    const tls = options.tlsCert === undefined ? undefined : peerTlsOptions(options);
     const routing = new PartitionRouting(clusterOptions.cluster, node.config.partitions, node.manager, {
       nodeId: clusterOptions.nodeId,
       connectTimeoutMs: clusterOptions.etcdCallTimeoutMs,
       maxMessageBytes: Math.max(options.maxMessageBytes, options.maxListBytes * 2),
-      tls,
+      tls: tls && (() => tls.clientOptions()),
     }, FAILOVER_WAIT_MS(clusterOptions.nodeTtlMs));
     logger.info('joined cluster', { cluster: clusterOptions.cluster, nodeId: clusterOptions.nodeId, advertise: clusterOptions.advertise, partitions: node.manager.owned().length });
     return { node, routing };
@@ -229,17 +226,6 @@ async function joinCluster(options: ServerOptions, logger: ReturnType<typeof cre
     process.stderr.write(`lockd: cannot join the cluster: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(error instanceof ConfigError ? 2 : 1);
   }
-}
-
-/** Links to other nodes speak TLS when this node does: the same CA, this node's certificate as the client certificate. */
-function peerTlsOptions(options: ServerOptions): tls.ConnectionOptions {
-  return {
-    cert: fs.readFileSync(options.tlsCert!),
-    key: fs.readFileSync(options.tlsKey!),
-    ...(options.tlsCa !== undefined && { ca: fs.readFileSync(options.tlsCa) }),
-    // Nodes are addressed by --advertise, which need not be a name in their certificates; the CA vouches for them.
-    checkServerIdentity: () => undefined,
-  };
 }
 
 /** Loads --auth-file and the TLS files; a bad one exits 2 naming the file and the fault. */

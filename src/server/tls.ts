@@ -39,6 +39,16 @@ export class TlsCertificates {
     this.describe('TLS certificate loaded');
   }
 
+  /**
+   * Options for connecting to another lockd node (cluster links): this node's certificate as the
+   * client certificate and --tls-ca as the trust, from the files loaded last (reloads included).
+   * Nodes are addressed by --advertise, which need not be a name in their certificates: the CA
+   * vouches for them, so the host name is not checked.
+   */
+  clientOptions(): tls.ConnectionOptions {
+    return { cert: this.context.cert, key: this.context.key, ca: this.context.ca, minVersion: MIN_TLS_VERSION, checkServerIdentity: () => undefined };
+  }
+
   /** True when clients must present a certificate signed by --tls-ca. */
   get requiresClientCertificates(): boolean {
     return this.files.ca !== undefined;
