@@ -34,13 +34,24 @@ const BOUND_MS = 30_000;
 let cluster: LockdCluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3, partitions: 8, nodeTtl: process.env.CLUSTER_NODE_TTL ?? '3s', name: 'faults' });
+  // 'info' logs each partition's claims and departures: what a violation's diagnosis needs.
+  cluster = await startCluster({ nodes: 3, partitions: 8, nodeTtl: process.env.CLUSTER_NODE_TTL ?? '3s', name: 'faults', logLevel: 'info' });
   await cluster.settled();
 });
 
 afterAll(async () => {
   await cluster?.stop();
 });
+
+/** The records of the keys that violations name, in invoke order: what a diagnosis starts from. */
+function timeline(records: readonly OpRecord[], violations: readonly { message: string }[]): string {
+  const keys = new Set(violations.map((v) => v.message.slice(0, v.message.indexOf(':'))));
+  return records
+    .filter((r) => keys.has(r.key))
+    .sort((a, b) => a.invokeAt - b.invokeAt)
+    .map((r) => `${new Date(r.invokeAt).toISOString()} +${r.ackAt - r.invokeAt}ms ${r.op} ${r.key} ${r.client} via ${r.node} ${'token' in r ? r.token.slice(0, 8) : ''} ${JSON.stringify(r.outcome)}`)
+    .join('\n');
+}
 
 /** An inspect of `key` through node i, recorded into the history (a probe of what that node answers). */
 async function probe(load: Workload, i: number, key: string): Promise<void> {
@@ -132,5 +143,6 @@ test('faults under load: kill -9 / SIGSTOP of the owner, SIGSTOP of the etcd lea
   const violations = checkHistory(load.records);
   const summary = `seed ${seed}: ${load.records.length} records, ${load.grants()} grants (hot ${load.grants(HOT)}), ${JSON.stringify(summarize(violations))}, errors ${JSON.stringify([...load.errors])}`;
   process.stderr.write(`${summary}\n${log.join('\n')}\n`);
+  if (violations.length > 0) process.stderr.write(`${timeline(load.records, violations)}\n${cluster.output().slice(-40_000)}\n`);
   expect({ summary, violations: violations.slice(0, 10) }).toEqual({ summary, violations: [] });
 });
