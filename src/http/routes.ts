@@ -8,7 +8,7 @@ import type winston from 'winston';
 import { adminOp } from '../backend/admin-op';
 import type { Backend, DrainStatus as DrainStatusView } from '../backend/backend';
 import type { ClusterRouting } from '../backend/routing';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, UnavailableError } from '../errors';
 import type { LockMetrics } from '../metrics/lock-metrics';
 import { LockMode, type HolderView, type LeaseView, type LockInfoView } from '../table/types';
 import type { HttpRight } from './authorize';
@@ -282,7 +282,7 @@ export const ROUTES: readonly RouteSpec[] = [
     schema: { response: { 200: S.Readiness, 503: S.Readiness } },
     async handler(ctx, _request, reply) {
       const store = await storeCheck(ctx.backend);
-      const draining = ctx.backend.drainStatus?.().draining ?? false;
+      const draining = drainingNow(ctx.backend);
       const cluster = ctx.routing === undefined ? undefined : { nodeId: ctx.routing.nodeId, ...ctx.routing.ready() };
       const ready = store.ok && !draining && (cluster?.ok ?? true);
       return reply.code(ready ? 200 : 503).send({ ready, checks: { store, accepting: { ok: !draining, draining }, ...(cluster && { cluster }) } });
@@ -361,6 +361,19 @@ function drainJson(status: DrainStatusView) {
     waiters: status.waiters,
     done: status.draining && status.leases === 0,
   };
+}
+
+/**
+ * True while lockd drains. A backend without drain (a cluster node's) never drains; its refusal
+ * must not escape /readyz, whose 503 body has the readiness schema (an error body fails it).
+ */
+function drainingNow(backend: Backend): boolean {
+  try {
+    return backend.drainStatus?.().draining ?? false;
+  } catch (error) {
+    if (error instanceof UnavailableError) return false;
+    throw error;
+  }
 }
 
 /** The store answers a sync within READY_SYNC_TIMEOUT_MS (a no-op for --in-memory). */
