@@ -72,11 +72,11 @@ export interface RouteTargets<T> {
  * when this node serves the key, else sent to its owner; failovers waited out as the module
  * comment says (the Thrift Forwarder runs the same steps on its connection's callbacks). An
  * owner's LockError is passed on as it is; anything else from a remote call (a lost link, no
- * answer) as UNAVAILABLE. `stop` aborted ends the wait with the last refusal.
+ * answer) as UNAVAILABLE. `stopped` true (the caller went away, shutdown) ends the wait with the
+ * last refusal.
  */
-export async function routeCall<T>(routing: ClusterRouting, key: string, method: string, targets: RouteTargets<T>, stop?: AbortSignal): Promise<T> {
+export async function routeCall<T>(routing: ClusterRouting, key: string, method: string, targets: RouteTargets<T>, stopped: () => boolean = () => false): Promise<T> {
   const wait = new FailoverWait(routing.failoverWaitMs);
-  const stopped = () => stop?.aborted === true;
   for (;;) {
     const route = routing.route(key);
     let refusal: UnavailableError;

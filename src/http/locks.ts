@@ -32,8 +32,8 @@ export class HttpLocks {
    * reopened by the next call to that node (ThriftPeerLinks forgets it when it closes).
    */
   private links: PeerLinks | undefined;
-  /** Aborted by close(): calls waiting out a failover stop waiting. */
-  private readonly closing = new AbortController();
+  /** Set by close(): calls waiting out a failover stop waiting. */
+  private closed = false;
   /** How long an owner may take beyond a call's own wait (as the Thrift Forwarder allows). */
   private readonly answerWithinMs: number;
 
@@ -61,7 +61,7 @@ export class HttpLocks {
       request.key,
       'acquire',
       { local: () => this.gateway.acquire(now(), signal), remote: (address) => this.acquireAt(address, now(), signal) },
-      AbortSignal.any([signal, this.closing.signal]),
+      () => signal.aborted || this.closed,
     );
   }
 
@@ -108,7 +108,7 @@ export class HttpLocks {
 
   /** Stops failover waits and closes the links (shutdown): waits parked at owners end there. */
   close(): void {
-    this.closing.abort();
+    this.closed = true;
     this.links?.close();
     this.links = undefined;
   }
@@ -128,7 +128,7 @@ export class HttpLocks {
   private routed<T>(key: string, method: string, local: () => T | Promise<T>, remote: (address: string) => Promise<T>): Promise<T> {
     const routing = this.routing;
     if (routing === undefined) return Promise.resolve().then(local);
-    return routeCall(routing, key, method, { local, remote }, this.closing.signal);
+    return routeCall(routing, key, method, { local, remote }, () => this.closed);
   }
 
   /**

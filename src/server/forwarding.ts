@@ -16,6 +16,7 @@
  * So a client of a live node, even one that never retries (the seed's), sees a slow call, not an
  * error, when another node dies. A link that breaks after a call was sent is not retried: the
  * owner may have acted on it, and the client hears UNAVAILABLE as it would from a lost connection.
+ * These steps are src/backend/route-call.ts's, which the HTTP API follows too.
  */
 import { InvalidArgumentError, LockdError, UnavailableError, WireErrorCode } from '../errors';
 import type { CallArgs, LockRequestFields, MethodName, ResultOf } from '../protocol/lock-service/client';
