@@ -51,7 +51,7 @@ export class HttpLocks {
     if (routing === undefined) return this.gateway.acquire(request, signal);
     // A wait that moves (its partition failed over or was handed off) keeps only the time it had left.
     const startedAt = performance.now();
-    const now = (): typeof request => {
+    const left = (): typeof request => {
       const waitMs = request.waitMs;
       if (waitMs === undefined || waitMs <= 0) return request;
       return { ...request, waitMs: Math.max(1, Math.round(waitMs - (performance.now() - startedAt))) };
@@ -60,7 +60,7 @@ export class HttpLocks {
       routing,
       request.key,
       'acquire',
-      { local: () => this.gateway.acquire(now(), signal), remote: (address) => this.acquireAt(address, now(), signal) },
+      { local: () => this.gateway.acquire(left(), signal), remote: (address) => this.acquireAt(address, left(), signal) },
       () => signal.aborted || this.closed,
     );
   }
