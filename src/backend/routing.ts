@@ -28,6 +28,18 @@ export interface ClusterRouting {
   peerAddresses(): string[];
   /** Opens the links one client connection forwards over (one per node, opened on first use). */
   openLinks(): PeerLinks;
+  /**
+   * Whether this node can serve its partitions now (/readyz): its cluster session is live. When
+   * not (etcd unreachable, its ownership deadline passed, not joined yet), `reason` says why.
+   */
+  ready(): NodeReadiness;
+}
+
+/** ClusterRouting.ready's answer. */
+export interface NodeReadiness {
+  readonly ok: boolean;
+  /** Why the node is not ready (absent when ok). */
+  readonly reason?: string;
 }
 
 /** One client connection's links to other nodes. */

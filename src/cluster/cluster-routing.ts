@@ -5,7 +5,8 @@
  * partition it no longer serves and names the owner it knows.
  */
 import type { WireClusterInfo } from '../protocol/lock-service/structs';
-import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
+import type { ClusterRouting, KeyRoute, NodeReadiness, PeerLinks } from '../backend/routing';
+import type { NodeSession, SessionEnd } from './node-session';
 import { partitionOf } from './partitions';
 import type { PartitionManager } from './partition-manager';
 import { type PeerLinkOptions, ThriftPeerLinks } from './peer-links';
@@ -21,9 +22,15 @@ export class PartitionRouting implements ClusterRouting {
     private readonly manager: PartitionManager,
     private readonly links: PeerLinkOptions,
     readonly failoverWaitMs: number,
+    /** The node's etcd session: its liveness is the node's readiness. */
+    private readonly session: Pick<NodeSession, 'live' | 'onEnd'>,
   ) {
     this.nodeId = links.nodeId;
+    session.onEnd((why) => (this.lastEnd = why));
   }
+
+  /** How the last node session ended (for ready()'s reason). */
+  private lastEnd: SessionEnd | undefined;
 
   route(key: string): KeyRoute {
     const p = partitionOf(key, this.partitions);
@@ -62,5 +69,16 @@ export class PartitionRouting implements ClusterRouting {
 
   openLinks(): PeerLinks {
     return new ThriftPeerLinks(this.links);
+  }
+
+  ready(): NodeReadiness {
+    if (this.session.live()) return { ok: true };
+    const why =
+      this.lastEnd === 'lease-gone'
+        ? 'etcd reports its node lease gone (it expired)'
+        : this.lastEnd === 'closed'
+          ? 'the node is leaving the cluster'
+          : 'its ownership deadline passed with no node-lease renewal answered by etcd (etcd unreachable or too slow)';
+    return { ok: false, reason: `node ${this.nodeId} has no live etcd session: ${why}; it serves none of its partitions until it rejoins` };
   }
 }

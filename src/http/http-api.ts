@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import type winston from 'winston';
 import type { Backend } from '../backend/backend';
+import type { ClusterRouting } from '../backend/routing';
 import { LockdError } from '../errors';
 import type { LockMetrics } from '../metrics/lock-metrics';
 import type { ServerOptions } from '../options';
 import { allowEveryone, Authorize, HttpRight, Principal } from './authorize';
 import { HttpGateway } from './gateway';
+import { HttpLocks } from './locks';
 import { buildOpenApiDocument } from './openapi';
 import { ROUTES, RouteContext } from './routes';
 import { errorBody, httpErrorOf } from './status';
@@ -37,15 +39,19 @@ export interface HttpApiDeps {
   readonly metrics?: LockMetrics;
   /** The security seam; default allowEveryone (no authentication yet). */
   readonly authorize?: Authorize;
+  /** Cluster mode: keys other nodes serve are sent to them, /readyz checks the etcd session. */
+  readonly routing?: ClusterRouting;
 }
 
 export class HttpApi {
   readonly app: FastifyInstance;
   readonly gateway: HttpGateway;
+  readonly locks: HttpLocks;
 
   constructor(private readonly deps: HttpApiDeps) {
     const { options, logger } = deps;
     this.gateway = new HttpGateway(deps.backend);
+    this.locks = new HttpLocks(this.gateway, deps.backend, deps.routing);
     this.app = Fastify({
       logger: false,
       bodyLimit: options.httpBodyLimitBytes,
@@ -92,6 +98,8 @@ export class HttpApi {
     const ctx: RouteContext = {
       backend: deps.backend,
       gateway: this.gateway,
+      locks: this.locks,
+      routing: deps.routing,
       logger,
       metrics: deps.metrics,
       limits: { defaultListLimit: options.defaultListLimit, maxListLimit: options.maxListLimit, maxListBytes: options.maxListBytes },
@@ -119,6 +127,7 @@ export class HttpApi {
   /** Answers parked waits UNAVAILABLE, stops accepting, closes connections (all of them after a grace). */
   async close(): Promise<void> {
     this.gateway.close('lockd is shutting down; retry after it restarts or against another instance');
+    this.locks.close();
     const closed = this.app.close();
     const cutOff = setTimeout(() => this.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     cutOff.unref();

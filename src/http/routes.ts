@@ -7,11 +7,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type winston from 'winston';
 import { adminOp } from '../backend/admin-op';
 import type { Backend, DrainStatus as DrainStatusView } from '../backend/backend';
-import { InvalidArgumentError } from '../errors';
+import type { ClusterRouting } from '../backend/routing';
+import { InvalidArgumentError, UnavailableError } from '../errors';
 import type { LockMetrics } from '../metrics/lock-metrics';
 import { LockMode, type HolderView, type LeaseView, type LockInfoView } from '../table/types';
 import type { HttpRight } from './authorize';
 import type { HttpGateway } from './gateway';
+import type { HttpLocks } from './locks';
 import * as S from './schemas';
 import { errorBody } from './status';
 
@@ -19,6 +21,10 @@ import { errorBody } from './status';
 export interface RouteContext {
   readonly backend: Backend;
   readonly gateway: HttpGateway;
+  /** The keyed lock calls and the list, sent to the key's owner in cluster mode (locks.ts). */
+  readonly locks: HttpLocks;
+  /** Cluster mode's routing (readiness); undefined for a single lockd. */
+  readonly routing: ClusterRouting | undefined;
   readonly logger: winston.Logger;
   /** Undefined when metrics are off (--metrics=false). */
   readonly metrics: LockMetrics | undefined;
@@ -67,7 +73,7 @@ export const ROUTES: readonly RouteSpec[] = [
     async handler(ctx, request, reply) {
       const { key } = request.params as KeyParams;
       const body = (request.body ?? {}) as AcquireBody;
-      const result = await ctx.gateway.acquire(
+      const result = await ctx.locks.acquire(
         { key, owner: body.owner, ttlMs: body.ttlMs, waitMs: body.waitMs, mode: body.mode === 'shared' ? LockMode.SHARED : LockMode.EXCLUSIVE, token: body.token },
         clientGone(request, reply),
       );
@@ -88,7 +94,7 @@ export const ROUTES: readonly RouteSpec[] = [
     async handler(ctx, request) {
       const { key } = request.params as KeyParams;
       const { token, ttlMs } = request.body as { token: string; ttlMs?: number };
-      return leaseJson(await ctx.gateway.renew(key, token, ttlMs));
+      return leaseJson(await ctx.locks.renew(key, token, ttlMs));
     },
   },
   {
@@ -104,7 +110,7 @@ export const ROUTES: readonly RouteSpec[] = [
       const { key } = request.params as KeyParams;
       const token = (request.query as { token?: string }).token ?? (request.body as { token?: string } | null)?.token;
       if (token === undefined) throw new InvalidArgumentError('the token is required: ?token=... or a JSON body {"token": "..."}');
-      if (!ctx.gateway.release(key, token)) {
+      if (!(await ctx.locks.release(key, token))) {
         return reply.code(409).send(errorBody('NOT_HOLDER', `the token names no live lease on ${JSON.stringify(key)}: it was released, expired or never granted`));
       }
       return { key, released: true };
@@ -119,7 +125,7 @@ export const ROUTES: readonly RouteSpec[] = [
     right: 'read',
     schema: { params: S.KeyParams, response: { 200: S.LockInfo, ...S.lockErrors } },
     async handler(ctx, request) {
-      return lockInfoJson(ctx.backend.inspect((request.params as KeyParams).key));
+      return lockInfoJson(await ctx.locks.inspect((request.params as KeyParams).key));
     },
   },
   {
@@ -128,6 +134,7 @@ export const ROUTES: readonly RouteSpec[] = [
     operationId: 'list',
     tag: 'locks',
     summary: 'Held keys starting with prefix, in key order, one page at a time',
+    description: 'In cluster mode any node lists the keys of every node (each other live node is asked for its page; the pages are merged in key order).',
     right: 'read',
     schema: { querystring: S.ListQuery, response: { 200: S.LockList, ...S.lockErrors } },
     async handler(ctx, request) {
@@ -145,7 +152,7 @@ export const ROUTES: readonly RouteSpec[] = [
     schema: { params: S.FenceParams, response: { 200: S.FenceCheck, ...S.lockErrors } },
     async handler(ctx, request) {
       const { key, fence } = request.params as { key: string; fence: number };
-      return { key, fence, current: ctx.backend.checkFence(key, fence) };
+      return { key, fence, current: await ctx.locks.checkFence(key, fence) };
     },
   },
   {
@@ -160,7 +167,7 @@ export const ROUTES: readonly RouteSpec[] = [
     schema: { querystring: S.SeedQuery, response: { 200: S.SeedGranted, 409: S.SeedMessage, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const q = request.query as { lock_key: string; lock_value?: string; ttl_ms?: number; wait_ms?: number };
-      const result = await ctx.gateway.acquire({ key: q.lock_key, owner: q.lock_value, ttlMs: q.ttl_ms, waitMs: q.wait_ms }, clientGone(request, reply));
+      const result = await ctx.locks.acquire({ key: q.lock_key, owner: q.lock_value, ttlMs: q.ttl_ms, waitMs: q.wait_ms }, clientGone(request, reply));
       if (result.kind !== 'granted') return reply.code(409).send({ message: 'Unable to acquire lock', lock_key: q.lock_key });
       const { lease } = result;
       return {
@@ -184,7 +191,7 @@ export const ROUTES: readonly RouteSpec[] = [
     schema: { querystring: S.SeedReleaseQuery, response: { 200: S.SeedMessage, 409: S.SeedMessage, ...S.lockErrors } },
     async handler(ctx, request, reply) {
       const { lock_key: key, token } = request.query as { lock_key: string; token: string };
-      if (!ctx.gateway.release(key, token)) return reply.code(409).send({ message: 'Unable to release lock', lock_key: key });
+      if (!(await ctx.locks.release(key, token))) return reply.code(409).send({ message: 'Unable to release lock', lock_key: key });
       return { message: 'Lock released successfully', lock_key: key };
     },
   },
@@ -268,14 +275,17 @@ export const ROUTES: readonly RouteSpec[] = [
     url: '/readyz',
     operationId: 'readyz',
     tag: 'operations',
-    summary: 'Ready: the store syncs and lockd is not draining (503 otherwise)',
+    summary: 'Ready: the store syncs, lockd is not draining and, in cluster mode, its etcd session is live (503 otherwise)',
+    description:
+      "In cluster mode checks.cluster says whether this node's etcd session is live: without it (etcd unreachable, the node's ownership deadline passed) the node serves none of its partitions, and `reason` says why.",
     right: 'public',
     schema: { response: { 200: S.Readiness, 503: S.Readiness } },
     async handler(ctx, _request, reply) {
       const store = await storeCheck(ctx.backend);
-      const draining = ctx.backend.drainStatus?.().draining ?? false;
-      const ready = store.ok && !draining;
-      return reply.code(ready ? 200 : 503).send({ ready, checks: { store, accepting: { ok: !draining, draining } } });
+      const draining = drainingNow(ctx.backend);
+      const cluster = ctx.routing === undefined ? undefined : { nodeId: ctx.routing.nodeId, ...ctx.routing.ready() };
+      const ready = store.ok && !draining && (cluster?.ok ?? true);
+      return reply.code(ready ? 200 : 503).send({ ready, checks: { store, accepting: { ok: !draining, draining }, ...(cluster && { cluster }) } });
     },
   },
   {
@@ -330,25 +340,17 @@ function lockInfoJson(info: LockInfoView) {
   return { key: info.key, holders: info.holders.map(holderJson), waiters: info.waiters };
 }
 
-/** One page: at most `limit` keys and about --max-list-bytes of JSON; `next` when more may follow. */
-function listPage(ctx: RouteContext, prefix: string, limit: number | undefined, startAfter: string | undefined) {
+/**
+ * One page: at most `limit` keys and about --max-list-bytes of JSON; `next` when more may follow.
+ * In cluster mode the page holds every node's keys, merged in key order.
+ */
+async function listPage(ctx: RouteContext, prefix: string, limit: number | undefined, startAfter: string | undefined) {
   const { defaultListLimit, maxListLimit, maxListBytes } = ctx.limits;
   if (limit !== undefined && limit > maxListLimit) throw new InvalidArgumentError(`limit must be at most ${maxListLimit} (--max-list-limit), got ${limit}`);
-  const count = limit ?? defaultListLimit;
-  const locks: ReturnType<typeof lockInfoJson>[] = [];
-  let bytes = 0;
-  let more = false;
-  for (const info of ctx.backend.scan(prefix, startAfter)) {
-    const json = lockInfoJson(info);
-    bytes += JSON.stringify(json).length;
-    // The first key always fits: a page that could hold nothing would stop every caller.
-    if (locks.length >= count || (bytes > maxListBytes && locks.length > 0)) {
-      more = true;
-      break;
-    }
-    locks.push(json);
-  }
-  return more ? { locks, next: locks[locks.length - 1].key } : { locks };
+  const sizeOf = (info: LockInfoView) => JSON.stringify(lockInfoJson(info)).length;
+  const { page, complete } = await ctx.locks.list({ prefix, startAfter, count: limit ?? defaultListLimit, maxBytes: maxListBytes, sizeOf });
+  const locks = page.map(lockInfoJson);
+  return complete || locks.length === 0 ? { locks } : { locks, next: locks[locks.length - 1].key };
 }
 
 function drainJson(status: DrainStatusView) {
@@ -359,6 +361,19 @@ function drainJson(status: DrainStatusView) {
     waiters: status.waiters,
     done: status.draining && status.leases === 0,
   };
+}
+
+/**
+ * True while lockd drains. A backend without drain (a cluster node's) never drains; its refusal
+ * must not escape /readyz, whose 503 body has the readiness schema (an error body fails it).
+ */
+function drainingNow(backend: Backend): boolean {
+  try {
+    return backend.drainStatus?.().draining ?? false;
+  } catch (error) {
+    if (error instanceof UnavailableError) return false;
+    throw error;
+  }
 }
 
 /** The store answers a sync within READY_SYNC_TIMEOUT_MS (a no-op for --in-memory). */

@@ -199,6 +199,11 @@ export const Readiness = {
       properties: {
         store: { type: 'object', properties: { ok: { type: 'boolean' }, durable: { type: 'boolean' }, syncMs: { type: 'number' }, error: { type: 'string' } } },
         accepting: { type: 'object', properties: { ok: { type: 'boolean' }, draining: { type: 'boolean' } } },
+        cluster: {
+          type: 'object',
+          description: 'Cluster mode only: whether this node has a live etcd session (it serves its partitions only then).',
+          properties: { ok: { type: 'boolean' }, nodeId: { type: 'string' }, reason: { type: 'string' } },
+        },
       },
     },
   },

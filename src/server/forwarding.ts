@@ -16,20 +16,17 @@
  * So a client of a live node, even one that never retries (the seed's), sees a slow call, not an
  * error, when another node dies. A link that breaks after a call was sent is not retried: the
  * owner may have acted on it, and the client hears UNAVAILABLE as it would from a lost connection.
+ * These steps are src/backend/route-call.ts's, which the HTTP API follows too.
  */
 import { InvalidArgumentError, LockdError, UnavailableError, WireErrorCode } from '../errors';
 import type { CallArgs, LockRequestFields, MethodName, ResultOf } from '../protocol/lock-service/client';
 import * as codec from '../protocol/lock-service/server';
 import type { ServiceCall } from '../protocol/lock-service/server';
-import type { WireLease, WireLockInfo } from '../protocol/lock-service/structs';
-import type { LeaseView, LockInfoView, LockMode } from '../table/types';
 import type { CallContext, ListMethod, ListPage } from './handlers';
-import { encodedSizeOf, required, requiredKey } from './handlers';
-import type { ClusterRouting, KeyRoute, PeerLinks } from '../backend/routing';
-
-
-/** How often a call waiting out a failover looks for its key's owner again. */
-const RETRY_MS = 100;
+import { required, requiredKey } from './handlers';
+import type { ClusterRouting, PeerLinks } from '../backend/routing';
+import { encodedSizeOf, mergeListPages, peerListPages } from '../backend/cluster-list';
+import { callOwner, FAILOVER_RETRY_MS as RETRY_MS, FailoverWait, leaseView, lockInfoView, notOwner, unavailableFrom } from '../backend/route-call';
 
 /** What the forwarder needs from its connection besides the CallContext. */
 export interface ForwardingHost extends CallContext {
@@ -58,7 +55,7 @@ export class Forwarder {
   /** Links over which the owner may hold something bound to this connection. */
   private readonly boundLinks = new Set<string>();
   /** When each call waiting out a failover gives up (set at its first refusal). */
-  private readonly deadlines = new WeakMap<KeyedCall, number>();
+  private readonly deadlines = new WeakMap<KeyedCall, FailoverWait>();
 
   /**
    * How long a forwarded call may take beyond its own waitMs: the owner answers a change once
@@ -95,12 +92,12 @@ export class Forwarder {
    * failover wait that began with its first refusal is over.
    */
   waitOutFailover(call: KeyedCall, error: unknown): void {
-    let deadline = this.deadlines.get(call);
-    if (deadline === undefined) {
-      deadline = performance.now() + this.routing.failoverWaitMs;
-      this.deadlines.set(call, deadline);
+    let wait = this.deadlines.get(call);
+    if (wait === undefined) {
+      wait = new FailoverWait(this.routing.failoverWaitMs);
+      this.deadlines.set(call, wait);
     }
-    if (performance.now() + RETRY_MS > deadline) {
+    if (!wait.mayRetry()) {
       this.replyError(call.method, call.seqid, error);
       return;
     }
@@ -138,34 +135,13 @@ export class Forwarder {
    */
   listAcrossCluster(name: ListMethod, seqid: number, prefix: string, startAfter: string | undefined, local: ListPage): void {
     const { count } = local;
-    const links = this.linksOpen();
-    const args: CallArgs['listLocks'] = { prefix, limit: count, ...(startAfter !== undefined && { startAfter }) };
-    const pages = this.routing.peerAddresses().map((address) => links.call(address, 'listLocks', args, this.answerWithinMs));
+    const { maxListBytes } = this.host.limits;
     const ranges = this.host.access.readableRanges(prefix);
     const readable = (key: string) => ranges === undefined || ranges.some((range) => key.startsWith(range));
-    Promise.all(pages).then(
+    peerListPages(this.routing, this.linksOpen(), { prefix, startAfter, count, maxListBytes }, this.answerWithinMs).then(
       (remote) => {
-        const cut = (page: readonly { key: string }[], complete: boolean) => (complete || page.length === 0 ? undefined : page[page.length - 1]!.key);
-        let bound = cut(local.page, local.complete);
-        const all: LockInfoView[] = [...local.page];
-        for (const wirePage of remote) {
-          const page = wirePage.map(lockInfoView);
-          // A page may have more behind it when it is full, or when its bytes stopped it (near the byte bound).
-          const pageBytes = page.reduce((sum, info) => sum + encodedSizeOf(info), 0);
-          const last = cut(page, page.length < count && pageBytes < this.host.limits.maxListBytes / 2);
-          if (last !== undefined && (bound === undefined || last < bound)) bound = last;
-          for (const info of page) if (readable(info.key)) all.push(info);
-        }
-        all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        const merged: LockInfoView[] = [];
-        let bytes = 0;
-        for (const info of all) {
-          if (bound !== undefined && info.key > bound) break;
-          bytes += encodedSizeOf(info);
-          if ((bytes > this.host.limits.maxListBytes && merged.length > 0) || merged.length >= count) break;
-          merged.push(info);
-        }
-        this.reply(name, seqid, (w) => codec.writeLockInfoListReply(w, seqid, merged, name));
+        const { page } = mergeListPages([local, ...remote], { count, maxBytes: maxListBytes, sizeOf: encodedSizeOf }, readable);
+        this.reply(name, seqid, (w) => codec.writeLockInfoListReply(w, seqid, page, name));
       },
       (error: unknown) => this.replyError(name, seqid, unavailableFrom(error, name)),
     );
@@ -257,14 +233,7 @@ export class Forwarder {
     sent?: (upstreamSeqid: number, address: string) => void,
     settled?: () => void,
   ): void {
-    const links = this.linksOpen();
-    links
-      .call(address, method, args, timeoutMs, sent && ((upstream) => sent(upstream, address)))
-      .catch((error: unknown) => {
-        const redirect = error instanceof UnavailableError ? error.ownerAddress : undefined;
-        if (redirect === undefined || redirect === address || this.host.closed) throw error;
-        return links.call(redirect, method, args, timeoutMs, sent && ((upstream) => sent(upstream, redirect)));
-      })
+    callOwner(this.linksOpen(), address, method, args, timeoutMs, sent, () => this.host.closed)
       .then(
         (value) => {
           settled?.();
@@ -351,35 +320,4 @@ function requestFields(request: Extract<KeyedCall, { request: unknown }>['reques
   if (request.token !== undefined) fields.token = request.token;
   if (request.ephemeral !== undefined) fields.ephemeral = request.ephemeral;
   return fields;
-}
-
-/** Refusal of a call for a key this node does not serve and will not forward. */
-function notOwner(key: string, route: Exclude<KeyRoute, { kind: 'local' }>): UnavailableError {
-  if (route.kind === 'unowned') {
-    return new UnavailableError(`no lockd node serves partition ${route.partition} of key ${JSON.stringify(key)} at the moment (a failover is under way); retry shortly`);
-  }
-  return new UnavailableError(`key ${JSON.stringify(key)} is served by node ${route.nodeId} at ${route.address}; retry there`, { ownerAddress: route.address });
-}
-
-/** An owner's LockError as it is, anything else (a lost link, no answer) as UNAVAILABLE. */
-function unavailableFrom(error: unknown, method: string): unknown {
-  if (error instanceof LockdError && error.wireCode !== undefined) return error;
-  return new UnavailableError(`the node owning this key did not answer ${method}: ${(error as Error)?.message ?? String(error)}; retry`, { cause: error });
-}
-
-function leaseView(lease: WireLease): LeaseView {
-  return {
-    key: lease.lockKey,
-    token: lease.token,
-    fence: lease.fence,
-    ttlMs: lease.ttlMs,
-    expiresAtMs: lease.expiresAtMs,
-    mode: lease.mode as LockMode,
-    holdCount: lease.holdCount,
-    owner: undefined,
-  };
-}
-
-function lockInfoView(info: WireLockInfo): LockInfoView {
-  return { key: info.lockKey, holders: info.holders.map((h) => ({ ...h, mode: h.mode as LockMode })), waiters: info.waiters };
 }

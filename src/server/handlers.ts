@@ -5,6 +5,7 @@
  */
 import type { CallAccess } from '../auth/access-control';
 import type { Backend } from '../backend/backend';
+import { encodedSizeOf } from '../backend/cluster-list';
 import { InvalidArgumentError, WireErrorCode } from '../errors';
 import * as codec from '../protocol/lock-service/server';
 import type { ServiceCall } from '../protocol/lock-service/server';
@@ -318,11 +319,4 @@ export function required<T>(value: T | undefined, name: string): T {
 function replyGranted(ctx: CallContext, method: 'acquire', seqid: number, lease: LeaseView): void {
   codec.writeAcquireReply(ctx.outbox.begin('durable'), seqid, lease);
   ctx.outbox.endDurable(method, seqid, lease);
-}
-
-/** An upper bound of a LockInfo's encoded size in either protocol (UTF-16 length x3 bounds UTF-8). */
-export function encodedSizeOf(info: LockInfoView): number {
-  let bytes = 16 + info.key.length * 3;
-  for (const holder of info.holders) bytes += 48 + (holder.owner?.length ?? 0) * 3;
-  return bytes;
 }

@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
   const authFile = security.authFile;
   // The permissions file governs the HTTP API too (Basic credentials), re-read at every request.
   const authorize = authFile === undefined ? undefined : authorizeWithPermissions(() => authFile.permissions);
-  if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics, authorize });
+  if (httpOn) http = new HttpApi({ backend: frontBackend, logger, options, metrics, authorize, routing: cluster?.routing });
   // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it,
   // and without a handler the default action kills the process by signal instead of exit 0.
   let stopping = false;
@@ -219,7 +219,7 @@ async function joinCluster(options: ServerOptions, logger: ReturnType<typeof cre
       connectTimeoutMs: clusterOptions.etcdCallTimeoutMs,
       maxMessageBytes: Math.max(options.maxMessageBytes, options.maxListBytes * 2),
       tls: tls && (() => tls.clientOptions()),
-    }, FAILOVER_WAIT_MS(clusterOptions.nodeTtlMs));
+    }, FAILOVER_WAIT_MS(clusterOptions.nodeTtlMs), node.session);
     logger.info('joined cluster', { cluster: clusterOptions.cluster, nodeId: clusterOptions.nodeId, advertise: clusterOptions.advertise, partitions: node.manager.owned().length });
     return { node, routing };
   } catch (error) {
