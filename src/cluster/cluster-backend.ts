@@ -92,7 +92,7 @@ export class ClusterBackend implements Backend {
   ) {
     journal.stateOf = (p) => {
       const part = this.tables.get(p);
-      return part && { leases: this.snapshotLeases(part), fenceCeiling: part.table.reservedFenceCeiling };
+      return part && { leases: this.snapshotLeases(part), leaseCount: part.table.leaseCount, fenceCeiling: part.table.reservedFenceCeiling };
     };
   }
 

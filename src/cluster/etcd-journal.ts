@@ -27,6 +27,7 @@ import { encodeBatchHeader, encodeChange, LeaseImage } from '../store/records';
 import type { StoredLease, TableChange } from '../table/types';
 import { OutputBuffer } from '../util/output-buffer';
 import { ClusterKeys, prefixEnd } from './keys';
+import type { ClaimedRead } from './ownership';
 
 /** Called when a durability wait ends: null once the changes committed. */
 export type SyncDone = (error: Error | null) => void;
@@ -38,7 +39,7 @@ export interface JournalOptions {
   maxPartitionsPerTxn?: number;
   /** A partition's log is compacted into a snapshot past this many entries. Default 10,000. */
   compactLogEntries?: number;
-  /** ...or this many bytes. Default 4 MiB. */
+  /** ...or this many bytes, or twice the partition's snapshot (estimated) if that is more. Default 4 MiB. */
   compactLogBytes?: number;
   /** Largest snapshot chunk. Default 1 MiB. */
   snapshotChunkBytes?: number;
@@ -77,8 +78,13 @@ export interface PartitionReplay {
 /** The state a snapshot of a partition records, taken from its table at one instant. */
 export interface PartitionState {
   readonly leases: Iterable<StoredLease>;
+  /** How many leases `leases` yields (about: what the snapshot's size is estimated from). */
+  readonly leaseCount: number;
   readonly fenceCeiling: number;
 }
+
+/** A snapshot's bytes per lease, for the estimate compaction weighs against the log's size. */
+const SNAPSHOT_BYTES_PER_LEASE = 128;
 
 interface SnapshotMeta {
   gen: number;
@@ -121,7 +127,10 @@ class PartitionLog {
   }
 }
 
-const RANGE_PAGE = 1000;
+/** Log entries per range page (each at most maxTxnBytes; most a few hundred bytes). */
+const LOG_PAGE = 256;
+/** Snapshot chunks per range page (each up to snapshotChunkBytes). */
+const CHUNK_PAGE = 16;
 
 export class EtcdJournal {
   private readonly parts = new Map<number, PartitionLog>();
@@ -178,18 +187,19 @@ export class EtcdJournal {
 
   /**
    * Reads partition p's snapshot and log (linearizable reads, to be issued after the claim at
-   * `claimRev` committed) and makes p writable under that claim. Throws StoreError when an entry
-   * cannot be decoded.
+   * `claimRev` committed) and makes p writable under that claim. `first` is what the claim's own
+   * txn read (claimPartitions): the meta and the log's first page are not read again. Throws
+   * StoreError when an entry cannot be decoded.
    */
-  async open(p: number, claimRev: string): Promise<PartitionReplay> {
+  async open(p: number, claimRev: string, first?: ClaimedRead): Promise<PartitionReplay> {
     if (this.parts.has(p)) throw new Error(`partition ${p} is already open`);
     const image = new LeaseImage();
-    const metaKv = (await this.client.kv.range({ key: Buffer.from(this.keys.snapMeta(p)) })).kvs[0];
+    const metaKv = first !== undefined ? first.meta : (await this.client.kv.range({ key: Buffer.from(this.keys.snapMeta(p)) })).kvs[0];
     const meta = metaKv === undefined ? undefined : (JSON.parse(metaKv.value.toString()) as SnapshotMeta);
     if (meta !== undefined) {
       const prefix = this.keys.snapPrefix(p, meta.gen);
       let chunks = 0;
-      await this.rangeAll(prefix, Buffer.from(prefix), (key, value) => {
+      await this.rangeAll(prefix, Buffer.from(prefix), CHUNK_PAGE, (key, value) => {
         chunks++;
         this.applyRecords(p, key, value, image);
       });
@@ -201,14 +211,26 @@ export class EtcdJournal {
     let nextSeq = from;
     let logEntries = 0;
     let logBytes = 0;
-    await this.rangeAll(this.keys.logPrefix(p), Buffer.from(this.keys.log(p, from)), (key, value) => {
+    const visit = (key: string, value: Buffer) => {
       const seq = this.keys.seqOfLogKey(p, key);
       if (seq !== nextSeq) throw new StoreError(`partition ${p}: log entry ${seq} follows ${nextSeq - 1} (a gap in the journal)`);
       this.applyRecords(p, key, value, image);
       nextSeq = seq + 1;
       logEntries++;
       logBytes += value.length;
-    });
+    };
+    // The claim's txn read the log's first page from its start (the snapshot txn deletes what it
+    // covers, so that page starts at `from`); read on after it.
+    let start = Buffer.from(this.keys.log(p, from));
+    if (first !== undefined) {
+      for (const kv of first.log) {
+        const key = kv.key.toString();
+        if (this.keys.seqOfLogKey(p, key) >= from) visit(key, kv.value);
+      }
+      const last = first.log[first.log.length - 1];
+      if (last !== undefined) start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+    if (first === undefined || first.more) await this.rangeAll(this.keys.logPrefix(p), start, LOG_PAGE, visit);
     const part = new PartitionLog(p, claimRev, nextSeq, meta);
     part.logEntries = logEntries;
     part.logBytes = logBytes;
@@ -378,7 +400,10 @@ export class EtcdJournal {
   private maybeSnapshot(): void {
     if (this.stateOf === undefined || this.closed) return;
     for (const part of this.parts.values()) {
-      if (part.snapshotting || (part.logEntries < this.compactLogEntries && part.logBytes < this.compactLogBytes)) continue;
+      if (part.snapshotting || part.logEntries === 0) continue;
+      // Rewriting many live leases to drop a short log costs more than a failover replaying it.
+      const snapshotBytes = (this.stateOf(part.p)?.leaseCount ?? 0) * SNAPSHOT_BYTES_PER_LEASE;
+      if (part.logEntries < this.compactLogEntries && part.logBytes < Math.max(this.compactLogBytes, 2 * snapshotBytes)) continue;
       part.snapshotting = true;
       this.snapshot(part.p)
         .catch((error: Error) => {
@@ -451,11 +476,11 @@ export class EtcdJournal {
   }
 
   /** Every key in [from, end of prefix), in key order, read in pages. */
-  private async rangeAll(prefix: string, from: Buffer, visit: (key: string, value: Buffer) => void): Promise<void> {
+  private async rangeAll(prefix: string, from: Buffer, pageSize: number, visit: (key: string, value: Buffer) => void): Promise<void> {
     const end = prefixEnd(prefix);
     let start = from;
     for (;;) {
-      const page = await this.client.kv.range({ key: start, range_end: end, limit: RANGE_PAGE });
+      const page = await this.client.kv.range({ key: start, range_end: end, limit: pageSize });
       for (const kv of page.kvs) visit(kv.key.toString(), kv.value);
       if (!page.more || page.kvs.length === 0) return;
       start = Buffer.concat([page.kvs[page.kvs.length - 1].key, Buffer.from([0])]);

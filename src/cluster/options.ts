@@ -41,7 +41,11 @@ export interface ClusterOptions {
   maxClockSkewMs: number;
   /** A partition's log is compacted into a snapshot past this many entries. Default 10,000. */
   compactLogEntries: number;
-  /** ...or past this many bytes of log. Default 4 MiB. */
+  /**
+   * ...or past this many bytes of log, or twice its snapshot's size if that is more: a failover
+   * replays the log, so it is kept short, but a snapshot rewrites the partition's live leases, so
+   * a partition with many is compacted less often. Default 256 KiB.
+   */
   compactLogBytes: number;
   /** etcd revisions of history kept when lockd compacts etcd's keyspace. Default 10,000. */
   historyRetainRevisions: number;
@@ -59,7 +63,7 @@ export const CLUSTER_DEFAULTS = Object.freeze({
   etcdStartupTimeoutMs: 30_000,
   maxClockSkewMs: 500,
   compactLogEntries: 10_000,
-  compactLogBytes: 4 * 1024 * 1024,
+  compactLogBytes: 256 * 1024,
   historyRetainRevisions: 10_000,
   historyCompactIntervalMs: 30_000,
 });

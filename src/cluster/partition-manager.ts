@@ -3,11 +3,16 @@
  * nodes/ or owners/ that the watch reports, it reads both prefixes (linearizably: the watch is
  * only a hint) and reconciles:
  * - a free partition whose preferred node (rendezvous hash over live nodes) is this one, or that
- *   stayed free longer than the claim grace, is claimed (one create-if-absent txn on owners/p
- *   with the node lease), its journal replayed, then adopted;
+ *   stayed free longer than the claim grace, is claimed (create-if-absent on owners/p with the
+ *   node lease; up to 32 partitions in one txn that also reads their journals' start), its
+ *   journal replayed, then adopted;
  * - a partition of ours whose owner key is gone or was re-created by someone else is dropped at once;
  * - a partition of ours whose preferred node is another live node (up for longer than the
- *   settle time) is handed off, one per round: evicted, then owners/p deleted under our claim.
+ *   settle time) is handed off, up to 4 per round: evicted, then owners/p deleted under our claim;
+ * - a partition claimed in our name that we do not serve (a claim whose txn timed out but
+ *   committed) is given back.
+ * Another node's claim, seen by the watch, updates the owner map at once, so calls forwarded
+ * here find a failed-over key's new owner without waiting for the next round.
  * When the node session ends (ownership deadline, lease gone) every partition is dropped at once,
  * and the manager starts a new session and claims again once etcd answers.
  */
@@ -16,9 +21,18 @@ import type { Etcd3, Watcher } from 'etcd3';
 import type { EtcdJournal, PartitionReplay } from './etcd-journal';
 import { type ClusterKeys, prefixEnd } from './keys';
 import type { NodeSession } from './node-session';
-import { claimPartition, releasePartition } from './ownership';
+import { type ClaimedRead, claimPartition, claimPartitions, releasePartition } from './ownership';
 
-/** Claims (txn + journal replay) run at once when several partitions are free. */
+/**
+ * Partitions handed to a newly settled node per reconcile round, at once: a join moves its share
+ * in seconds, while each hand-off still refuses only its own partition's calls while it drains.
+ */
+const HANDOFFS_PER_ROUND = 4;
+/** Free partitions claimed in one txn (claimPartitions: at most 42). */
+const CLAIM_GROUP = 32;
+/** Log entries of each partition the claim's txn reads (the rest is paged after it). */
+const CLAIM_LOG_PAGE = 100;
+/** One-by-one claims (txn + journal replay) run at once when a group claim lost a race. */
 const CLAIM_CONCURRENCY = 8;
 
 export interface PartitionManagerOptions {
@@ -202,21 +216,28 @@ export class PartitionManager {
     for (const [p, claimRev] of [...this.mine]) {
       if (ownerRevs.get(p) !== claimRev) this.drop(p, 'its owner key in etcd is no longer our claim');
     }
+    // Claimed in our name but not served: a claim txn that timed out yet committed, or a claim of
+    // an earlier session. Nobody would serve it until that lease ends (ours, kept alive: never),
+    // so give it back; the claims below take it again properly.
+    for (const [p, claimRev] of ownerRevs) {
+      if (this.owners.get(p) === this.options.nodeId && !this.mine.has(p)) {
+        if (await releasePartition(this.client, this.keys, p, claimRev)) {
+          this.owners.delete(p);
+          ownerRevs.delete(p);
+        }
+      }
+    }
     const me = this.options.nodeId;
     const settled = [...nodes.values()].filter((n) => n.id === me || now - n.seenAt >= this.settleMs).map((n) => n.id);
-    let handedOff = false;
+    const handOffs: Array<Promise<void>> = [];
     const claimable: number[] = [];
     for (let p = 0; p < this.options.partitions; p++) {
-      if (!this.session.live() || this.stopped) return;
+      if (!this.session.live() || this.stopped) break;
       if (this.owners.has(p)) {
         this.freeSince.delete(p);
-        if (!handedOff && this.mine.has(p)) {
+        if (handOffs.length < HANDOFFS_PER_ROUND && this.mine.has(p)) {
           const preferred = PartitionManager.preferred(p, settled);
-          if (preferred !== undefined && preferred !== me) {
-            handedOff = true;
-            const claimRev = this.mine.get(p)!;
-            await this.handOff(p, claimRev, `handed off to ${preferred}`);
-          }
+          if (preferred !== undefined && preferred !== me) handOffs.push(this.handOff(p, this.mine.get(p)!, `handed off to ${preferred}`));
         }
         continue;
       }
@@ -224,25 +245,46 @@ export class PartitionManager {
       this.freeSince.set(p, since);
       if (PartitionManager.preferred(p, nodes.keys()) === me || now - since >= this.claimGraceMs) claimable.push(p);
     }
+    await Promise.all(handOffs);
+    if (!this.session.live() || this.stopped) return;
     await this.claimAll(claimable);
   }
 
   /**
-   * Claims several partitions at once, CLAIM_CONCURRENCY at a time: a dead node's partitions
-   * (each a claim txn and a journal replay) must not come back one round trip after another.
-   * Throws the first failure once every claim has ended.
+   * Claims several partitions at once: a dead node's partitions must not come back one round trip
+   * after another. Up to CLAIM_GROUP free partitions are claimed in one txn that also reads the
+   * start of each one's journal (claimPartitions); when another node won one of them, that group
+   * is claimed one by one, CLAIM_CONCURRENCY at a time. Throws the first failure once every claim
+   * has ended.
    */
   private async claimAll(partitions: readonly number[]): Promise<void> {
-    let next = 0;
     const failures: unknown[] = [];
+    const single: number[] = [];
+    for (let i = 0; i < partitions.length; i += CLAIM_GROUP) {
+      const group = partitions.slice(i, i + CLAIM_GROUP);
+      const lease = this.session.lease;
+      if (lease === undefined || this.stopped) return;
+      let claimed;
+      try {
+        claimed = await claimPartitions(this.client, this.keys, group, this.options.nodeId, lease, CLAIM_LOG_PAGE);
+      } catch (error) {
+        // Ambiguous (it may have committed): the one-by-one claims below find our own owner keys
+        // and leave them to expire; the next rounds claim what is really free.
+        failures.push(error);
+        continue;
+      }
+      if (claimed === undefined) single.push(...group);
+      else await Promise.all(group.map((p) => this.adoptClaim(p, claimed.claimRev, claimed.reads.get(p)).catch((error: unknown) => failures.push(error))));
+    }
+    let next = 0;
     const worker = async () => {
-      while (next < partitions.length) {
-        const p = partitions[next++]!;
+      while (next < single.length) {
+        const p = single[next++]!;
         if (!this.session.live() || this.stopped) return;
         await this.claim(p).catch((error: unknown) => failures.push(error));
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, partitions.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, single.length) }, worker));
     if (failures.length > 0) throw failures[0];
   }
 
@@ -254,23 +296,28 @@ export class PartitionManager {
       if (outcome.owner !== undefined) this.owners.set(p, outcome.owner);
       return;
     }
+    await this.adoptClaim(p, outcome.claimRev, undefined);
+  }
+
+  /** Replays p's journal after our claim at `claimRev` committed (`first`: what the claim read), then serves p. */
+  private async adoptClaim(p: number, claimRev: string, first: ClaimedRead | undefined): Promise<void> {
     this.claims++;
-    this.mine.set(p, outcome.claimRev);
+    this.mine.set(p, claimRev);
     this.owners.set(p, this.options.nodeId);
     this.freeSince.delete(p);
     let replay: PartitionReplay;
     this.replaying.add(p);
     try {
-      replay = await this.journal.open(p, outcome.claimRev);
+      replay = await this.journal.open(p, claimRev, first);
     } catch (error) {
       this.drop(p, `replay failed: ${(error as Error).message}`);
-      await releasePartition(this.client, this.keys, p, outcome.claimRev).catch(() => undefined);
+      await releasePartition(this.client, this.keys, p, claimRev).catch(() => undefined);
       throw error;
     } finally {
       this.replaying.delete(p);
     }
     // The session may have ended, or the claim been lost, while the log was read.
-    if (this.mine.get(p) !== outcome.claimRev || !this.session.live()) {
+    if (this.mine.get(p) !== claimRev || !this.session.live()) {
       this.journal.drop(p, 'the claim ended during replay');
       return;
     }
@@ -301,6 +348,18 @@ export class PartitionManager {
     this.hooks.evict(p, reason);
   }
 
+  /**
+   * A claim of p by `nodeId` that the watch reported: the owner map (what forwarding routes by)
+   * learns it now rather than at the next round. Our own partitions are never changed here: the
+   * round's read decides whether we lost one.
+   */
+  private ownerSeen(key: string, nodeId: string): void {
+    const p = this.keys.partitionOfOwnerKey(key);
+    if (p === undefined || this.mine.has(p)) return;
+    this.owners.set(p, nodeId);
+    this.freeSince.delete(p);
+  }
+
   /** Starts the watch in the background: a round never waits for it (etcd3 retries its creation while etcd is away). */
   private ensureWatch(): void {
     if (this.watching || this.stopped) return;
@@ -309,7 +368,6 @@ export class PartitionManager {
     this.client
       .watch()
       .prefix(this.keys.ownersPrefix)
-      .ignore('put')
       .create()
       .then(
         (watcher) => {
@@ -319,6 +377,7 @@ export class PartitionManager {
           }
           this.watcher = watcher;
           watcher.on('delete', () => this.trigger());
+          watcher.on('put', (kv) => this.ownerSeen(kv.key.toString(), kv.value.toString()));
           watcher.on('error', () => {
             if (this.watcher !== watcher) return;
             this.watcher = undefined;

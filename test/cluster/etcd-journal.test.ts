@@ -8,7 +8,7 @@ import { UnavailableError } from '../../src/errors';
 import { compactEtcdHistory, EtcdJournal } from '../../src/cluster/etcd-journal';
 import { createEtcdClient } from '../../src/cluster/etcd-client';
 import { ClusterKeys } from '../../src/cluster/keys';
-import { claimPartition, releasePartition } from '../../src/cluster/ownership';
+import { claimPartition, claimPartitions, releasePartition } from '../../src/cluster/ownership';
 import { LockTable, TableLimits } from '../../src/table/lock-table';
 import { tokenDigest } from '../../src/table/token-digest';
 import { LockMode, type LeaseView, type StoredLease } from '../../src/table/types';
@@ -53,7 +53,7 @@ async function owner(c: Etcd3, keys: ClusterKeys, nodeId: string, options: Const
     changed: (change) => journal.append(P, change),
   });
   table.restore(replay.leases, replay.fenceCeiling, NOW);
-  journal.stateOf = () => ({ leases: table.durableLeases(), fenceCeiling: table.reservedFenceCeiling });
+  journal.stateOf = () => ({ leases: table.durableLeases(), leaseCount: table.leaseCount, fenceCeiling: table.reservedFenceCeiling });
   const lost: string[] = [];
   journal.addListener({ partitionLost: (_p, reason) => lost.push(reason) });
   return { lease, claim, journal, replay, table, lost };
@@ -163,6 +163,58 @@ test('compaction (a snapshot of the partition, then etcd history) keeps the log 
   expect(sortedLeases(b.replay.leases)).toEqual(sortedLeases(t.durableLeases()));
   expect(b.replay.leases.map((l) => l.key).sort()).toEqual(held.sort());
   expect(b.replay.fenceCeiling).toBe(t.reservedFenceCeiling);
+});
+
+test('a group claim takes free partitions in one txn, and replay from what it read equals a replay of its own; one owned partition makes it claim none', async () => {
+  const keys = freshKeys();
+  const c1 = client();
+  const a = await owner(c1, keys, 'node-a', { compactLogEntries: 10 });
+  const t = a.table;
+  for (let i = 0; i < 25; i++) {
+    const outcome = t.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
+    if (outcome.kind !== 'granted') throw new Error('not granted');
+    if (i % 4 === 0) t.release(`k${i}`, outcome.lease.token, NOW + i);
+    expect(await sync(a.journal)).toBeNull();
+  }
+  for (let i = 0; i < 200 && a.journal.logEntriesOf(P) >= 10; i++) await new Promise((r) => setTimeout(r, 20));
+  // A snapshot, then a log after it longer than the claim's first page (2 entries here).
+  for (let i = 0; i < 5; i++) {
+    t.acquire({ key: `after${i}`, session: 0, ttlMs: 60_000 }, NOW + 30 + i);
+    expect(await sync(a.journal)).toBeNull();
+  }
+  const expected = sortedLeases(t.durableLeases());
+  await releasePartition(c1, keys, P, a.claim.claimRev);
+
+  const c2 = client();
+  const lease = await grantLease(c2);
+  const taken = await claimPartition(c2, keys, P + 1, 'node-x', lease);
+  if (!taken.claimed) throw new Error('P + 1 not claimed');
+  expect(await claimPartitions(c2, keys, [P, P + 1, P + 2], 'node-b', lease, 2)).toBeUndefined();
+  expect(await c2.get(keys.owner(P)).string()).toBeNull();
+  expect(await c2.get(keys.owner(P + 2)).string()).toBeNull();
+
+  await releasePartition(c2, keys, P + 1, taken.claimRev);
+  const group = await claimPartitions(c2, keys, [P, P + 1, P + 2], 'node-b', lease, 2);
+  if (group === undefined) throw new Error('group claim failed');
+  for (const p of [P, P + 1, P + 2]) expect(await c2.get(keys.owner(p)).string()).toBe('node-b');
+  const first = group.reads.get(P)!;
+  expect(first.meta).toBeDefined();
+  expect(first.log).toHaveLength(2);
+  expect(first.more).toBe(true);
+  const journal = new EtcdJournal(c2, keys);
+  const replay = await journal.open(P, group.claimRev, first);
+  expect(replay.snapshotLeases).toBeGreaterThan(0);
+  expect(sortedLeases(replay.leases)).toEqual(expected);
+  expect(replay.fenceCeiling).toBe(t.reservedFenceCeiling);
+  const empty = await journal.open(P + 2, group.claimRev, group.reads.get(P + 2));
+  expect([empty.leases, empty.nextSeq]).toEqual([[], 0]);
+
+  // The replay agrees with one that reads everything itself (a single claim's).
+  await journal.close();
+  await releasePartition(c2, keys, P, group.claimRev);
+  const b = await owner(client(), keys, 'node-c');
+  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+  expect(b.replay.nextSeq).toBe(replay.nextSeq);
 });
 
 test('an ambiguous write (etcd paused past the call deadline) is resent and journaled exactly once', async () => {
