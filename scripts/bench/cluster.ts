@@ -10,8 +10,9 @@
  *   - etcd's database size after the run.
  * Rounds are interleaved (lockd, etcd, lockd, etcd...); the table shows medians.
  *
- *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--concurrency 64] [--node-ttl 5s] [--partitions 64]
- *   (--rounds 0: the failover and the DB size only)
+ *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--concurrency 64] [--node-ttl 5s] [--partitions 64] [--soak-seconds 0]
+ *   (--rounds 0: the failover and the DB size only; --soak-seconds 600: ten minutes of full
+ *   owner-routed load before the failover, every etcd member's DB size sampled each 10 s)
  *
  * Starts its own etcd members (/usr/bin/etcd, ETCD_BIN overrides) and lockd nodes on free
  * loopback ports with a temporary data dir, and stops them all (by pid) at the end.
@@ -38,8 +39,11 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     'node-ttl': { type: 'string', default: '5s' },
     partitions: { type: 'string', default: '64' },
+    'soak-seconds': { type: 'string', default: '0' },
   },
 });
+/** Seconds of full owner-routed load after the rounds, with etcd's DB size sampled (issue 13: 10 minutes under 256 MiB). */
+const SOAK_SECONDS = Number(values['soak-seconds']);
 const SECONDS = Number(values.seconds);
 const LOG_DIR = process.env.BENCH_LOG_DIR;
 const ROUNDS = Number(values.rounds);
@@ -167,6 +171,49 @@ async function runFor(pair: (worker: number, i: number) => Promise<void>): Promi
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+/** Each etcd member's database size, in bytes. */
+async function dbSizesOf(endpoints: string[]): Promise<number[]> {
+  return Promise.all(
+    endpoints.map(async (endpoint) => {
+      const one = new Etcd3({ hosts: [endpoint] });
+      try {
+        return Number((await one.maintenance.status()).dbSize);
+      } finally {
+        one.close();
+      }
+    }),
+  );
+}
+
+/** Full load for SOAK_SECONDS, sampling every member's DB size each 10 s: the largest size seen. */
+async function soakRun(endpoints: string[], pair: (worker: number, i: number) => Promise<void>): Promise<{ pairs: number; maxDbBytes: number; samples: number }> {
+  const end = Date.now() + SOAK_SECONDS * 1000;
+  let pairs = 0;
+  let maxDbBytes = 0;
+  let samples = 0;
+  const sampler = (async () => {
+    while (Date.now() < end) {
+      await sleep(Math.min(10_000, Math.max(0, end - Date.now())));
+      const sizes = await dbSizesOf(endpoints);
+      samples++;
+      maxDbBytes = Math.max(maxDbBytes, ...sizes);
+      process.stderr.write(`soak: ${Math.round((SOAK_SECONDS * 1000 - (end - Date.now())) / 1000)} s, ${pairs} pairs, etcd DB ${sizes.map(mib).join(', ')}\n`);
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: C }, async (_, worker) => {
+      for (let i = 0; Date.now() < end; i++) {
+        await pair(worker, i);
+        pairs++;
+      }
+    }),
+  );
+  await sampler;
+  return { pairs, maxDbBytes, samples };
+}
+
 /** Top worker's share of grants (FIFO: about 1/C; the issue's bound is 2/C). */
 function topShare(counts: number[]): number {
   const total = counts.reduce((a, b) => a + b, 0);
@@ -234,6 +281,7 @@ async function main(): Promise<void> {
       results.etcdTop.push(topShare(ec));
       process.stderr.write(`round ${round + 1}/${ROUNDS}: owner-routed ${Math.round(results.owner[round])}, any node ${Math.round(results.any[round])}, etcd3 Lock ${Math.round(results.etcdLock[round])}, contended lockd ${Math.round(results.lockdContended[round])} / etcd3 Election ${Math.round(results.etcdContended[round])} pairs/s\n`);
     }
+    const soak = SOAK_SECONDS > 0 ? await soakRun(etcd.endpoints, lockdPair(ownerConns)) : undefined;
     for (const c of [...ownerConns, ...anyConns]) c.close();
 
     // Failover: kill -9 the owner of a key; time to the first grant of it through another node.
@@ -264,16 +312,7 @@ async function main(): Promise<void> {
     }
     if (failoverErrors.length > 0) process.stderr.write(`failover: ${failoverErrors.length} failed attempts first:\n  ${failoverErrors.slice(0, 5).join('\n  ')}\n`);
 
-    const dbSizes = await Promise.all(
-      etcd.endpoints.map(async (endpoint) => {
-        const one = new Etcd3({ hosts: [endpoint] });
-        try {
-          return Number((await one.maintenance.status()).dbSize);
-        } finally {
-          one.close();
-        }
-      }),
-    );
+    const dbSizes = await dbSizesOf(etcd.endpoints);
     etcdClient.close();
 
     const f = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -293,7 +332,10 @@ async function main(): Promise<void> {
       '|---|---|---|---|',
       ...throughput,
       `| failover: kill -9 of the owner → first grant via another node | ${Number.isNaN(failoverMs) ? 'none' : `${(failoverMs / 1000).toFixed(2)} s`} (target node TTL + 2 s = ${NODE_TTL} + 2 s) | | |`,
-      `| etcd DB size after the run (per member) | ${dbSizes.map((b) => `${(b / 1048576).toFixed(1)} MiB`).join(', ')} | | |`,
+      `| etcd DB size after the run (per member) | ${dbSizes.map(mib).join(', ')} | | |`,
+      ...(soak === undefined ? [] : [
+        `| soak: ${SOAK_SECONDS} s of owner-routed load, ${f(soak.pairs / SOAK_SECONDS)} pairs/s | largest etcd DB seen: ${mib(soak.maxDbBytes)} (${soak.samples} samples of every member; target < 256 MiB) | | |`,
+      ]),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     await Promise.all(nodes.map((n) => stop(n.child)));

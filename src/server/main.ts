@@ -6,7 +6,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { PartitionRouting } from '../cluster/cluster-routing';
-import { type ClusterNode, startClusterNode } from '../cluster/cluster-node';
+import type { ClusterNode } from '../cluster/cluster-node';
 import { type ClusterOptions, parseEndpoints, resolveClusterOptions } from '../cluster/options';
 import { AuthFile } from '../auth/auth-file';
 import type { Backend } from '../backend/backend';
@@ -213,6 +213,9 @@ async function joinCluster(options: ServerOptions, logger: ReturnType<typeof cre
     process.exit(2);
   }
   try {
+    // Loaded only here: etcd3 and gRPC cost ~0.4 s of CPU to load, which every single-node start
+    // (a restart with a million leases included) would otherwise pay.
+    const { startClusterNode } = await import('../cluster/cluster-node');
     const node = await startClusterNode(clusterOptions, options, monotonicClock, {}, logger);
     const routing = new PartitionRouting(clusterOptions.cluster, node.config.partitions, node.manager, {
       nodeId: clusterOptions.nodeId,
