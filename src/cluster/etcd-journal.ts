@@ -443,6 +443,11 @@ export class EtcdJournal {
 
     const gen = lastSeq;
     const guard: ICompare = { key: Buffer.from(this.keys.owner(p)), target: 'Create', result: 'Equal', create_revision: part.claimRev };
+    // An attempt at this gen that failed before its meta (an etcd error, or an owner that died)
+    // may have left more chunks than this one writes: replay would count them and refuse.
+    const genPrefix = this.keys.snapPrefix(p, gen);
+    const cleared = await this.client.kv.txn({ compare: [guard], success: [{ request_delete_range: { key: Buffer.from(genPrefix), range_end: prefixEnd(genPrefix) } }], failure: [] });
+    if (!cleared.succeeded) return false;
     for (let i = 0; i < chunks.length; i++) {
       const response = await this.client.kv.txn({
         compare: [guard],

@@ -165,6 +165,24 @@ test('compaction (a snapshot of the partition, then etcd history) keeps the log 
   expect(b.replay.fenceCeiling).toBe(t.reservedFenceCeiling);
 });
 
+test('a snapshot at a gen where an earlier attempt left chunks (it failed before its meta) replaces them: replay stays exact', async () => {
+  const keys = freshKeys();
+  const c1 = client();
+  const a = await owner(c1, keys, 'node-a');
+  for (let i = 0; i < 4; i++) {
+    a.table.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
+    expect(await sync(a.journal)).toBeNull();
+  }
+  // Four batches committed (seq 0..3): the next snapshot is gen 3. A dead attempt left chunk 7 there.
+  await c1.put(keys.snapChunk(P, 3, 7)).value(Buffer.from('left by an attempt that never wrote its meta'));
+  expect(await a.journal.snapshot(P)).toBe(true);
+  const expected = sortedLeases(a.table.durableLeases());
+  await releasePartition(c1, keys, P, a.claim.claimRev);
+  const b = await owner(client(), keys, 'node-b');
+  expect(b.replay.snapshotLeases).toBe(4);
+  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+});
+
 test('a group claim takes free partitions in one txn, and replay from what it read equals a replay of its own; one owned partition makes it claim none', async () => {
   const keys = freshKeys();
   const c1 = client();
