@@ -78,7 +78,7 @@ export async function startClusterNode(
       {
         adopt: (p, replay) => {
           backend!.adopt(p, replay);
-          log.log('info', 'partition claimed', { partition: p, leases: replay.leases.length, snapshotLeases: replay.snapshotLeases, logEntries: replay.logEntries });
+          log.log('info', 'partition claimed', { partition: p, leases: replay.leases.length, snapshotLeases: replay.snapshotLeases, logEntries: replay.logEntries, nextSeq: replay.nextSeq });
         },
         evict: (p, reason) => {
           backend?.evict(p, reason);
@@ -96,6 +96,7 @@ export async function startClusterNode(
     let etcdErrorLoggedAt = -Infinity;
     journal.addListener({
       partitionLost: (p, reason) => log.log('warn', 'partition lost', { partition: p, reason }),
+      batchCommitted: (p, seq, claimRev, how) => log.log('debug', 'journal batch committed', { partition: p, seq, claimRev, how }),
       etcdError: (error) => {
         if (performance.now() - etcdErrorLoggedAt < ETCD_ERROR_LOG_INTERVAL_MS) return;
         etcdErrorLoggedAt = performance.now();

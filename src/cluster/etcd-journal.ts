@@ -59,6 +59,8 @@ export interface JournalListener {
   partitionLost?(p: number, reason: string): void;
   /** An etcd call failed (logged by the caller; the journal retries). */
   etcdError?(error: Error): void;
+  /** A batch is known committed (how: 'txn', or 'read-back' of an earlier ambiguous attempt): for debug logs. */
+  batchCommitted?(p: number, seq: number, claimRev: string, how: 'txn' | 'read-back'): void;
 }
 
 /** What replaying a partition found. */
@@ -364,7 +366,7 @@ export class EtcdJournal {
       return;
     }
     if (response.succeeded) {
-      for (const part of batch) this.committed(part);
+      for (const part of batch) this.committed(part, 'txn');
       return;
     }
     batch.forEach((part, i) => {
@@ -374,16 +376,17 @@ export class EtcdJournal {
       if (owner === undefined || owner.create_revision !== part.claimRev) {
         this.lose(part, owner === undefined ? 'its owner key is gone (lease expired or revoked)' : `another claim owns it (created at revision ${owner.create_revision})`);
       } else if (logged > 0) {
-        this.committed(part); // an earlier attempt of this very batch committed
+        this.committed(part, 'read-back'); // an earlier attempt of this very batch committed
       }
       // else: dragged down by another partition's failed compare; resent by the next txn.
     });
   }
 
-  private committed(part: PartitionLog): void {
+  private committed(part: PartitionLog, how: 'txn' | 'read-back'): void {
     // Dropped while the txn ran: its callers were answered then.
     if (this.parts.get(part.p) !== part) return;
     const sealed = part.inflight!;
+    for (const listener of this.listeners) listener.batchCommitted?.(part.p, sealed.seq, part.claimRev, how);
     part.inflight = undefined;
     part.nextSeq = sealed.seq + 1;
     part.logEntries++;
