@@ -349,7 +349,7 @@ export class EtcdJournal {
         { key: logKey, target: 'Version', result: 'Equal', version: 0 },
       );
       success.push({ request_put: { key: logKey, value: sealed.bytes } });
-      failure.push({ request_range: { key: ownerKey } }, { request_range: { key: logKey, keys_only: true } });
+      failure.push({ request_range: { key: ownerKey } }, { request_range: { key: logKey } });
     }
     this.txnsSent++;
     let response;
@@ -372,11 +372,16 @@ export class EtcdJournal {
     batch.forEach((part, i) => {
       if (this.parts.get(part.p) !== part) return;
       const owner = response.responses[2 * i]?.response_range.kvs[0];
-      const logged = response.responses[2 * i + 1]?.response_range.kvs.length ?? 0;
+      const logged = response.responses[2 * i + 1]?.response_range.kvs[0];
+      const sealed = part.inflight!;
       if (owner === undefined || owner.create_revision !== part.claimRev) {
         this.lose(part, owner === undefined ? 'its owner key is gone (lease expired or revoked)' : `another claim owns it (created at revision ${owner.create_revision})`);
-      } else if (logged > 0) {
-        this.committed(part, 'read-back'); // an earlier attempt of this very batch committed
+      } else if (logged !== undefined) {
+        // Only this very batch, written under our claim by an earlier attempt, counts as committed.
+        // Anything else at its seq means this node's view of the log is wrong: acknowledging
+        // would lose the batch, so the partition is given up (and replayed afresh by its next owner).
+        if (BigInt(logged.create_revision) > BigInt(part.claimRev) && logged.value.equals(sealed.bytes)) this.committed(part, 'read-back');
+        else this.lose(part, `its log entry ${sealed.seq} holds another batch (written at revision ${logged.create_revision}): this node's view of the journal is stale`);
       }
       // else: dragged down by another partition's failed compare; resent by the next txn.
     });

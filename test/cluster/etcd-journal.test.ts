@@ -165,6 +165,20 @@ test('compaction (a snapshot of the partition, then etcd history) keeps the log 
   expect(b.replay.fenceCeiling).toBe(t.reservedFenceCeiling);
 });
 
+test('a batch whose seq already holds other bytes is never acknowledged: the partition is given up', async () => {
+  const keys = freshKeys();
+  const c1 = client();
+  const a = await owner(c1, keys, 'node-a');
+  a.table.acquire({ key: 'k0', session: 0, ttlMs: 60_000 }, NOW);
+  expect(await sync(a.journal)).toBeNull(); // seq 0
+  // Seq 1 written behind the journal's back: its view of the log is stale from here on.
+  await c1.put(keys.log(P, 1)).value(Buffer.from('written by someone else'));
+  a.table.acquire({ key: 'k1', session: 0, ttlMs: 60_000 }, NOW + 1);
+  expect(await sync(a.journal)).toBeInstanceOf(UnavailableError);
+  expect(a.lost).toEqual([expect.stringMatching(/log entry 1 holds another batch/)]);
+  expect(a.journal.owned()).toEqual([]);
+});
+
 test('a snapshot at a gen where an earlier attempt left chunks (it failed before its meta) replaces them: replay stays exact', async () => {
   const keys = freshKeys();
   const c1 = client();
