@@ -79,8 +79,12 @@ export class ClusterBackend implements Backend {
   /** One counter for every partition's table: a session finds its waits by id, whatever their partition. */
   private readonly waiterIds = new WaiterIdSource();
   private readonly listeners: LockEventListener[] = [];
-  /** Partitions with changes appended since the last `sync` call: what the next sync waits for. */
-  private dirty = new Set<number>();
+  /**
+   * Partitions with changes appended since the last `sync` call, each with the claim the changes
+   * went to: what the next sync waits for. A partition evicted (or claimed anew) before that sync
+   * stays here, so the sync fails instead of acknowledging changes that were never written.
+   */
+  private dirty = new Map<number, string>();
   private closed = false;
 
   constructor(
@@ -127,7 +131,7 @@ export class ClusterBackend implements Backend {
     const part = this.tables.get(p);
     if (part === undefined) return;
     this.tables.delete(p);
-    this.dirty.delete(p);
+    // Not forgotten from `dirty`: replies to its unwritten changes must fail at the next sync.
     clearTimeout(part.timer);
     const error = this.unavailable(p, `partition ${p} left this node (${reason})`);
     for (const waiter of part.table.drainWaiters()) {
@@ -241,10 +245,13 @@ export class ClusterBackend implements Backend {
     return [...this.tables.values()].flatMap((part) => part.table.drainWaiters());
   }
 
-  /** Calls `done` once the changes of every partition changed since the last sync call are committed in etcd. */
+  /**
+   * Calls `done` once the changes of every partition changed since the last sync call are
+   * committed in etcd, under the claim they were made in; with an error if any cannot be.
+   */
   sync(done: (error: Error | null) => void): void {
     const partitions = [...this.dirty];
-    this.dirty = new Set();
+    this.dirty = new Map();
     if (partitions.length === 0) {
       done(null);
       return;
@@ -258,11 +265,11 @@ export class ClusterBackend implements Backend {
         done(error);
       } else if (--left === 0) done(null);
     };
-    for (const p of partitions) this.journal.sync(p, one);
+    for (const [p, claimRev] of partitions) this.journal.sync(p, one, claimRev);
   }
 
   writeBehind(): void {
-    for (const p of this.dirty) this.journal.writeBehind(p);
+    for (const p of this.dirty.keys()) this.journal.writeBehind(p);
   }
 
   addListener(listener: LockEventListener): void {
@@ -335,8 +342,11 @@ export class ClusterBackend implements Backend {
   }
 
   private append(p: number, change: TableChange): void {
-    this.journal.append(p, change);
-    this.dirty.add(p);
+    const claimRev = this.journal.append(p, change);
+    const earlier = this.dirty.get(p);
+    // Changes of one sync made under two claims of p (dropped and claimed again in between):
+    // the earlier claim's can no longer be written, so that sync must fail; '' matches no claim.
+    this.dirty.set(p, earlier === undefined || earlier === claimRev ? claimRev : '');
   }
 
   /** What a snapshot of p holds: the table's durable leases and the journaled ephemeral ones still held. */

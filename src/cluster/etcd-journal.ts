@@ -250,18 +250,26 @@ export class EtcdJournal {
     for (const done of part.pendingWaiters) done(error);
   }
 
-  /** Queues one change of partition p; it is durable once a sync of p completes. */
-  append(p: number, change: TableChange): void {
+  /**
+   * Queues one change of partition p; it is durable once a sync of p under the claim returned
+   * (the revision that created our owner key) completes.
+   */
+  append(p: number, change: TableChange): string {
     const part = this.parts.get(p);
     if (part === undefined) throw new Error(`partition ${p} is not open in the journal`);
     encodeChange(part.pending, change);
+    return part.claimRev;
   }
 
-  /** Calls `done` once every change of p appended so far is committed (or with why it cannot be). */
-  sync(p: number, done: SyncDone): void {
+  /**
+   * Calls `done` once every change of p appended so far under `claimRev` is committed, or with
+   * why it cannot be: p was dropped (its unwritten changes with it), or is open under another
+   * claim now, which never wrote them.
+   */
+  sync(p: number, done: SyncDone, claimRev?: string): void {
     const part = this.parts.get(p);
-    if (part === undefined) {
-      done(new UnavailableError(`partition ${p} is not served by this node`));
+    if (part === undefined || (claimRev !== undefined && part.claimRev !== claimRev)) {
+      done(new UnavailableError(`partition ${p} is not served by this node${part === undefined ? '' : ' under the claim these changes were made in'}; they were not written`));
       return;
     }
     if (part.pending.pos > 0) part.pendingWaiters.push(done);

@@ -67,6 +67,26 @@ test('a node that takes over replays every acknowledged lease (same token and fe
   expect(next.fence % P).toBe(partitionOf('key-0', P));
 }, 60_000);
 
+test('a change made just before its partition leaves the node is never acknowledged: the sync after it fails', async () => {
+  const cluster = `backend-${process.pid}-${clusterSeq++}`;
+  const a = await node(cluster, 'a');
+  await until('a owns every partition', () => a.manager.owned().length === P, 20_000);
+  const session = a.backend.openSession(SINK);
+  const granted = a.backend.acquire({ key: 'leaving', session, ttlMs: 30_000 });
+  expect(granted.kind).toBe('granted');
+  // What the partition manager does when the node session ends (or a hand-off or loss): the
+  // journal drops the partition with its unwritten changes, the backend evicts its table. The
+  // reply to the grant is flushed only after that (a grant made while another partition's
+  // failed sync was rolled back, say), so its sync is the one that must fail.
+  const p = partitionOf('leaving', P);
+  a.journal.drop(p, 'test: the session ended');
+  a.backend.evict(p, 'test: the session ended');
+  const outcome = await new Promise<Error | null>((resolve) => a.backend.sync(resolve));
+  expect(outcome).toBeInstanceOf(UnavailableError);
+  // The next sync has nothing of that partition left to fail on.
+  expect(await new Promise<Error | null>((resolve) => a.backend.sync(resolve))).toBeNull();
+}, 60_000);
+
 test("a key of another node's partition is refused UNAVAILABLE naming that node's address", async () => {
   const cluster = `backend-${process.pid}-${clusterSeq++}`;
   const a = await node(cluster, 'a', etcd.endpoints, 0);
