@@ -27,6 +27,7 @@ import { ThriftConnection } from '../../src/client/thrift-connection';
 import { partitionOf } from '../../src/cluster/partitions';
 import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
+import { writeSection } from './results-file';
 import { freePort, ROOT } from './targets';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -338,6 +339,8 @@ async function main(): Promise<void> {
       ]),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    const args = process.argv.slice(2).join(' ');
+    writeSection('cluster', [`## cluster mode (\`npm run bench:cluster${args === '' ? '' : ` -- ${args}`}\`)`, '', `${new Date().toISOString()}`, '', ...lines].join('\n'));
     await Promise.all(nodes.map((n) => stop(n.child)));
     await Promise.all(etcd.procs.map(stop));
   } finally {
