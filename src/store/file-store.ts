@@ -244,8 +244,10 @@ export class FileStore implements LeaseStore {
     if (this.formatOneOnDisk) notes.push('read format 1 records (raw lease tokens): upgraded to format 2 (token digests), rewritten at the first write');
     const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
     // The files' modification times (set by the kernel at each write) say when the state was last written.
-    // Leases are decoded as the table takes them (on each iteration), so none outlives its restore (see LeaseImage).
-    return { leases: { [Symbol.iterator]: () => image.all() }, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+    // Leases are decoded as the table takes them (on each iteration), so none outlives its restore
+    // (see LeaseImage); a table restores them from the image's bytes (leaseCursor), decoding none.
+    const leases = { [Symbol.iterator]: () => image.all(), leaseCursor: () => image.leaseCursor(), leaseCountHint: image.leaseCountHint };
+    return { leases, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
   }
 
   /**

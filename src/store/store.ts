@@ -3,15 +3,17 @@
  * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
  * only when `sync` calls back, so a grant is acknowledged only once it is durable.
  */
+import type { LeaseBytesSource } from '../table/restore-source';
 import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
 export interface RecoveredState {
   /**
    * Live (not ephemeral) leases as last recorded; the table drops those already expired. A
-   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage).
+   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage), and also
+   * offers them as bytes (leaseCursor), which LockTable.restore prefers.
    */
-  readonly leases: Iterable<StoredLease>;
+  readonly leases: Iterable<StoredLease> & Partial<LeaseBytesSource>;
   /** Highest fence reservation ever recorded (0 for a new store). */
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */

@@ -2,3 +2,4 @@
 export * from './types';
 export { LockTable, TableLimits, TableOptions, MAX_KEY_BYTES, MAX_OWNER_BYTES, FENCE_BLOCK, validateKey, modeName } from './lock-table';
 export { HashKey } from './keyed-hash';
+export { LeaseBytesSource, LeaseCursor } from './restore-source';

@@ -40,6 +40,22 @@ export class KeyIndex {
     }
   }
 
+  /** The indexed slot whose key is the key `slot` stores (slot itself not indexed), or -1: no string needed. */
+  findKeyOf(slot: number): number {
+    const slots = this.slots;
+    const mask = this.buckets.length - 1;
+    for (let i = slots.keyHash[slot] & mask; ; i = (i + 1) & mask) {
+      const entry = this.buckets[i];
+      if (entry === EMPTY) return -1;
+      if (entry !== DELETED && slots.sameKey(entry - 1, slot)) return entry - 1;
+    }
+  }
+
+  /** Grows the table at once for `keys` more keys, so inserting them rebuilds nothing on the way. */
+  reserve(keys: number): void {
+    if ((this.live + this.deleted + keys) > this.buckets.length * MAX_LOAD) this.rebuild(keys);
+  }
+
   /** Indexes `slot` under its key (which must not be indexed yet). */
   insert(slot: number): void {
     if ((this.live + this.deleted + 1) > this.buckets.length * MAX_LOAD) this.rebuild();
@@ -95,10 +111,10 @@ export class KeyIndex {
     this.buckets[i] = slot + 1;
   }
 
-  private rebuild(): void {
+  private rebuild(more = 1): void {
     const old = this.buckets;
     let capacity = old.length;
-    while ((this.live + 1) * 2 > capacity) capacity *= 2;
+    while ((this.live + more) * 2 > capacity) capacity *= 2;
     this.buckets = new Int32Array(capacity);
     this.deleted = 0;
     for (let i = 0; i < old.length; i++) if (old[i] > 0) this.place(old[i] - 1);

@@ -94,6 +94,29 @@ export class KeyTable {
     this.appendHolder(this.stateOf(entry), slot);
   }
 
+  /**
+   * Records a restored lease's `slot` as a holder of the key it stores, after any holders already
+   * restored: found by the slot's key bytes, so restoring decodes no key string (except for a
+   * key that already has several holders).
+   */
+  restoreHolder(slot: number): void {
+    if (this.complex.size > 0) {
+      const state = this.complex.get(this.slots.keyOf(slot));
+      if (state !== undefined) {
+        this.appendHolder(state, slot);
+        return;
+      }
+    }
+    const holder = this.single.findKeyOf(slot);
+    if (holder < 0) this.addFirstHolder(slot);
+    else this.appendHolder(this.stateOf(holder), slot);
+  }
+
+  /** Sizes the key index for `keys` more keys at once (before a restore). */
+  reserve(keys: number): void {
+    this.single.reserve(keys);
+  }
+
   /** Parks `waiter` at the tail of the key's queue. */
   enqueue(entry: KeyEntry, waiter: QueuedWaiter): void {
     this.stateOf(entry).push(waiter);

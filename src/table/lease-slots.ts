@@ -149,6 +149,48 @@ export class LeaseSlots {
     mode: LockMode,
     session: number,
   ): number {
+    const slot = this.takeSlot();
+    this.storeKey(slot, key);
+    if (digest !== undefined) this.digests.write(digest, slot * DIGEST_BYTES, DIGEST_BYTES, 'hex');
+    this.fill(slot, owner, fence, expiresAtMs, ttlMs, mode, session);
+    return slot;
+  }
+
+  /**
+   * Takes a free slot for a restored lease whose key (UTF-8) is bytes[keyAt, keyAt + keyLength)
+   * and token digest bytes[digestAt, digestAt + DIGEST_BYTES): copied as bytes, so restoring
+   * decodes no string per lease. Durable (session 0), holdCount 1 (the caller sets it).
+   */
+  allocateFromBytes(
+    bytes: Uint8Array,
+    keyAt: number,
+    keyLength: number,
+    digestAt: number,
+    owner: string | undefined,
+    fence: number,
+    expiresAtMs: number,
+    ttlMs: number,
+    mode: LockMode,
+  ): number {
+    const slot = this.takeSlot();
+    if (this.arenaEnd + keyLength > this.arena.length) this.makeArenaRoom(keyLength);
+    const arena = this.arena;
+    const start = this.arenaEnd;
+    // A loop, not Buffer#copy: a key is a few dozen bytes, and a native copy costs a view per call.
+    for (let i = 0; i < keyLength; i++) arena[start + i] = bytes[keyAt + i];
+    this.keyOffset[slot] = start;
+    this.keyLength[slot] = keyLength;
+    this.keyHash[slot] = this.hashOf(arena, start, start + keyLength);
+    this.arenaEnd = start + keyLength;
+    const digests = this.digests;
+    const at = slot * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) digests[at + i] = bytes[digestAt + i];
+    this.fill(slot, owner, fence, expiresAtMs, ttlMs, mode, 0);
+    return slot;
+  }
+
+  /** A free slot, counted as live: the first on the free list, else the next never used. */
+  private takeSlot(): number {
     let slot = this.firstFree;
     if (slot !== NO_SLOT) {
       this.firstFree = this.keyOffset[slot];
@@ -157,9 +199,12 @@ export class LeaseSlots {
       slot = this.highWater++;
     }
     this.used++;
-    this.storeKey(slot, key);
+    return slot;
+  }
+
+  /** Sets a freshly taken slot's fields besides its key and digest. */
+  private fill(slot: number, owner: string | undefined, fence: number, expiresAtMs: number, ttlMs: number, mode: LockMode, session: number): void {
     this.ownerId[slot] = owner === undefined ? 0 : this.shareOwner(owner);
-    if (digest !== undefined) this.digests.write(digest, slot * DIGEST_BYTES, DIGEST_BYTES, 'hex');
     this.fence[slot] = fence;
     this.expiresAt[slot] = expiresAtMs;
     this.ttl[slot] = ttlMs;
@@ -167,7 +212,17 @@ export class LeaseSlots {
     this.mode[slot] = mode;
     this.session[slot] = session;
     this.heapIndex[slot] = -1;
-    return slot;
+  }
+
+  /** True when slots a and b hold the same key bytes. */
+  sameKey(a: number, b: number): boolean {
+    const length = this.keyLength[a];
+    if (this.keyLength[b] !== length || this.keyHash[a] !== this.keyHash[b]) return false;
+    const arena = this.arena;
+    const aStart = this.keyOffset[a];
+    const bStart = this.keyOffset[b];
+    for (let i = 0; i < length; i++) if (arena[aStart + i] !== arena[bStart + i]) return false;
+    return true;
   }
 
   /** Returns the slot to the free list and drops its string references. */

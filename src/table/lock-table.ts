@@ -23,6 +23,7 @@ import { BinaryHeap } from './heap';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
+import { isLeaseBytesSource, LeaseBytesSource, LeaseCursor, ObjectLeaseCursor } from './restore-source';
 import { tokenDigest } from './token-digest';
 import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, StoredLease, TableObserver, Waiter } from './types';
 import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
@@ -417,24 +418,39 @@ export class LockTable {
    * Loads recovered leases and continues fences above `fenceCeiling` and above every restored
    * fence. Each lease gets the time it had left at `recordedAt` (when the state was last written,
    * on the clock of the process that wrote it), counted from `now`, at most its TTL; leases with
-   * none left are dropped. Call on an empty table, before serving.
+   * none left are dropped. Leases of one key become its holders in the order given. Call on an
+   * empty table, before serving.
+   *
+   * `leases` may be StoredLease objects or a LeaseBytesSource (a store's leases as bytes): both
+   * take the same path, a cursor whose key and digest bytes are copied into the slots, so a
+   * store that offers bytes costs no object or string per lease.
    */
-  restore(leases: Iterable<StoredLease>, fenceCeiling: number, now: number, recordedAt: number = now): number {
+  restore(leases: Iterable<StoredLease> | LeaseBytesSource, fenceCeiling: number, now: number, recordedAt: number = now): number {
+    let cursor: LeaseCursor;
+    if (isLeaseBytesSource(leases)) {
+      cursor = leases.leaseCursor();
+      if (leases.leaseCountHint !== undefined) this.keys.reserve(leases.leaseCountHint);
+    } else {
+      cursor = new ObjectLeaseCursor(leases);
+    }
+    const slots = this.slots;
     let restored = 0;
     let highest = fenceCeiling;
-    for (const lease of leases) {
-      if (lease.fence > highest) highest = lease.fence;
+    while (cursor.next()) {
+      const fence = cursor.fence;
+      if (fence > highest) highest = fence;
       // Time left when the state was recorded, counted from now: a wall clock that jumped
       // while lockd was down can lengthen a lease by the downtime, never cut it short.
-      const remaining = Math.min(lease.expiresAtMs - recordedAt, lease.ttlMs);
+      const ttlMs = cursor.ttlMs;
+      const remaining = Math.min(cursor.expiresAtMs - recordedAt, ttlMs);
       if (remaining <= 0) continue;
-      if (this.slots.count >= this.slots.capacity) {
-        throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${this.slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+      if (slots.count >= slots.capacity) {
+        throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
       }
-      const slot = this.slots.allocate(lease.key, lease.owner, lease.digest, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
-      this.slots.holdCount[slot] = lease.holdCount;
+      const slot = slots.allocateFromBytes(cursor.bytes, cursor.keyAt, cursor.keyLength, cursor.digestAt, cursor.owner, fence, now + remaining, ttlMs, cursor.mode);
+      slots.holdCount[slot] = cursor.holdCount;
       this.leaseExpiry.push(slot);
-      this.addHolder(lease.key, slot);
+      this.keys.restoreHolder(slot);
       restored++;
     }
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
@@ -482,13 +498,6 @@ export class LockTable {
     if (ephemeral) addToSet(this.sessionLeases, session, slot);
     else if (this.recording) this.observer.changed({ kind: 'grant', lease: this.slots.stored(slot, key) });
     return slot;
-  }
-
-  /** Records `slot` (a live lease storing `key`) as one of the key's holders. */
-  private addHolder(key: string, slot: number): void {
-    const entry = this.keys.find(key);
-    if (entry === undefined) this.keys.addFirstHolder(slot);
-    else this.keys.addHolder(entry, slot);
   }
 
   /** Frees a lease's slot and hands its key to the next waiters. */

@@ -1,0 +1,84 @@
+/**
+ * Leases to restore as a cursor over bytes, so a restart with a million leases builds no object,
+ * key string or hex digest per lease: the table copies each lease's key and digest bytes straight
+ * into its slots (LockTable.restore). A store that keeps its leases as bytes implements
+ * LeaseBytesSource; plain StoredLease objects (a cluster replay) go through ObjectLeaseCursor.
+ */
+import { decodeHex, DIGEST_BYTES } from './token-digest';
+import type { LockMode, StoredLease } from './types';
+
+/**
+ * One lease at a time, read in place. The fields describe the current lease and are valid until
+ * the next call of next(); `bytes` may change between leases.
+ */
+export interface LeaseCursor {
+  /** Holds the current lease's key (UTF-8) at keyAt and its token digest (DIGEST_BYTES) at digestAt. */
+  readonly bytes: Uint8Array;
+  readonly keyAt: number;
+  readonly keyLength: number;
+  readonly digestAt: number;
+  readonly fence: number;
+  readonly mode: LockMode;
+  readonly owner: string | undefined;
+  readonly holdCount: number;
+  readonly ttlMs: number;
+  readonly expiresAtMs: number;
+  /** Moves to the next lease (the first, on the first call); false once there is none. */
+  next(): boolean;
+}
+
+/** Leases a table can restore from bytes (see LockTable.restore). */
+export interface LeaseBytesSource {
+  /** A fresh cursor before the first lease. */
+  leaseCursor(): LeaseCursor;
+  /** How many leases the cursor yields at most: the table sizes its key index for them at once. */
+  readonly leaseCountHint?: number;
+}
+
+/** Whether `leases` offers a byte cursor. */
+export function isLeaseBytesSource(leases: object): leases is LeaseBytesSource {
+  return typeof (leases as Partial<LeaseBytesSource>).leaseCursor === 'function';
+}
+
+/** Keys are validated to at most 1024 bytes; a StoredLease's key string is at most 3 bytes a UTF-16 unit. */
+const SCRATCH_BYTES = 4096 + DIGEST_BYTES;
+
+/** A LeaseCursor over StoredLease objects: each key encoded and digest decoded into one scratch buffer. */
+export class ObjectLeaseCursor implements LeaseCursor {
+  readonly bytes = Buffer.alloc(SCRATCH_BYTES);
+  readonly keyAt = 0;
+  keyLength = 0;
+  digestAt = 0;
+  fence = 0;
+  mode = 0 as LockMode;
+  owner: string | undefined = undefined;
+  holdCount = 0;
+  ttlMs = 0;
+  expiresAtMs = 0;
+  private readonly leases: Iterator<StoredLease>;
+
+  constructor(leases: Iterable<StoredLease>) {
+    this.leases = leases[Symbol.iterator]();
+  }
+
+  next(): boolean {
+    const step = this.leases.next();
+    if (step.done === true) return false;
+    const lease = step.value;
+    this.keyLength = this.bytes.write(lease.key, 0, SCRATCH_BYTES - DIGEST_BYTES, 'utf8');
+    this.digestAt = this.keyLength;
+    if (!decodeHex(lease.digest, this.bytes, this.digestAt, DIGEST_BYTES)) {
+      // Not 32 hex digits (no store writes such a digest): kept as Buffer#write decodes it, as
+      // restore always did, so the lease stays and no presented token can match it.
+      this.bytes.fill(0, this.digestAt, this.digestAt + DIGEST_BYTES);
+      this.bytes.write(lease.digest, this.digestAt, DIGEST_BYTES, 'hex');
+    }
+    this.fence = lease.fence;
+    this.mode = lease.mode;
+    this.owner = lease.owner;
+    this.holdCount = lease.holdCount;
+    this.ttlMs = lease.ttlMs;
+    this.expiresAtMs = lease.expiresAtMs;
+    return true;
+  }
+}
