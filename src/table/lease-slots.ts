@@ -379,6 +379,12 @@ export class LeaseSlots {
     if (this.arenaGarbage < size / 2) size *= 2;
     while (liveBytes + bytes > size) size *= 2;
     const next = Buffer.allocUnsafe(size);
+    if (this.arenaGarbage === 0) {
+      // Nothing to drop (a restore fills the arena this way): one copy, not one per key.
+      this.arena.copy(next, 0, 0, this.arenaEnd);
+      this.arena = next;
+      return;
+    }
     let end = 0;
     for (let slot = 0; slot < this.highWater; slot++) {
       const length = this.keyLength[slot];
