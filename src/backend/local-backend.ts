@@ -61,12 +61,15 @@ export class LocalBackend implements Backend {
   /** Loads the store's state into the table. Call once before serving. */
   async open(): Promise<{ restored: number; summary: string }> {
     // The store snapshots the table through this backend (durableLeases, reservedFenceCeiling).
-    let recovered: RecoveredState | undefined = await this.store.open(this);
+    // A FileStore replays its records straight into the table (no image of the leases first).
+    const replay = this.table.replay();
+    let recovered: RecoveredState | undefined = await this.store.open(this, replay);
     const { fenceCeiling, summary, lastWrittenAtMs } = recovered;
     const now = this.clock.now();
     // Leases resume with the time they had left at the last write: a wall clock that jumped
     // ahead while lockd was down must not end them (see the README, "Time").
-    const restored = this.table.restore(recovered.leases, fenceCeiling, now, Math.min(now, lastWrittenAtMs ?? now));
+    const recordedAt = Math.min(now, lastWrittenAtMs ?? now);
+    const restored = recovered.replayed === true ? replay.finish(fenceCeiling, now, recordedAt) : this.table.restore(recovered.leases, fenceCeiling, now, recordedAt);
     // Let go of the recovered image (its leases hold it) before collecting it.
     recovered = undefined;
     this.armTimer();

@@ -3,7 +3,7 @@
  * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
  * only when `sync` calls back, so a grant is acknowledged only once it is durable.
  */
-import type { LeaseBytesSource } from '../table/restore-source';
+import type { LeaseBytesSource, LeaseReplaySink } from '../table/restore-source';
 import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
@@ -14,6 +14,11 @@ export interface RecoveredState {
    * offers them as bytes (leaseCursor), which LockTable.restore prefers.
    */
   readonly leases: Iterable<StoredLease> & Partial<LeaseBytesSource>;
+  /**
+   * True when the leases went into the LeaseReplaySink given to `open` (then `leases` is empty and
+   * the sink's owner finishes the replay with `fenceCeiling`).
+   */
+  readonly replayed?: boolean;
   /** Highest fence reservation ever recorded (0 for a new store). */
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */
@@ -39,9 +44,11 @@ export interface SnapshotSource {
 export interface LeaseStore {
   /**
    * Opens (creating if needed) and reads the state. Throws StoreError when it cannot be trusted.
-   * `source` is what snapshots are written from from then on.
+   * `source` is what snapshots are written from from then on. A store that can replays its
+   * records straight into `into` (a lock table, LockTable.replay) and says so (`replayed`);
+   * otherwise it hands the leases back. A failed open may have replayed some records.
    */
-  open(source: SnapshotSource): Promise<RecoveredState>;
+  open(source: SnapshotSource, into?: LeaseReplaySink): Promise<RecoveredState>;
   /** Queues one change; it is durable after the next sync completes. Never throws for I/O. */
   append(change: TableChange): void;
   /**

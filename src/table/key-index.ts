@@ -56,6 +56,18 @@ export class KeyIndex {
     if ((this.live + this.deleted + keys) > this.buckets.length * MAX_LOAD) this.rebuild(keys);
   }
 
+  /** The slot indexed under the key bytes[at, at + length), or -1. */
+  findBytes(bytes: Uint8Array, at: number, length: number): number {
+    const slots = this.slots;
+    const hash = slots.hashOf(bytes, at, at + length);
+    const mask = this.buckets.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const entry = this.buckets[i];
+      if (entry === EMPTY) return -1;
+      if (entry !== DELETED && slots.keyHash[entry - 1] === hash && slots.keyEqualsBytes(entry - 1, bytes, at, length)) return entry - 1;
+    }
+  }
+
   /** Indexes `slot` under its key (which must not be indexed yet). */
   insert(slot: number): void {
     if ((this.live + this.deleted + 1) > this.buckets.length * MAX_LOAD) this.rebuild();

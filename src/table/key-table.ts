@@ -112,6 +112,21 @@ export class KeyTable {
     else this.appendHolder(this.stateOf(holder), slot);
   }
 
+  /**
+   * The holder slot of the key bytes[keyAt, keyAt + keyLength) whose token digest is
+   * bytes[digestAt, digestAt + 16), or -1: for a replay, which has bytes, not strings (a key with
+   * several holders still decodes both).
+   */
+  holderWithBytes(bytes: Uint8Array, keyAt: number, keyLength: number, digestAt: number): number {
+    if (this.complex.size > 0) {
+      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const state = this.complex.get(view.toString('utf8', keyAt, keyAt + keyLength));
+      if (state !== undefined) return this.holderWithDigest(state, view.toString('hex', digestAt, digestAt + 16));
+    }
+    const slot = this.single.findBytes(bytes, keyAt, keyLength);
+    return slot >= 0 && this.slots.digestEqualsBytes(slot, bytes, digestAt) ? slot : -1;
+  }
+
   /** Sizes the key index for `keys` more keys at once (before a restore). */
   reserve(keys: number): void {
     this.single.reserve(keys);

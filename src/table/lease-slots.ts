@@ -294,6 +294,23 @@ export class LeaseSlots {
     return this.arena.compare(bytes, 0, length, start, start + length) === 0;
   }
 
+  /** True when the slot's key is exactly bytes[at, at + length). */
+  keyEqualsBytes(slot: number, bytes: Uint8Array, at: number, length: number): boolean {
+    if (this.keyLength[slot] !== length) return false;
+    const arena = this.arena;
+    const start = this.keyOffset[slot];
+    for (let i = 0; i < length; i++) if (arena[start + i] !== bytes[at + i]) return false;
+    return true;
+  }
+
+  /** True when the slot's token digest is bytes[at, at + DIGEST_BYTES). */
+  digestEqualsBytes(slot: number, bytes: Uint8Array, at: number): boolean {
+    const digests = this.digests;
+    const start = slot * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) if (digests[start + i] !== bytes[at + i]) return false;
+    return true;
+  }
+
   /** The slot's token digest as 32 hex characters. */
   digestOf(slot: number): string {
     return this.digests.toString('hex', slot * DIGEST_BYTES, (slot + 1) * DIGEST_BYTES);

@@ -23,7 +23,7 @@ import { BinaryHeap } from './heap';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
-import { isLeaseBytesSource, LeaseBytesSource, LeaseCursor, ObjectLeaseCursor } from './restore-source';
+import { isLeaseBytesSource, LeaseBytesSource, LeaseCursor, LeaseReplaySink, ObjectLeaseCursor } from './restore-source';
 import { tokenDigest } from './token-digest';
 import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, StoredLease, TableObserver, Waiter } from './types';
 import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
@@ -55,6 +55,15 @@ export interface TableOptions {
    * unique across all of them, so a session can find its waits by id. Default: this table's own counter.
    */
   waiterIds?: WaiterIdSource;
+}
+
+/** A replay under way (LockTable.replay): records go in, then finish makes the table serve them. */
+export interface LeaseReplay extends LeaseReplaySink {
+  /**
+   * Ends the replay: drops the leases with no time left at `recordedAt` (counted from `now`),
+   * continues fences above `fenceCeiling`, and returns how many leases the table holds.
+   */
+  finish(fenceCeiling: number, now: number, recordedAt?: number): number;
 }
 
 /** Hands out waiter ids: 1, 2, 3, ... */
@@ -457,6 +466,75 @@ export class LockTable {
     this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
     this.fenceCeiling = this.lastFence;
     return restored;
+  }
+
+  /**
+   * Starts a replay of a store's records straight into this empty table (see LeaseReplaySink):
+   * the store reads its files into the returned sink, then the caller calls its finish. Leases
+   * are held by their recorded terms until finish, which gives each the time it had left at
+   * `recordedAt`, counted from `now` (as restore does), drops those with none left, and continues
+   * fences above `fenceCeiling` and every replayed fence. Until finish the table must not serve.
+   * Expired leases take a slot until finish: a store holding more leases than the table has
+   * room for is refused (RESOURCE_EXHAUSTED) even when some of them have expired.
+   */
+  replay(): LeaseReplay {
+    const slots = this.slots;
+    const keys = this.keys;
+    let highest = 0;
+    const drop = (slot: number): void => {
+      const entry = keys.removeHolder(slot);
+      slots.release(slot);
+      if (entry !== undefined) keys.settle(entry);
+    };
+    return {
+      grant: (bytes, keyAt, keyLength, digestAt, fence, mode, owner, holdCount, ttlMs, expiresAtMs) => {
+        if (fence > highest) highest = fence;
+        // No key is empty (validateKey): a record with none holds no lease a client could name.
+        if (keyLength === 0) return;
+        const replaced = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+        // A grant replayed over a snapshot that already holds it: the record is the newer state.
+        if (replaced >= 0) drop(replaced);
+        if (slots.count >= slots.capacity) {
+          throw new ResourceExhaustedError(`the store holds more leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+        }
+        const slot = slots.allocateFromBytes(bytes, keyAt, keyLength, digestAt, owner, fence, expiresAtMs, ttlMs, mode);
+        slots.holdCount[slot] = holdCount;
+        keys.restoreHolder(slot);
+      },
+      update: (bytes, keyAt, keyLength, digestAt, holdCount, ttlMs, expiresAtMs) => {
+        const slot = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+        if (slot < 0) return;
+        slots.holdCount[slot] = holdCount;
+        slots.ttl[slot] = ttlMs;
+        slots.expiresAt[slot] = expiresAtMs;
+      },
+      free: (bytes, keyAt, keyLength, digestAt) => {
+        const slot = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+        if (slot >= 0) drop(slot);
+      },
+      get leaseCount() {
+        return slots.count;
+      },
+      finish: (fenceCeiling, now, recordedAt = now) => {
+        let restored = 0;
+        for (let slot = 0; slot < slots.usedSlotBound; slot++) {
+          if (slots.keyLength[slot] === 0) continue;
+          // As in restore: the time left when the state was recorded, counted from now.
+          const remaining = Math.min(slots.expiresAt[slot] - recordedAt, slots.ttl[slot]);
+          if (remaining <= 0) {
+            drop(slot);
+            continue;
+          }
+          slots.expiresAt[slot] = now + remaining;
+          this.leaseExpiry.push(slot);
+          restored++;
+        }
+        if (fenceCeiling > highest) highest = fenceCeiling;
+        this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
+        this.fenceCeiling = this.lastFence;
+        return restored;
+      },
+    };
   }
 
   // -------------------------------------------------------------------------------------------

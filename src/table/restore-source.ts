@@ -82,3 +82,19 @@ export class ObjectLeaseCursor implements LeaseCursor {
     return true;
   }
 }
+
+/**
+ * A store's records applied straight to a table as they are read (LockTable.replay), so a
+ * restart builds no image of the leases first. Keys and digests are given as bytes[at, at +
+ * length), valid only during the call. Records must come in the order they were written.
+ */
+export interface LeaseReplaySink {
+  /** A GRANT record: the lease with this key and digest, replacing any the table replayed before. */
+  grant(bytes: Uint8Array, keyAt: number, keyLength: number, digestAt: number, fence: number, mode: LockMode, owner: string | undefined, holdCount: number, ttlMs: number, expiresAtMs: number): void;
+  /** An UPDATE record: the lease's new terms (nothing, when no such lease was replayed). */
+  update(bytes: Uint8Array, keyAt: number, keyLength: number, digestAt: number, holdCount: number, ttlMs: number, expiresAtMs: number): void;
+  /** A FREE record: the lease is gone (nothing, when no such lease was replayed). */
+  free(bytes: Uint8Array, keyAt: number, keyLength: number, digestAt: number): void;
+  /** Leases replayed so far and not freed (expired ones included, until finish). */
+  readonly leaseCount: number;
+}
