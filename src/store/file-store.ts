@@ -256,10 +256,8 @@ export class FileStore implements LeaseStore {
     if (!(image instanceof LeaseImage)) return { leases: [], replayed: true, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
     const leaseImage = image;
     // The files' modification times (set by the kernel at each write) say when the state was last written.
-    // Leases are decoded as the table takes them (on each iteration), so none outlives its restore
-    // (see LeaseImage); a table restores them from the image's bytes (leaseCursor), decoding none.
-    const leases = { [Symbol.iterator]: () => leaseImage.all(), leaseCursor: () => leaseImage.leaseCursor(), leaseCountHint: leaseImage.leaseCountHint };
-    return { leases, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+    // Leases are decoded as the table takes them (on each iteration), so none outlives its restore (see LeaseImage).
+    return { leases: { [Symbol.iterator]: () => leaseImage.all() }, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
   }
 
   /**

@@ -19,7 +19,7 @@
 import { crc32 } from 'node:zlib';
 import { OutputBuffer } from '../util/output-buffer';
 import { digestOfBytes } from '../table/token-digest';
-import type { LeaseBytesSource, LeaseCursor, LeaseReplaySink } from '../table/restore-source';
+import type { LeaseReplaySink } from '../table/restore-source';
 import { LockMode, type StoredLease, type TableChange } from '../table/types';
 
 /** The data dir format this build writes (see the top of this file). */
@@ -196,7 +196,7 @@ const ARENA_GARBAGE_BYTES = 64 * 1024 * 1024;
  * and hashing most of the rest). Leases are decoded to StoredLeases only by `all()`, one at a time
  * as the table restores them, so each is garbage at once.
  */
-export class LeaseImage implements LeaseBytesSource {
+export class LeaseImage {
   /** Grant payloads of the leases, at payloadAt[i] (undefined: lease i was freed). */
   private arena: Buffer;
   private arenaEnd = 0;
@@ -359,19 +359,6 @@ export class LeaseImage implements LeaseBytesSource {
         expiresAtMs: this.expiresAtMs[i],
       };
     }
-  }
-
-  /**
-   * A cursor over the live leases in place in the arena, for LockTable.restore: keys and digests
-   * stay bytes (no StoredLease, no string per lease). Call once every record is applied.
-   */
-  leaseCursor(): LeaseCursor {
-    return new ImageCursor(this.arena, this.payloadAt, this.positions, this.holdCount, this.ttlMs, this.expiresAtMs);
-  }
-
-  /** Live leases: what a restore from leaseCursor() sizes its key index for. */
-  get leaseCountHint(): number {
-    return this.count;
   }
 
   /** The slot of the lease with this key and token (bytes at keyAt and tokenAt), or -1. */
@@ -578,63 +565,6 @@ export class RecordReplayer {
     copy[0] = FORMAT_TWO_KIND[bytes[start]]!;
     copy.write(digestOfBytes(bytes.subarray(tokenAt, tokenAt + TOKEN_BYTES)), tokenAt - start, TOKEN_BYTES, 'hex');
     this.applyPayload(copy, 0, copy.length);
-  }
-}
-
-/** LeaseImage's live leases as a LeaseCursor: each GRANT payload read where it lies in the arena. */
-class ImageCursor implements LeaseCursor {
-  keyAt = 0;
-  keyLength = 0;
-  digestAt = 0;
-  fence = 0;
-  mode = LockMode.EXCLUSIVE as LockMode;
-  owner: string | undefined = undefined;
-  holdCount = 0;
-  ttlMs = 0;
-  expiresAtMs = 0;
-  private position = -1;
-  private lastOwnerAt = -1;
-  private lastOwnerLength = -1;
-
-  constructor(
-    readonly bytes: Buffer,
-    private readonly payloadAt: Float64Array,
-    private readonly positions: number,
-    private readonly holdCounts: Uint32Array,
-    private readonly ttls: Uint32Array,
-    private readonly expiries: Float64Array,
-  ) {}
-
-  next(): boolean {
-    let i = this.position + 1;
-    while (i < this.positions && this.payloadAt[i] < 0) i++;
-    this.position = i;
-    if (i >= this.positions) return false;
-    const arena = this.bytes;
-    const p = this.payloadAt[i];
-    const keyLength = arena[p + 1] | (arena[p + 2] << 8);
-    const tokenAt = p + 3 + keyLength;
-    let pos = tokenAt + TOKEN_BYTES;
-    this.keyAt = p + 3;
-    this.keyLength = keyLength;
-    this.digestAt = tokenAt;
-    this.fence = arena.readDoubleLE(pos);
-    this.mode = arena[pos + 8] as LockMode;
-    pos += 9;
-    const ownerLength = arena[pos] | (arena[pos + 1] << 8);
-    pos += 2;
-    if (ownerLength === NO_OWNER) {
-      this.owner = undefined;
-    } else if (ownerLength !== this.lastOwnerLength || this.owner === undefined || !sameBytes(arena, this.lastOwnerAt, arena, pos, ownerLength)) {
-      // Owners repeat (a client labels every call alike): one string for a run of equal labels.
-      this.owner = arena.toString('utf8', pos, pos + ownerLength);
-      this.lastOwnerAt = pos;
-      this.lastOwnerLength = ownerLength;
-    }
-    this.holdCount = this.holdCounts[i];
-    this.ttlMs = this.ttls[i];
-    this.expiresAtMs = this.expiries[i];
-    return true;
   }
 }
 

@@ -3,17 +3,17 @@
  * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
  * only when `sync` calls back, so a grant is acknowledged only once it is durable.
  */
-import type { LeaseBytesSource, LeaseReplaySink } from '../table/restore-source';
+import type { LeaseReplaySink } from '../table/restore-source';
 import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
 export interface RecoveredState {
   /**
    * Live (not ephemeral) leases as last recorded; the table drops those already expired. A
-   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage), and also
-   * offers them as bytes (leaseCursor), which LockTable.restore prefers.
+   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage). Empty
+   * when `replayed`.
    */
-  readonly leases: Iterable<StoredLease> & Partial<LeaseBytesSource>;
+  readonly leases: Iterable<StoredLease>;
   /**
    * True when the leases went into the LeaseReplaySink given to `open` (then `leases` is empty and
    * the sink's owner finishes the replay with `fenceCeiling`).

@@ -23,7 +23,7 @@ import { BinaryHeap } from './heap';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
-import { isLeaseBytesSource, LeaseBytesSource, LeaseCursor, LeaseReplaySink, ObjectLeaseCursor } from './restore-source';
+import { LeaseCursor, LeaseReplaySink, ObjectLeaseCursor } from './restore-source';
 import { tokenDigest } from './token-digest';
 import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, StoredLease, TableObserver, Waiter } from './types';
 import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
@@ -430,18 +430,12 @@ export class LockTable {
    * none left are dropped. Leases of one key become its holders in the order given. Call on an
    * empty table, before serving.
    *
-   * `leases` may be StoredLease objects or a LeaseBytesSource (a store's leases as bytes): both
-   * take the same path, a cursor whose key and digest bytes are copied into the slots, so a
-   * store that offers bytes costs no object or string per lease.
+   * Each lease is encoded into scratch bytes and copied into its slot, as a replay does (replay).
    */
-  restore(leases: Iterable<StoredLease> | LeaseBytesSource, fenceCeiling: number, now: number, recordedAt: number = now): number {
-    let cursor: LeaseCursor;
-    if (isLeaseBytesSource(leases)) {
-      cursor = leases.leaseCursor();
-      if (leases.leaseCountHint !== undefined) this.keys.reserve(leases.leaseCountHint);
-    } else {
-      cursor = new ObjectLeaseCursor(leases);
-    }
+  restore(leases: Iterable<StoredLease>, fenceCeiling: number, now: number, recordedAt: number = now): number {
+    const cursor: LeaseCursor = new ObjectLeaseCursor(leases);
+    // A known count sizes the key index once.
+    if (Array.isArray(leases)) this.keys.reserve(leases.length);
     const slots = this.slots;
     let restored = 0;
     let highest = fenceCeiling;

@@ -1,8 +1,8 @@
 /**
- * Leases to restore as a cursor over bytes, so a restart with a million leases builds no object,
- * key string or hex digest per lease: the table copies each lease's key and digest bytes straight
- * into its slots (LockTable.restore). A store that keeps its leases as bytes implements
- * LeaseBytesSource; plain StoredLease objects (a cluster replay) go through ObjectLeaseCursor.
+ * How leases reach a table at a restart as bytes, so a million of them build no object, key
+ * string or hex digest each: a store replays its records into a LeaseReplaySink (LockTable.replay),
+ * and LockTable.restore reads StoredLease objects (a cluster replay) through a LeaseCursor that
+ * encodes each into scratch bytes; both copy key and digest bytes straight into the table's slots.
  */
 import { decodeHex, DIGEST_BYTES } from './token-digest';
 import type { LockMode, StoredLease } from './types';
@@ -25,19 +25,6 @@ export interface LeaseCursor {
   readonly expiresAtMs: number;
   /** Moves to the next lease (the first, on the first call); false once there is none. */
   next(): boolean;
-}
-
-/** Leases a table can restore from bytes (see LockTable.restore). */
-export interface LeaseBytesSource {
-  /** A fresh cursor before the first lease. */
-  leaseCursor(): LeaseCursor;
-  /** How many leases the cursor yields at most: the table sizes its key index for them at once. */
-  readonly leaseCountHint?: number;
-}
-
-/** Whether `leases` offers a byte cursor. */
-export function isLeaseBytesSource(leases: object): leases is LeaseBytesSource {
-  return typeof (leases as Partial<LeaseBytesSource>).leaseCursor === 'function';
 }
 
 /** Keys are validated to at most 1024 bytes; a StoredLease's key string is at most 3 bytes a UTF-16 unit. */
