@@ -40,15 +40,31 @@ export class KeyIndex {
     }
   }
 
-  /** The indexed slot whose key is the key `slot` stores (slot itself not indexed), or -1: no string needed. */
-  findKeyOf(slot: number): number {
+  /**
+   * Indexes `slot` under its key unless a slot is indexed under it already: returns that slot,
+   * or -1 once `slot` is indexed. One probe where a lookup plus insert take two.
+   */
+  insertUnlessPresent(slot: number): number {
+    if ((this.live + this.deleted + 1) > this.buckets.length * MAX_LOAD) this.rebuild();
     const slots = this.slots;
     const mask = this.buckets.length - 1;
+    let free = -1;
     for (let i = slots.keyHash[slot] & mask; ; i = (i + 1) & mask) {
       const entry = this.buckets[i];
-      if (entry === EMPTY) return -1;
-      if (entry !== DELETED && slots.sameKey(entry - 1, slot)) return entry - 1;
+      if (entry === EMPTY) {
+        if (free < 0) free = i;
+        break;
+      }
+      if (entry === DELETED) {
+        if (free < 0) free = i;
+      } else if (slots.sameKey(entry - 1, slot)) {
+        return entry - 1;
+      }
     }
+    if (this.buckets[free] === DELETED) this.deleted--;
+    this.buckets[free] = slot + 1;
+    this.live++;
+    return -1;
   }
 
   /** Grows the table at once for `keys` more keys, so inserting them rebuilds nothing on the way. */

@@ -96,20 +96,26 @@ export class KeyTable {
 
   /**
    * Records a restored lease's `slot` as a holder of the key it stores, after any holders already
-   * restored: found by the slot's key bytes, so restoring decodes no key string (except for a
-   * key that already has several holders).
+   * restored, found by the slot's key bytes (no key string, except for a key that already has
+   * several holders). When a holder of the key has the slot's token digest (the same lease,
+   * recorded again), the slot is not added and that holder is returned; else -1.
    */
-  restoreHolder(slot: number): void {
+  restoreHolder(slot: number): number {
     if (this.complex.size > 0) {
       const state = this.complex.get(this.slots.keyOf(slot));
       if (state !== undefined) {
+        const same = state.holdersByDigest.get(this.slots.digestOf(slot));
+        if (same !== undefined) return same;
         this.appendHolder(state, slot);
-        return;
+        return -1;
       }
     }
-    const holder = this.single.findKeyOf(slot);
-    if (holder < 0) this.addFirstHolder(slot);
+    // One probe finds the key's holder or adds the slot: most restored keys have one holder.
+    const holder = this.single.insertUnlessPresent(slot);
+    if (holder < 0) this.order.insert(slot);
+    else if (this.slots.sameDigest(holder, slot)) return holder;
     else this.appendHolder(this.stateOf(holder), slot);
+    return -1;
   }
 
   /**

@@ -303,6 +303,11 @@ export class LeaseSlots {
     return true;
   }
 
+  /** True when slots a and b hold the same token digest. */
+  sameDigest(a: number, b: number): boolean {
+    return this.digestEqualsBytes(a, this.digests, b * DIGEST_BYTES);
+  }
+
   /** True when the slot's token digest is bytes[at, at + DIGEST_BYTES). */
   digestEqualsBytes(slot: number, bytes: Uint8Array, at: number): boolean {
     const digests = this.digests;

@@ -453,7 +453,8 @@ export class LockTable {
       const slot = slots.allocateFromBytes(cursor.bytes, cursor.keyAt, cursor.keyLength, cursor.digestAt, cursor.owner, fence, now + remaining, ttlMs, cursor.mode);
       slots.holdCount[slot] = cursor.holdCount;
       this.leaseExpiry.push(slot);
-      this.keys.restoreHolder(slot);
+      // The same lease twice (no store hands one out so): both are kept, as restore always did.
+      if (this.keys.restoreHolder(slot) >= 0) this.keys.addHolder(this.keys.find(slots.keyOf(slot))!, slot);
       restored++;
     }
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
@@ -485,15 +486,22 @@ export class LockTable {
         if (fence > highest) highest = fence;
         // No key is empty (validateKey): a record with none holds no lease a client could name.
         if (keyLength === 0) return;
-        const replaced = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
-        // A grant replayed over a snapshot that already holds it: the record is the newer state.
-        if (replaced >= 0) drop(replaced);
+        // At capacity, a grant recorded again over its lease must free the old one to find room.
         if (slots.count >= slots.capacity) {
-          throw new ResourceExhaustedError(`the store holds more leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+          const replaced = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+          if (replaced >= 0) drop(replaced);
+          if (slots.count >= slots.capacity) {
+            throw new ResourceExhaustedError(`the store holds more leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+          }
         }
         const slot = slots.allocateFromBytes(bytes, keyAt, keyLength, digestAt, owner, fence, expiresAtMs, ttlMs, mode);
         slots.holdCount[slot] = holdCount;
-        keys.restoreHolder(slot);
+        // A grant replayed over a snapshot that already holds it: the record is the newer state.
+        const replaced = keys.restoreHolder(slot);
+        if (replaced >= 0) {
+          drop(replaced);
+          keys.restoreHolder(slot);
+        }
       },
       update: (bytes, keyAt, keyLength, digestAt, holdCount, ttlMs, expiresAtMs) => {
         const slot = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
