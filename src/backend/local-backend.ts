@@ -69,15 +69,17 @@ export class LocalBackend implements Backend {
     // Leases resume with the time they had left at the last write: a wall clock that jumped
     // ahead while lockd was down must not end them (see the README, "Time").
     const recordedAt = Math.min(now, lastWrittenAtMs ?? now);
-    const restored = recovered.replayed === true ? replay.finish(fenceCeiling, now, recordedAt) : this.table.restore(recovered.leases, fenceCeiling, now, recordedAt);
+    const replayed = recovered.replayed === true;
+    const restored = replayed ? replay.finish(fenceCeiling, now, recordedAt) : this.table.restore(recovered.leases, fenceCeiling, now, recordedAt);
     // Let go of the recovered image (its leases hold it) before collecting it.
     recovered = undefined;
     this.armTimer();
-    // The recovered image (its arena of records) is garbage now: collect it before serving, or a
-    // restart with a million leases keeps it in RSS until V8 next runs a full collection. After
-    // a turn: until then the settled promise of store.open still holds it (measured: collected
-    // at once it kept ~100 MiB of a million leases' image).
-    if (restored > 0) {
+    // A recovered image (a store that handed leases back, its arena of records) is garbage now:
+    // collect it before serving, or a restart with a million leases keeps it in RSS until V8 next
+    // runs a full collection. After a turn: until then the settled promise of store.open still
+    // holds it (measured: collected at once it kept ~100 MiB of a million leases' image). A
+    // replay built no image: nothing large to collect.
+    if (restored > 0 && !replayed) {
       await new Promise((resolve) => setImmediate(resolve));
       fullGc()?.();
     }
