@@ -3,7 +3,7 @@
  * (index -1 when it leaves) so callers can remove or re-order an item in O(log n).
  */
 export class BinaryHeap<T> {
-  private readonly items: T[] = [];
+  private items: T[] = [];
 
   constructor(
     private readonly less: (a: T, b: T) => boolean,
@@ -22,6 +22,16 @@ export class BinaryHeap<T> {
   push(item: T): void {
     this.items.push(item);
     this.siftUp(this.items.length - 1);
+  }
+
+  /**
+   * Fills an empty heap with `items` (the heap keeps the array) in O(n): one heapify, not n pushes.
+   */
+  fill(items: T[]): void {
+    if (this.items.length > 0) throw new Error('BinaryHeap.fill needs an empty heap');
+    this.items = items;
+    for (let i = 0; i < items.length; i++) this.onMove(items[i], i);
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   /** Removes and returns the least item. */

@@ -437,7 +437,7 @@ export class LockTable {
     // A known count sizes the key index once.
     if (Array.isArray(leases)) this.keys.reserve(leases.length);
     const slots = this.slots;
-    let restored = 0;
+    const restoredSlots: number[] = [];
     let highest = fenceCeiling;
     while (cursor.next()) {
       const fence = cursor.fence;
@@ -452,15 +452,16 @@ export class LockTable {
       }
       const slot = slots.allocateFromBytes(cursor.bytes, cursor.keyAt, cursor.keyLength, cursor.digestAt, cursor.owner, fence, now + remaining, ttlMs, cursor.mode);
       slots.holdCount[slot] = cursor.holdCount;
-      this.leaseExpiry.push(slot);
       // The same lease twice (no store hands one out so): both are kept, as restore always did.
       if (this.keys.restoreHolder(slot) >= 0) this.keys.addHolder(this.keys.find(slots.keyOf(slot))!, slot);
-      restored++;
+      restoredSlots.push(slot);
     }
+    // One heapify for all (the table is empty), not a push per lease.
+    this.leaseExpiry.fill(restoredSlots);
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
     this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
     this.fenceCeiling = this.lastFence;
-    return restored;
+    return restoredSlots.length;
   }
 
   /**
@@ -518,6 +519,8 @@ export class LockTable {
         return slots.count;
       },
       finish: (fenceCeiling, now, recordedAt = now) => {
+        // The survivors' slots, heapified at once (no growth of the array, no sift per lease).
+        const live = new Array<number>(slots.count);
         let restored = 0;
         for (let slot = 0; slot < slots.usedSlotBound; slot++) {
           if (slots.keyLength[slot] === 0) continue;
@@ -528,9 +531,10 @@ export class LockTable {
             continue;
           }
           slots.expiresAt[slot] = now + remaining;
-          this.leaseExpiry.push(slot);
-          restored++;
+          live[restored++] = slot;
         }
+        live.length = restored;
+        this.leaseExpiry.fill(live);
         if (fenceCeiling > highest) highest = fenceCeiling;
         this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
         this.fenceCeiling = this.lastFence;
