@@ -434,6 +434,7 @@ export class LockTable {
    */
   restore(leases: Iterable<StoredLease>, fenceCeiling: number, now: number, recordedAt: number = now): number {
     const cursor: LeaseCursor = new ObjectLeaseCursor(leases);
+    this.keys.deferOrder();
     // A known count sizes the key index once.
     if (Array.isArray(leases)) this.keys.reserve(leases.length);
     const slots = this.slots;
@@ -456,8 +457,9 @@ export class LockTable {
       if (this.keys.restoreHolder(slot) >= 0) this.keys.addHolder(this.keys.find(slots.keyOf(slot))!, slot);
       restoredSlots.push(slot);
     }
-    // One heapify for all (the table is empty), not a push per lease.
+    // One heapify for all (the table is empty), not a push per lease; one sort for the key order.
     this.leaseExpiry.fill(restoredSlots);
+    this.keys.buildOrder();
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
     this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
     this.fenceCeiling = this.lastFence;
@@ -477,6 +479,8 @@ export class LockTable {
     const slots = this.slots;
     const keys = this.keys;
     let highest = 0;
+    // Built at finish, in one pass over the sorted keys (see KeyTable.deferOrder).
+    keys.deferOrder();
     const drop = (slot: number): void => {
       const entry = keys.removeHolder(slot);
       slots.release(slot);
@@ -535,6 +539,7 @@ export class LockTable {
         }
         live.length = restored;
         this.leaseExpiry.fill(live);
+        keys.buildOrder();
         if (fenceCeiling > highest) highest = fenceCeiling;
         this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
         this.fenceCeiling = this.lastFence;
