@@ -42,16 +42,7 @@ export class KeyOrder {
     const spine = this.spine;
     if (spine !== undefined) {
       if (spine.length === 0 || this.slots.compareKeys(slot, spine[spine.length - 1]) > 0) {
-        // The new key is the largest: it takes the place of the highest spine node it outranks
-        // (that node's subtree, all smaller keys, becomes its left child) and ends the spine.
-        let below = -1;
-        while (spine.length > 0 && this.priority(spine[spine.length - 1]) < priority) below = spine.pop() as number;
-        left[slot] = below + 1;
-        right[slot] = 0;
-        this.link(spine.length > 0 ? spine[spine.length - 1] : -1, false, slot);
-        spine.push(slot);
-        this.count++;
-        this.version++;
+        this.append(spine, slot, priority);
         return;
       }
       this.spine = undefined;
@@ -97,10 +88,27 @@ export class KeyOrder {
    */
   build(slots: Int32Array): void {
     if (this.count > 0) throw new Error('KeyOrder.build needs an empty tree');
-    this.spine = [];
-    for (let i = 0; i < slots.length; i++) this.insert(slots[i]);
-    // Every key went onto the spine: had one not been the largest, the keys were not sorted.
-    if (this.spine === undefined) throw new Error('KeyOrder.build was given keys out of order');
+    const spine: number[] = [];
+    // No comparison: the caller sorted them (each would cost a cache miss or two).
+    for (let i = 0; i < slots.length; i++) this.append(spine, slots[i], this.priority(slots[i]));
+    this.spine = spine;
+  }
+
+  /**
+   * Adds `slot`, whose key is larger than every key in the tree, given the tree's right spine:
+   * it takes the place of the highest spine node it outranks (that node's subtree, all smaller
+   * keys, becomes its left child) and ends the spine.
+   */
+  private append(spine: number[], slot: number, priority: number): void {
+    const { orderLeft: left, orderRight: right } = this.slots;
+    let below = -1;
+    while (spine.length > 0 && this.priority(spine[spine.length - 1]) < priority) below = spine.pop() as number;
+    left[slot] = below + 1;
+    right[slot] = 0;
+    this.link(spine.length > 0 ? spine[spine.length - 1] : -1, false, slot);
+    spine.push(slot);
+    this.count++;
+    this.version++;
   }
 
   /** Takes `slot` out of the tree; it must be in it. */

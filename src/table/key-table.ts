@@ -218,7 +218,7 @@ export class KeyTable {
       firsts[count++] = slot;
     }
     const keys = firsts.subarray(0, count);
-    if (!sorted) keys.sort((a, b) => slots.compareKeys(a, b));
+    if (!sorted) slots.sortByKey(keys);
     this.order.build(keys);
   }
 
