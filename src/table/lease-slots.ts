@@ -308,18 +308,24 @@ export class LeaseSlots {
   sortByKey(slots: Int32Array): void {
     if (slots.length < 2) return;
     // The bytes every key shares: no level needs to look at them.
-    const first = slots[0];
-    let common = this.keyLength[first];
-    for (let i = 1; i < slots.length && common > 0; i++) {
+    this.sortRun(slots, 0, slots.length, this.sharedBytes(slots, 0, slots.length, 0));
+  }
+
+  /** How many bytes after the first `depth` all keys of slots[lo, hi) share. */
+  private sharedBytes(slots: Int32Array, lo: number, hi: number, depth: number): number {
+    const arena = this.arena;
+    const first = slots[lo];
+    const a = this.keyOffset[first] + depth;
+    let common = this.keyLength[first] - depth;
+    for (let i = lo + 1; i < hi && common > 0; i++) {
       const slot = slots[i];
-      const limit = Math.min(common, this.keyLength[slot]);
-      const a = this.keyOffset[first];
-      const b = this.keyOffset[slot];
+      const limit = Math.min(common, this.keyLength[slot] - depth);
+      const b = this.keyOffset[slot] + depth;
       let same = 0;
-      while (same < limit && this.arena[a + same] === this.arena[b + same]) same++;
+      while (same < limit && arena[a + same] === arena[b + same]) same++;
       common = same;
     }
-    this.sortRun(slots, 0, slots.length, common);
+    return common > 0 ? common : 0;
   }
 
   /** Sorts slots[lo, hi), whose keys agree on their first `depth` bytes, by the bytes after. */
@@ -343,6 +349,14 @@ export class LeaseSlots {
       packed[i] = (high * 257 + low) * POSITION_SPAN + i;
     }
     packed.sort();
+    const firstDigits = Math.floor(packed[0] / POSITION_SPAN);
+    if (firstDigits === Math.floor(packed[n - 1] / POSITION_SPAN)) {
+      // The two bytes told none apart (keys sharing a long stretch, as "tenant-7/job/..."):
+      // skip every byte they share rather than two a level. Distinct keys cannot all end here.
+      if (firstDigits % 257 === 0) return;
+      this.sortRun(slots, lo, hi, depth + 2 + this.sharedBytes(slots, lo, hi, depth + 2));
+      return;
+    }
     const before = slots.slice(lo, hi);
     let runStart = 0;
     let runDigits = -1;

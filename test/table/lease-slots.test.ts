@@ -58,6 +58,21 @@ test('an owner label no lease uses any more is forgotten, and its id serves anot
 describe('sortByKey', () => {
   const bytesOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
+  test('given groups of keys behind different long shared stretches, then they come out in byte order', () => {
+    const random = prng(4);
+    const keys = new Set<string>();
+    for (const group of ['x/', 'y/', 'x/' + 'q'.repeat(300)]) {
+      const stretch = group + 'm'.repeat(200 + random.int(50));
+      for (let i = 0; i < 200; i++) keys.add(stretch + String(random.int(1_000_000)));
+      keys.add(stretch);
+    }
+    const sorted = [...keys].sort(bytesOrder);
+    const slots = new LeaseSlots(keys.size);
+    const order = Int32Array.from([...sorted].reverse().map((key) => slots.allocate(key, undefined, undefined, 1, 0, 1, 1, 0)));
+    slots.sortByKey(order);
+    expect(Array.from(order, (slot) => slots.keyOf(slot))).toEqual(sorted);
+  });
+
   test.each([
     ['short random keys over a small alphabet (many ties, keys that are prefixes of others)', 1, ['a', 'b', '\u0000', 'é', '😀'], 0, 3_000],
     ['keys behind a long shared prefix, as generated names are', 2, ['0', '1', '2', '9'], 40, 3_000],
