@@ -307,8 +307,11 @@ export class LeaseSlots {
    */
   sortByKey(slots: Int32Array): void {
     if (slots.length < 2) return;
+    // One scratch for every level (each run uses its own stretch of it), so sorting leaves no
+    // trail of freed arrays for the allocator to keep in RSS.
+    const scratch = { packed: new Float64Array(slots.length), before: new Int32Array(slots.length) };
     // The bytes every key shares: no level needs to look at them.
-    this.sortRun(slots, 0, slots.length, this.sharedBytes(slots, 0, slots.length, 0));
+    this.sortRun(slots, 0, slots.length, this.sharedBytes(slots, 0, slots.length, 0), scratch);
   }
 
   /** How many bytes after the first `depth` all keys of slots[lo, hi) share. */
@@ -328,8 +331,11 @@ export class LeaseSlots {
     return common > 0 ? common : 0;
   }
 
-  /** Sorts slots[lo, hi), whose keys agree on their first `depth` bytes, by the bytes after. */
-  private sortRun(slots: Int32Array, lo: number, hi: number, depth: number): void {
+  /**
+   * Sorts slots[lo, hi), whose keys agree on their first `depth` bytes, by the bytes after, using
+   * scratch[lo, hi) (a run below uses a part of its parent's stretch, once the parent is done with it).
+   */
+  private sortRun(slots: Int32Array, lo: number, hi: number, depth: number, scratch: { packed: Float64Array; before: Int32Array }): void {
     const n = hi - lo;
     if (n < 2) return;
     if (n <= SMALL_SORT) {
@@ -338,7 +344,7 @@ export class LeaseSlots {
     }
     // Two bytes a level, each as 1 + its value or 0 past the key's end (a shorter key sorts
     // first), times 2^32, plus the position: exact in a double (< 2^49), sorted natively.
-    const packed = new Float64Array(n);
+    const packed = scratch.packed;
     const arena = this.arena;
     for (let i = 0; i < n; i++) {
       const slot = slots[lo + i];
@@ -346,27 +352,29 @@ export class LeaseSlots {
       const left = this.keyLength[slot] - depth;
       const high = left > 0 ? arena[start] + 1 : 0;
       const low = left > 1 ? arena[start + 1] + 1 : 0;
-      packed[i] = (high * 257 + low) * POSITION_SPAN + i;
+      packed[lo + i] = (high * 257 + low) * POSITION_SPAN + i;
     }
-    packed.sort();
-    const firstDigits = Math.floor(packed[0] / POSITION_SPAN);
-    if (firstDigits === Math.floor(packed[n - 1] / POSITION_SPAN)) {
+    packed.subarray(lo, hi).sort();
+    const firstDigits = Math.floor(packed[lo] / POSITION_SPAN);
+    if (firstDigits === Math.floor(packed[hi - 1] / POSITION_SPAN)) {
       // The two bytes told none apart (keys sharing a long stretch, as "tenant-7/job/..."):
       // skip every byte they share rather than two a level. Distinct keys cannot all end here.
       if (firstDigits % 257 === 0) return;
-      this.sortRun(slots, lo, hi, depth + 2 + this.sharedBytes(slots, lo, hi, depth + 2));
+      this.sortRun(slots, lo, hi, depth + 2 + this.sharedBytes(slots, lo, hi, depth + 2), scratch);
       return;
     }
-    const before = slots.slice(lo, hi);
+    const before = scratch.before;
+    before.set(slots.subarray(lo, hi), lo);
+    for (let i = 0; i < n; i++) slots[lo + i] = before[lo + (packed[lo + i] % POSITION_SPAN)];
+    // Then each run of keys that tie on both bytes is ordered by what follows (the packed values
+    // of later runs are still intact: a run only writes its own stretch). A key that ended within
+    // the two bytes (a byte 0 here) has no such key beside it: keys are distinct.
     let runStart = 0;
-    let runDigits = -1;
-    for (let i = 0; i <= n; i++) {
-      const digits = i < n ? Math.floor(packed[i] / POSITION_SPAN) : -1;
-      if (i < n) slots[lo + i] = before[packed[i] - digits * POSITION_SPAN];
+    let runDigits = firstDigits;
+    for (let i = 1; i <= n; i++) {
+      const digits = i < n ? Math.floor(packed[lo + i] / POSITION_SPAN) : -1;
       if (digits === runDigits) continue;
-      // Keys tie on both bytes: the run is ordered by what follows. A key that ended within
-      // them (a byte 0 here) has no such key beside it: keys are distinct.
-      if (i - runStart > 1 && runDigits % 257 !== 0) this.sortRun(slots, lo + runStart, lo + i, depth + 2);
+      if (i - runStart > 1 && runDigits % 257 !== 0) this.sortRun(slots, lo + runStart, lo + i, depth + 2, scratch);
       runStart = i;
       runDigits = digits;
     }
