@@ -25,10 +25,14 @@ export class BinaryHeap<T> {
   }
 
   /**
-   * Fills an empty heap with `items` (the heap keeps the array) in O(n): one heapify, not n pushes.
+   * Adds every item of `items`: into an empty heap (the heap then keeps the array) in O(n), one
+   * heapify rather than n pushes, as a restore fills it; into a non-empty one by pushing each.
    */
   fill(items: T[]): void {
-    if (this.items.length > 0) throw new Error('BinaryHeap.fill needs an empty heap');
+    if (this.items.length > 0) {
+      for (const item of items) this.push(item);
+      return;
+    }
     this.items = items;
     for (let i = 0; i < items.length; i++) this.onMove(items[i], i);
     for (let i = (items.length >> 1) - 1; i >= 0; i--) this.siftDown(i);

@@ -193,13 +193,14 @@ export class KeyTable {
   }
 
   /**
-   * Stops keeping the key order until buildOrder: for a restore into an empty table, whose keys
+   * Stops keeping the key order until buildOrder, when no key is held: for a restore into an empty table, whose keys
    * may come in any order. Inserting a million keys in random order into the tree one by one
    * costs ~25 key comparisons each, most of them cache misses (~5 s measured); sorting them
    * first and building the tree in one pass costs a fraction of that.
    */
   deferOrder(): void {
-    this.orderDeferred = true;
+    // Only while no key is held: build() makes the whole tree.
+    if (this.order.size === 0) this.orderDeferred = true;
   }
 
   /** Builds the key order of every held key at once (after deferOrder): sorted, then appended. */

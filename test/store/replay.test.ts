@@ -214,6 +214,19 @@ test('given 3,000 leases on keys written in random order (multi-byte, shared pre
   }
 });
 
+test('given a table that already holds keys, then restore still adds leases to its key order and expiry heap, as it always did', () => {
+  const t = setup();
+  t.grant({ key: 'm', ttlMs: 5_000 });
+  const now = t.now();
+  const lease = (key: string, n: number, expiresIn: number) =>
+    stored({ key, token: n.toString(16).padStart(32, '0'), fence: 100 + n, ttlMs: 10_000, expiresAtMs: now + expiresIn, mode: EXCLUSIVE, holdCount: 1, owner: undefined });
+  expect(t.table.restore([lease('z', 1, 2_000), lease('a', 2, 1_000)], 0, now)).toBe(2);
+  expect([...t.table.scan('', undefined, now)].map((info) => info.key)).toEqual(['a', 'm', 'z']);
+  expect(t.table.nextDeadline()).toBe(now + 1_000);
+  t.tick(2_000);
+  expect([...t.table.scan('', undefined, t.now())].map((info) => info.key)).toEqual(['m']);
+});
+
 describe('LockTable.replay', () => {
   /** The fixtures' clock starts here: times below are offsets from it. */
   const T = setup().now();

@@ -35,8 +35,12 @@ test.each([2, 3, 7, 8, 1_000])('given %i items in descending order (every parent
   expect(popped).toEqual(Array.from({ length: n }, (_, i) => i + 1));
 });
 
-test('given a heap with items, then fill refuses (it would drop them)', () => {
+test('given a heap with items, then fill adds the new ones to them', () => {
   const heap = heapOf();
+  heap.push({ key: 5, index: -1 });
   heap.push({ key: 1, index: -1 });
-  expect(() => heap.fill([{ key: 0, index: -1 }])).toThrow('empty heap');
+  heap.fill([{ key: 3, index: -1 }, { key: 0, index: -1 }]);
+  const popped: number[] = [];
+  for (let item = heap.pop(); item !== undefined; item = heap.pop()) popped.push(item.key);
+  expect(popped).toEqual([0, 1, 3, 5]);
 });
