@@ -1,6 +1,8 @@
 /**
- * `npm run bench:recovery [-- --leases N] [--no-live]`: writes N live leases (default 1,000,000)
- * into a fresh data dir through the FileStore, then times a lockd process from spawn to its
+ * `npm run bench:recovery [-- --leases N] [--no-live] [--shuffled]`: writes N live leases (default
+ * 1,000,000) into a fresh data dir through the FileStore (keys in ascending order, or with
+ * --shuffled in a seeded random order, as clients that do not take keys in order write them:
+ * a restart must then sort them, which ascending keys hide), then times a lockd process from spawn to its
  * listening line and to its first answer (an inspect of the first lease written), with the CPU
  * time lockd used (on a busy machine the wall time mostly measures the other tenants); reports the disk bytes per lease and RSS. Then, unless
  * --no-live, grants the same number of leases to a fresh in-memory lockd over the wire and
@@ -17,7 +19,7 @@ import { lockdClient } from './clients';
 import { cpuMsOf, rssOf, startLockd } from './targets';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 
-const { values } = parseArgs({ options: { leases: { type: 'string' }, 'no-live': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { leases: { type: 'string' }, 'no-live': { type: 'boolean' }, shuffled: { type: 'boolean' } } });
 const count = Number(values.leases ?? 1_000_000);
 const root = path.resolve(__dirname, '../../..');
 
@@ -30,9 +32,20 @@ async function main(): Promise<void> {
     await store.open(EMPTY_SNAPSHOT_SOURCE);
     const expiresAtMs = Date.now() + 3_600_000;
     store.append({ kind: 'fence-reserve', ceiling: count + 1 });
-    for (let i = 0; i < count; i++) {
+    const order = Array.from({ length: count }, (_, i) => i);
+    if (values.shuffled) {
+      // Fisher-Yates with a fixed LCG: every run writes the same order.
+      let seed = 7;
+      for (let i = count - 1; i > 0; i--) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        const j = seed % (i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+    }
+    for (let n = 0; n < count; n++) {
+      const i = order[n];
       store.append({ kind: 'grant', lease: { key: leaseKey(i), digest: i.toString(16).padStart(32, '0'), fence: i + 1, ttlMs: 3_600_000, expiresAtMs, mode: 1, holdCount: 1, owner: 'bench' } });
-      if (i % 50_000 === 0) await new Promise((resolve) => store.sync(resolve));
+      if (n % 50_000 === 0) await new Promise((resolve) => store.sync(resolve));
     }
     await store.close();
     const bytes = fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);

@@ -25,7 +25,8 @@ import { OutputBuffer } from '../util/output-buffer';
 import type { TableChange } from '../table/types';
 import { DirLock, lockDataDir } from './dir-lock';
 import { DEFAULT_CHUNK_BYTES, fileSource, readPayloads, type ReadResult } from './record-reader';
-import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, writeBatchHeader } from './records';
+import { BATCH_HEADER_BYTES, encodeBatchHeader, encodeChange, LeaseImage, RecordReplayer, writeBatchHeader } from './records';
+import type { LeaseReplaySink } from '../table/restore-source';
 import type { LeaseStore, RecoveredState, SnapshotSource } from './store';
 
 /** When a change reaches the disk: always (a synced write per sync call), batch (group commit), off (written, never synced). */
@@ -150,7 +151,7 @@ export class FileStore implements LeaseStore {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...options };
   }
 
-  async open(source: SnapshotSource): Promise<RecoveredState> {
+  async open(source: SnapshotSource, into?: LeaseReplaySink): Promise<RecoveredState> {
     this.source = source;
     const dir = this.options.dataDir;
     try {
@@ -166,7 +167,7 @@ export class FileStore implements LeaseStore {
     }
     this.dirLock = lockDataDir(dir);
     try {
-      return this.recover(dir);
+      return this.recover(dir, into);
     } catch (error) {
       // Refusing to start must not leave our pid in LOCK for the next attempt to puzzle over.
       this.dirLock.release();
@@ -176,14 +177,22 @@ export class FileStore implements LeaseStore {
     }
   }
 
-  /** Reads the snapshot and the logs after it; truncates a torn tail; opens the current log. */
-  private recover(dir: string): RecoveredState {
+  /**
+   * Reads the snapshot and the logs after it (into `into` when given, else into a LeaseImage);
+   * truncates a torn tail; opens the current log.
+   */
+  private recover(dir: string, into: LeaseReplaySink | undefined): RecoveredState {
     const snapshotPath = path.join(dir, SNAPSHOT);
-    const recordBytes = fs
-      .readdirSync(dir)
-      .filter((name) => name === SNAPSHOT || LOG_PATTERN.test(name))
-      .reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
-    const image = new LeaseImage(recordBytes);
+    let image: LeaseImage | RecordReplayer;
+    if (into !== undefined) {
+      image = new RecordReplayer(into);
+    } else {
+      const recordBytes = fs
+        .readdirSync(dir)
+        .filter((name) => name === SNAPSHOT || LOG_PATTERN.test(name))
+        .reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+      image = new LeaseImage(recordBytes);
+    }
     const notes: string[] = [];
     let coveredSeq = 0;
     let lastWrittenAtMs: number | undefined;
@@ -242,17 +251,20 @@ export class FileStore implements LeaseStore {
     this.allocatedBytes = fs.fstatSync(this.fd).size;
     fsyncDir(dir);
     if (this.formatOneOnDisk) notes.push('read format 1 records (raw lease tokens): upgraded to format 2 (token digests), rewritten at the first write');
-    const summary = [`${dir}: ${image.count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
+    const count = image instanceof LeaseImage ? image.count : image.leaseCount;
+    const summary = [`${dir}: ${count} leases, fence ceiling ${image.fenceCeiling}, ${logs.length} log file(s)`, ...notes].join('; ');
+    if (!(image instanceof LeaseImage)) return { leases: [], replayed: true, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+    const leaseImage = image;
     // The files' modification times (set by the kernel at each write) say when the state was last written.
     // Leases are decoded as the table takes them (on each iteration), so none outlives its restore (see LeaseImage).
-    return { leases: { [Symbol.iterator]: () => image.all() }, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
+    return { leases: { [Symbol.iterator]: () => leaseImage.all() }, fenceCeiling: image.fenceCeiling, summary, lastWrittenAtMs };
   }
 
   /**
    * Streams one file of records into `image`, from where `start` says they begin (given the
    * file's first bytes and size; it may throw for a bad header).
    */
-  private readFile(file: string, start: (header: Buffer, size: number) => number, image: LeaseImage): ReadResult & { size: number; modifiedAtMs: number } {
+  private readFile(file: string, start: (header: Buffer, size: number) => number, image: LeaseImage | RecordReplayer): ReadResult & { size: number; modifiedAtMs: number } {
     const fd = fs.openSync(file, 'r');
     try {
       const source = fileSource(fd);

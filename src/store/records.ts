@@ -19,6 +19,7 @@
 import { crc32 } from 'node:zlib';
 import { OutputBuffer } from '../util/output-buffer';
 import { digestOfBytes } from '../table/token-digest';
+import type { LeaseReplaySink } from '../table/restore-source';
 import { LockMode, type StoredLease, type TableChange } from '../table/types';
 
 /** The data dir format this build writes (see the top of this file). */
@@ -472,6 +473,98 @@ export class LeaseImage {
       this.place(tokenHash(arena, p + 3 + arena.readUInt16LE(p + 1)), i);
     }
     this.usedSlots = live;
+  }
+}
+
+/**
+ * Applies record payloads straight to a LeaseReplaySink (a lock table, LockTable.replay) as they
+ * are read: what LeaseImage does, without the image. Each payload is checked whole before the
+ * sink hears of it, so a record that does not parse changes nothing (PayloadError, exactly where
+ * LeaseImage.applyPayload throws it).
+ */
+export class RecordReplayer {
+  /** Highest fence reservation or granted fence seen. */
+  fenceCeiling = 0;
+  /** The last owner label decoded, and a copy of its bytes: a client labels every call alike. */
+  private owner: string | undefined;
+  private ownerBytes = Buffer.alloc(256);
+  private ownerLength = -1;
+
+  constructor(private readonly sink: LeaseReplaySink) {}
+
+  /** Leases the sink holds so far (expired ones included). */
+  get leaseCount(): number {
+    return this.sink.leaseCount;
+  }
+
+  /** Applies the record whose (checksummed) payload is bytes[start, end). */
+  applyPayload(bytes: Buffer, start: number, end: number): void {
+    const kind = bytes[start];
+    if (isFormatOneKind(kind)) return this.applyFormatOne(bytes, start, end);
+    if (kind === RecordKind.BATCH) {
+      if (start + 1 + 4 > end) throw new PayloadError('payload too short');
+      return;
+    }
+    if (kind === RecordKind.FENCE_RESERVE) {
+      if (start + 1 + 8 > end) throw new PayloadError('payload too short');
+      const ceiling = bytes.readDoubleLE(start + 1);
+      if (ceiling > this.fenceCeiling) this.fenceCeiling = ceiling;
+      return;
+    }
+    if (kind !== RecordKind.GRANT && kind !== RecordKind.UPDATE && kind !== RecordKind.FREE) throw new PayloadError(`unknown record kind ${kind}`);
+    if (start + 3 > end) throw new PayloadError('payload too short');
+    const keyAt = start + 3;
+    const keyLength = bytes[start + 1] | (bytes[start + 2] << 8);
+    const tokenAt = keyAt + keyLength;
+    let pos = tokenAt + TOKEN_BYTES;
+    if (pos > end) throw new PayloadError('payload too short');
+    if (kind === RecordKind.FREE) {
+      this.sink.free(bytes, keyAt, keyLength, tokenAt);
+      return;
+    }
+    if (kind === RecordKind.UPDATE) {
+      if (pos + 16 > end) throw new PayloadError('payload too short');
+      this.sink.update(bytes, keyAt, keyLength, tokenAt, bytes.readUInt32LE(pos), bytes.readUInt32LE(pos + 4), bytes.readDoubleLE(pos + 8));
+      return;
+    }
+    if (pos + 9 > end) throw new PayloadError('payload too short');
+    const fence = bytes.readDoubleLE(pos);
+    const mode = bytes[pos + 8];
+    pos += 9;
+    if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new PayloadError(`bad mode ${mode}`);
+    if (pos + 2 > end) throw new PayloadError('payload too short');
+    const ownerLength = bytes[pos] | (bytes[pos + 1] << 8);
+    pos += 2;
+    const ownerAt = pos;
+    if (ownerLength !== NO_OWNER) {
+      pos += ownerLength;
+      if (pos > end) throw new PayloadError('payload too short');
+    }
+    if (pos + 16 > end) throw new PayloadError('payload too short');
+    if (fence > this.fenceCeiling) this.fenceCeiling = fence;
+    const owner = ownerLength === NO_OWNER ? undefined : this.ownerOf(bytes, ownerAt, ownerLength);
+    this.sink.grant(bytes, keyAt, keyLength, tokenAt, fence, mode as LockMode, owner, bytes.readUInt32LE(pos), bytes.readUInt32LE(pos + 4), bytes.readDoubleLE(pos + 8));
+  }
+
+  /** The owner label bytes[at, at + length) as a string: the last one again when the bytes repeat. */
+  private ownerOf(bytes: Buffer, at: number, length: number): string {
+    if (length === this.ownerLength && sameBytes(this.ownerBytes, 0, bytes, at, length)) return this.owner as string;
+    this.owner = bytes.toString('utf8', at, at + length);
+    if (length > this.ownerBytes.length) this.ownerBytes = Buffer.alloc(length);
+    copyBytes(bytes, at, at + length, this.ownerBytes, 0);
+    this.ownerLength = length;
+    return this.owner;
+  }
+
+  /** A format 1 record: applied as its format 2 twin (the token's digest in its place), like LeaseImage does. */
+  private applyFormatOne(bytes: Buffer, start: number, end: number): void {
+    if (start + 3 > end) throw new PayloadError('payload too short');
+    const tokenAt = start + 3 + bytes.readUInt16LE(start + 1);
+    if (tokenAt + TOKEN_BYTES > end) throw new PayloadError('payload too short');
+    const copy = Buffer.from(bytes.subarray(start, end));
+    copy[0] = FORMAT_TWO_KIND[bytes[start]]!;
+    copy.write(digestOfBytes(bytes.subarray(tokenAt, tokenAt + TOKEN_BYTES)), tokenAt - start, TOKEN_BYTES, 'hex');
+    this.applyPayload(copy, 0, copy.length);
   }
 }
 

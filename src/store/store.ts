@@ -3,15 +3,22 @@
  * the table made it, then asks for `sync`; replies to the calls that made those changes are sent
  * only when `sync` calls back, so a grant is acknowledged only once it is durable.
  */
+import type { LeaseReplaySink } from '../table/restore-source';
 import type { StoredLease, TableChange } from '../table/types';
 
 /** What a store hands back at startup. */
 export interface RecoveredState {
   /**
    * Live (not ephemeral) leases as last recorded; the table drops those already expired. A
-   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage).
+   * FileStore decodes each lease as it is reached, on every iteration (see LeaseImage). Empty
+   * when `replayed`.
    */
   readonly leases: Iterable<StoredLease>;
+  /**
+   * True when the leases went into the LeaseReplaySink given to `open` (then `leases` is empty and
+   * the sink's owner finishes the replay with `fenceCeiling`).
+   */
+  readonly replayed?: boolean;
   /** Highest fence reservation ever recorded (0 for a new store). */
   readonly fenceCeiling: number;
   /** One line for the startup log: what was read and what, if anything, was dropped. */
@@ -37,9 +44,11 @@ export interface SnapshotSource {
 export interface LeaseStore {
   /**
    * Opens (creating if needed) and reads the state. Throws StoreError when it cannot be trusted.
-   * `source` is what snapshots are written from from then on.
+   * `source` is what snapshots are written from from then on. A store that can replays its
+   * records straight into `into` (a lock table, LockTable.replay) and says so (`replayed`);
+   * otherwise it hands the leases back. A failed open may have replayed some records.
    */
-  open(source: SnapshotSource): Promise<RecoveredState>;
+  open(source: SnapshotSource, into?: LeaseReplaySink): Promise<RecoveredState>;
   /** Queues one change; it is durable after the next sync completes. Never throws for I/O. */
   append(change: TableChange): void;
   /**

@@ -40,6 +40,50 @@ export class KeyIndex {
     }
   }
 
+  /**
+   * Indexes `slot` under its key unless a slot is indexed under it already: returns that slot,
+   * or -1 once `slot` is indexed. One probe where a lookup plus insert take two.
+   */
+  insertUnlessPresent(slot: number): number {
+    if ((this.live + this.deleted + 1) > this.buckets.length * MAX_LOAD) this.rebuild();
+    const slots = this.slots;
+    const mask = this.buckets.length - 1;
+    let free = -1;
+    for (let i = slots.keyHash[slot] & mask; ; i = (i + 1) & mask) {
+      const entry = this.buckets[i];
+      if (entry === EMPTY) {
+        if (free < 0) free = i;
+        break;
+      }
+      if (entry === DELETED) {
+        if (free < 0) free = i;
+      } else if (slots.sameKey(entry - 1, slot)) {
+        return entry - 1;
+      }
+    }
+    if (this.buckets[free] === DELETED) this.deleted--;
+    this.buckets[free] = slot + 1;
+    this.live++;
+    return -1;
+  }
+
+  /** Grows the table at once for `keys` more keys, so inserting them rebuilds nothing on the way. */
+  reserve(keys: number): void {
+    if ((this.live + this.deleted + keys) > this.buckets.length * MAX_LOAD) this.rebuild(keys);
+  }
+
+  /** The slot indexed under the key bytes[at, at + length), or -1. */
+  findBytes(bytes: Uint8Array, at: number, length: number): number {
+    const slots = this.slots;
+    const hash = slots.hashOf(bytes, at, at + length);
+    const mask = this.buckets.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const entry = this.buckets[i];
+      if (entry === EMPTY) return -1;
+      if (entry !== DELETED && slots.keyHash[entry - 1] === hash && slots.keyEqualsBytes(entry - 1, bytes, at, length)) return entry - 1;
+    }
+  }
+
   /** Indexes `slot` under its key (which must not be indexed yet). */
   insert(slot: number): void {
     if ((this.live + this.deleted + 1) > this.buckets.length * MAX_LOAD) this.rebuild();
@@ -95,10 +139,10 @@ export class KeyIndex {
     this.buckets[i] = slot + 1;
   }
 
-  private rebuild(): void {
+  private rebuild(more = 1): void {
     const old = this.buckets;
     let capacity = old.length;
-    while ((this.live + 1) * 2 > capacity) capacity *= 2;
+    while ((this.live + more) * 2 > capacity) capacity *= 2;
     this.buckets = new Int32Array(capacity);
     this.deleted = 0;
     for (let i = 0; i < old.length; i++) if (old[i] > 0) this.place(old[i] - 1);

@@ -20,6 +20,10 @@ export { TOKEN_BYTES } from './token-digest';
 const DIGEST_HEX_LENGTH = DIGEST_BYTES * 2;
 const RANDOM_POOL_BYTES = 4096;
 
+/** Runs up to this many keys are sorted by comparison (a numeric pass costs more for them). */
+const SMALL_SORT = 32;
+/** Positions in sortRun's packed keys: below 2^32, so digits * 2^32 + position stays exact. */
+const POSITION_SPAN = 2 ** 32;
 /** End of the free-slot list. */
 const NO_SLOT = 0xffffffff;
 
@@ -149,6 +153,48 @@ export class LeaseSlots {
     mode: LockMode,
     session: number,
   ): number {
+    const slot = this.takeSlot();
+    this.storeKey(slot, key);
+    if (digest !== undefined) this.digests.write(digest, slot * DIGEST_BYTES, DIGEST_BYTES, 'hex');
+    this.fill(slot, owner, fence, expiresAtMs, ttlMs, mode, session);
+    return slot;
+  }
+
+  /**
+   * Takes a free slot for a restored lease whose key (UTF-8) is bytes[keyAt, keyAt + keyLength)
+   * and token digest bytes[digestAt, digestAt + DIGEST_BYTES): copied as bytes, so restoring
+   * decodes no string per lease. Durable (session 0), holdCount 1 (the caller sets it).
+   */
+  allocateFromBytes(
+    bytes: Uint8Array,
+    keyAt: number,
+    keyLength: number,
+    digestAt: number,
+    owner: string | undefined,
+    fence: number,
+    expiresAtMs: number,
+    ttlMs: number,
+    mode: LockMode,
+  ): number {
+    const slot = this.takeSlot();
+    if (this.arenaEnd + keyLength > this.arena.length) this.makeArenaRoom(keyLength);
+    const arena = this.arena;
+    const start = this.arenaEnd;
+    // A loop, not Buffer#copy: a key is a few dozen bytes, and a native copy costs a view per call.
+    for (let i = 0; i < keyLength; i++) arena[start + i] = bytes[keyAt + i];
+    this.keyOffset[slot] = start;
+    this.keyLength[slot] = keyLength;
+    this.keyHash[slot] = this.hashOf(arena, start, start + keyLength);
+    this.arenaEnd = start + keyLength;
+    const digests = this.digests;
+    const at = slot * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) digests[at + i] = bytes[digestAt + i];
+    this.fill(slot, owner, fence, expiresAtMs, ttlMs, mode, 0);
+    return slot;
+  }
+
+  /** A free slot, counted as live: the first on the free list, else the next never used. */
+  private takeSlot(): number {
     let slot = this.firstFree;
     if (slot !== NO_SLOT) {
       this.firstFree = this.keyOffset[slot];
@@ -157,9 +203,12 @@ export class LeaseSlots {
       slot = this.highWater++;
     }
     this.used++;
-    this.storeKey(slot, key);
+    return slot;
+  }
+
+  /** Sets a freshly taken slot's fields besides its key and digest. */
+  private fill(slot: number, owner: string | undefined, fence: number, expiresAtMs: number, ttlMs: number, mode: LockMode, session: number): void {
     this.ownerId[slot] = owner === undefined ? 0 : this.shareOwner(owner);
-    if (digest !== undefined) this.digests.write(digest, slot * DIGEST_BYTES, DIGEST_BYTES, 'hex');
     this.fence[slot] = fence;
     this.expiresAt[slot] = expiresAtMs;
     this.ttl[slot] = ttlMs;
@@ -167,7 +216,17 @@ export class LeaseSlots {
     this.mode[slot] = mode;
     this.session[slot] = session;
     this.heapIndex[slot] = -1;
-    return slot;
+  }
+
+  /** True when slots a and b hold the same key bytes. */
+  sameKey(a: number, b: number): boolean {
+    const length = this.keyLength[a];
+    if (this.keyLength[b] !== length || this.keyHash[a] !== this.keyHash[b]) return false;
+    const arena = this.arena;
+    const aStart = this.keyOffset[a];
+    const bStart = this.keyOffset[b];
+    for (let i = 0; i < length; i++) if (arena[aStart + i] !== arena[bStart + i]) return false;
+    return true;
   }
 
   /** Returns the slot to the free list and drops its string references. */
@@ -237,6 +296,110 @@ export class LeaseSlots {
     if (this.keyLength[slot] !== length) return false;
     const start = this.keyOffset[slot];
     return this.arena.compare(bytes, 0, length, start, start + length) === 0;
+  }
+
+  /**
+   * Sorts `slots` (live slots with distinct keys) by key bytes, in place. A comparison sort calls
+   * compareKeys ~20 times a key, each call a few cache misses into these arrays and the arena (1M
+   * keys: ~2 s); this is a most-significant-digit radix sort instead: skip the bytes every key
+   * shares, then order by the next two bytes with a native numeric sort, and recurse into runs
+   * that tie. Each level reads every key once.
+   */
+  sortByKey(slots: Int32Array): void {
+    if (slots.length < 2) return;
+    // One scratch for every level (each run uses its own stretch of it), so sorting leaves no
+    // trail of freed arrays for the allocator to keep in RSS.
+    const scratch = { packed: new Float64Array(slots.length), before: new Int32Array(slots.length) };
+    // The bytes every key shares: no level needs to look at them.
+    this.sortRun(slots, 0, slots.length, this.sharedBytes(slots, 0, slots.length, 0), scratch);
+  }
+
+  /** How many bytes after the first `depth` all keys of slots[lo, hi) share. */
+  private sharedBytes(slots: Int32Array, lo: number, hi: number, depth: number): number {
+    const arena = this.arena;
+    const first = slots[lo];
+    const a = this.keyOffset[first] + depth;
+    let common = this.keyLength[first] - depth;
+    for (let i = lo + 1; i < hi && common > 0; i++) {
+      const slot = slots[i];
+      const limit = Math.min(common, this.keyLength[slot] - depth);
+      const b = this.keyOffset[slot] + depth;
+      let same = 0;
+      while (same < limit && arena[a + same] === arena[b + same]) same++;
+      common = same;
+    }
+    return common > 0 ? common : 0;
+  }
+
+  /**
+   * Sorts slots[lo, hi), whose keys agree on their first `depth` bytes, by the bytes after, using
+   * scratch[lo, hi) (a run below uses a part of its parent's stretch, once the parent is done with it).
+   */
+  private sortRun(slots: Int32Array, lo: number, hi: number, depth: number, scratch: { packed: Float64Array; before: Int32Array }): void {
+    const n = hi - lo;
+    if (n < 2) return;
+    if (n <= SMALL_SORT) {
+      slots.subarray(lo, hi).sort((a, b) => this.compareKeys(a, b));
+      return;
+    }
+    // Two bytes a level, each as 1 + its value or 0 past the key's end (a shorter key sorts
+    // first), times 2^32, plus the position: exact in a double (< 2^49), sorted natively.
+    const packed = scratch.packed;
+    const arena = this.arena;
+    for (let i = 0; i < n; i++) {
+      const slot = slots[lo + i];
+      const start = this.keyOffset[slot] + depth;
+      const left = this.keyLength[slot] - depth;
+      const high = left > 0 ? arena[start] + 1 : 0;
+      const low = left > 1 ? arena[start + 1] + 1 : 0;
+      packed[lo + i] = (high * 257 + low) * POSITION_SPAN + i;
+    }
+    packed.subarray(lo, hi).sort();
+    const firstDigits = Math.floor(packed[lo] / POSITION_SPAN);
+    if (firstDigits === Math.floor(packed[hi - 1] / POSITION_SPAN)) {
+      // The two bytes told none apart (keys sharing a long stretch, as "tenant-7/job/..."):
+      // skip every byte they share rather than two a level. Distinct keys cannot all end here.
+      if (firstDigits % 257 === 0) return;
+      this.sortRun(slots, lo, hi, depth + 2 + this.sharedBytes(slots, lo, hi, depth + 2), scratch);
+      return;
+    }
+    const before = scratch.before;
+    before.set(slots.subarray(lo, hi), lo);
+    for (let i = 0; i < n; i++) slots[lo + i] = before[lo + (packed[lo + i] % POSITION_SPAN)];
+    // Then each run of keys that tie on both bytes is ordered by what follows (the packed values
+    // of later runs are still intact: a run only writes its own stretch). A key that ended within
+    // the two bytes (a byte 0 here) has no such key beside it: keys are distinct.
+    let runStart = 0;
+    let runDigits = firstDigits;
+    for (let i = 1; i <= n; i++) {
+      const digits = i < n ? Math.floor(packed[lo + i] / POSITION_SPAN) : -1;
+      if (digits === runDigits) continue;
+      if (i - runStart > 1 && runDigits % 257 !== 0) this.sortRun(slots, lo + runStart, lo + i, depth + 2, scratch);
+      runStart = i;
+      runDigits = digits;
+    }
+  }
+
+  /** True when the slot's key is exactly bytes[at, at + length). */
+  keyEqualsBytes(slot: number, bytes: Uint8Array, at: number, length: number): boolean {
+    if (this.keyLength[slot] !== length) return false;
+    const arena = this.arena;
+    const start = this.keyOffset[slot];
+    for (let i = 0; i < length; i++) if (arena[start + i] !== bytes[at + i]) return false;
+    return true;
+  }
+
+  /** True when slots a and b hold the same token digest. */
+  sameDigest(a: number, b: number): boolean {
+    return this.digestEqualsBytes(a, this.digests, b * DIGEST_BYTES);
+  }
+
+  /** True when the slot's token digest is bytes[at, at + DIGEST_BYTES). */
+  digestEqualsBytes(slot: number, bytes: Uint8Array, at: number): boolean {
+    const digests = this.digests;
+    const start = slot * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) if (digests[start + i] !== bytes[at + i]) return false;
+    return true;
   }
 
   /** The slot's token digest as 32 hex characters. */
@@ -324,6 +487,12 @@ export class LeaseSlots {
     if (this.arenaGarbage < size / 2) size *= 2;
     while (liveBytes + bytes > size) size *= 2;
     const next = Buffer.allocUnsafe(size);
+    if (this.arenaGarbage === 0) {
+      // Nothing to drop (a restore fills the arena this way): one copy, not one per key.
+      this.arena.copy(next, 0, 0, this.arenaEnd);
+      this.arena = next;
+      return;
+    }
     let end = 0;
     for (let slot = 0; slot < this.highWater; slot++) {
       const length = this.keyLength[slot];

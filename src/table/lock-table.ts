@@ -23,6 +23,7 @@ import { BinaryHeap } from './heap';
 import { halfSipHash, HashKey, randomHashKey } from './keyed-hash';
 import { KeyEntry, KeyTable } from './key-table';
 import { LeaseSlots } from './lease-slots';
+import { LeaseCursor, LeaseReplaySink, ObjectLeaseCursor } from './restore-source';
 import { tokenDigest } from './token-digest';
 import { AcquireOutcome, AcquireRequest, EndingLease, LeaseEndReason, LeaseView, LockInfoView, LockMode, SessionId, StoredLease, TableObserver, Waiter } from './types';
 import { ArgumentLimits, checkListLimit, checkMode, checkOwner, checkTtl, checkWait, validateKey, validateKeyBound } from './validate';
@@ -54,6 +55,15 @@ export interface TableOptions {
    * unique across all of them, so a session can find its waits by id. Default: this table's own counter.
    */
   waiterIds?: WaiterIdSource;
+}
+
+/** A replay under way (LockTable.replay): records go in, then finish makes the table serve them. */
+export interface LeaseReplay extends LeaseReplaySink {
+  /**
+   * Ends the replay: drops the leases with no time left at `recordedAt` (counted from `now`),
+   * continues fences above `fenceCeiling`, and returns how many leases the table holds.
+   */
+  finish(fenceCeiling: number, now: number, recordedAt?: number): number;
 }
 
 /** Hands out waiter ids: 1, 2, 3, ... */
@@ -417,30 +427,125 @@ export class LockTable {
    * Loads recovered leases and continues fences above `fenceCeiling` and above every restored
    * fence. Each lease gets the time it had left at `recordedAt` (when the state was last written,
    * on the clock of the process that wrote it), counted from `now`, at most its TTL; leases with
-   * none left are dropped. Call on an empty table, before serving.
+   * none left are dropped. Leases of one key become its holders in the order given. Call on an
+   * empty table, before serving.
+   *
+   * Each lease is encoded into scratch bytes and copied into its slot, as a replay does (replay).
    */
   restore(leases: Iterable<StoredLease>, fenceCeiling: number, now: number, recordedAt: number = now): number {
-    let restored = 0;
+    const cursor: LeaseCursor = new ObjectLeaseCursor(leases);
+    this.keys.deferOrder();
+    // A known count sizes the key index once.
+    if (Array.isArray(leases)) this.keys.reserve(leases.length);
+    const slots = this.slots;
+    const restoredSlots: number[] = [];
     let highest = fenceCeiling;
-    for (const lease of leases) {
-      if (lease.fence > highest) highest = lease.fence;
+    while (cursor.next()) {
+      const fence = cursor.fence;
+      if (fence > highest) highest = fence;
       // Time left when the state was recorded, counted from now: a wall clock that jumped
       // while lockd was down can lengthen a lease by the downtime, never cut it short.
-      const remaining = Math.min(lease.expiresAtMs - recordedAt, lease.ttlMs);
+      const ttlMs = cursor.ttlMs;
+      const remaining = Math.min(cursor.expiresAtMs - recordedAt, ttlMs);
       if (remaining <= 0) continue;
-      if (this.slots.count >= this.slots.capacity) {
-        throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${this.slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+      if (slots.count >= slots.capacity) {
+        throw new ResourceExhaustedError(`the store holds more live leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
       }
-      const slot = this.slots.allocate(lease.key, lease.owner, lease.digest, lease.fence, now + remaining, lease.ttlMs, lease.mode, 0);
-      this.slots.holdCount[slot] = lease.holdCount;
-      this.leaseExpiry.push(slot);
-      this.addHolder(lease.key, slot);
-      restored++;
+      const slot = slots.allocateFromBytes(cursor.bytes, cursor.keyAt, cursor.keyLength, cursor.digestAt, cursor.owner, fence, now + remaining, ttlMs, cursor.mode);
+      slots.holdCount[slot] = cursor.holdCount;
+      // The same lease twice (no store hands one out so): both are kept, as restore always did.
+      if (this.keys.restoreHolder(slot) >= 0) this.keys.addHolder(this.keys.find(slots.keyOf(slot))!, slot);
+      restoredSlots.push(slot);
     }
+    // One heapify for all (the table is empty), not a push per lease; one sort for the key order.
+    this.leaseExpiry.fill(restoredSlots);
+    this.keys.buildOrder();
     // A fresh store has issued nothing, so fences start at 1; otherwise skip a whole block.
     this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
     this.fenceCeiling = this.lastFence;
-    return restored;
+    return restoredSlots.length;
+  }
+
+  /**
+   * Starts a replay of a store's records straight into this empty table (see LeaseReplaySink):
+   * the store reads its files into the returned sink, then the caller calls its finish. Leases
+   * are held by their recorded terms until finish, which gives each the time it had left at
+   * `recordedAt`, counted from `now` (as restore does), drops those with none left, and continues
+   * fences above `fenceCeiling` and every replayed fence. Until finish the table must not serve.
+   * Expired leases take a slot until finish: a store holding more leases than the table has
+   * room for is refused (RESOURCE_EXHAUSTED) even when some of them have expired.
+   */
+  replay(): LeaseReplay {
+    const slots = this.slots;
+    const keys = this.keys;
+    let highest = 0;
+    // Built at finish, in one pass over the sorted keys (see KeyTable.deferOrder).
+    keys.deferOrder();
+    const drop = (slot: number): void => {
+      const entry = keys.removeHolder(slot);
+      slots.release(slot);
+      if (entry !== undefined) keys.settle(entry);
+    };
+    return {
+      grant: (bytes, keyAt, keyLength, digestAt, fence, mode, owner, holdCount, ttlMs, expiresAtMs) => {
+        if (fence > highest) highest = fence;
+        // No key is empty (validateKey): a record with none holds no lease a client could name.
+        if (keyLength === 0) return;
+        // At capacity, a grant recorded again over its lease must free the old one to find room.
+        if (slots.count >= slots.capacity) {
+          const replaced = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+          if (replaced >= 0) drop(replaced);
+          if (slots.count >= slots.capacity) {
+            throw new ResourceExhaustedError(`the store holds more leases than lockd has room for (${slots.capacity}: --max-leases plus --max-waiters); raise --max-leases`);
+          }
+        }
+        const slot = slots.allocateFromBytes(bytes, keyAt, keyLength, digestAt, owner, fence, expiresAtMs, ttlMs, mode);
+        slots.holdCount[slot] = holdCount;
+        // A grant replayed over a snapshot that already holds it: the record is the newer state.
+        const replaced = keys.restoreHolder(slot);
+        if (replaced >= 0) {
+          drop(replaced);
+          keys.restoreHolder(slot);
+        }
+      },
+      update: (bytes, keyAt, keyLength, digestAt, holdCount, ttlMs, expiresAtMs) => {
+        const slot = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+        if (slot < 0) return;
+        slots.holdCount[slot] = holdCount;
+        slots.ttl[slot] = ttlMs;
+        slots.expiresAt[slot] = expiresAtMs;
+      },
+      free: (bytes, keyAt, keyLength, digestAt) => {
+        const slot = keys.holderWithBytes(bytes, keyAt, keyLength, digestAt);
+        if (slot >= 0) drop(slot);
+      },
+      get leaseCount() {
+        return slots.count;
+      },
+      finish: (fenceCeiling, now, recordedAt = now) => {
+        // The survivors' slots, heapified at once (no growth of the array, no sift per lease).
+        const live = new Array<number>(slots.count);
+        let restored = 0;
+        for (let slot = 0; slot < slots.usedSlotBound; slot++) {
+          if (slots.keyLength[slot] === 0) continue;
+          // As in restore: the time left when the state was recorded, counted from now.
+          const remaining = Math.min(slots.expiresAt[slot] - recordedAt, slots.ttl[slot]);
+          if (remaining <= 0) {
+            drop(slot);
+            continue;
+          }
+          slots.expiresAt[slot] = now + remaining;
+          live[restored++] = slot;
+        }
+        live.length = restored;
+        this.leaseExpiry.fill(live);
+        keys.buildOrder();
+        if (fenceCeiling > highest) highest = fenceCeiling;
+        this.lastFence = highest > 0 ? highest + FENCE_BLOCK : 0;
+        this.fenceCeiling = this.lastFence;
+        return restored;
+      },
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -482,13 +587,6 @@ export class LockTable {
     if (ephemeral) addToSet(this.sessionLeases, session, slot);
     else if (this.recording) this.observer.changed({ kind: 'grant', lease: this.slots.stored(slot, key) });
     return slot;
-  }
-
-  /** Records `slot` (a live lease storing `key`) as one of the key's holders. */
-  private addHolder(key: string, slot: number): void {
-    const entry = this.keys.find(key);
-    if (entry === undefined) this.keys.addFirstHolder(slot);
-    else this.keys.addHolder(entry, slot);
   }
 
   /** Frees a lease's slot and hands its key to the next waiters. */

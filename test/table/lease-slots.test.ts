@@ -1,6 +1,7 @@
 /** LeaseSlots: fixed-capacity slot storage, slot reuse and owner-label reuse. */
 import { LeaseSlots } from '../../src/table/lease-slots';
 import { LockMode } from '../../src/table/types';
+import { prng } from './fixtures';
 
 function fill(slots: LeaseSlots, count: number, owner: (i: number) => string | undefined): number[] {
   return Array.from({ length: count }, (_, i) => {
@@ -52,4 +53,42 @@ test('an owner label no lease uses any more is forgotten, and its id serves anot
   const carol = slots.allocate('c', 'carol', undefined, 3, 0, 1, LockMode.EXCLUSIVE, 0);
   const alice2 = slots.allocate('a2', 'alice', undefined, 4, 0, 1, LockMode.EXCLUSIVE, 0);
   expect([slots.ownerOf(bob), slots.ownerOf(carol), slots.ownerOf(alice2)]).toEqual(['bob', 'carol', 'alice']);
+});
+
+describe('sortByKey', () => {
+  const bytesOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+  test('given groups of keys behind different long shared stretches, then they come out in byte order', () => {
+    const random = prng(4);
+    const keys = new Set<string>();
+    for (const group of ['x/', 'y/', 'x/' + 'q'.repeat(300)]) {
+      const stretch = group + 'm'.repeat(200 + random.int(50));
+      for (let i = 0; i < 200; i++) keys.add(stretch + String(random.int(1_000_000)));
+      keys.add(stretch);
+    }
+    const sorted = [...keys].sort(bytesOrder);
+    const slots = new LeaseSlots(keys.size);
+    const order = Int32Array.from([...sorted].reverse().map((key) => slots.allocate(key, undefined, undefined, 1, 0, 1, 1, 0)));
+    slots.sortByKey(order);
+    expect(Array.from(order, (slot) => slots.keyOf(slot))).toEqual(sorted);
+  });
+
+  test.each([
+    ['short random keys over a small alphabet (many ties, keys that are prefixes of others)', 1, ['a', 'b', '\u0000', 'é', '😀'], 0, 3_000],
+    ['keys behind a long shared prefix, as generated names are', 2, ['0', '1', '2', '9'], 40, 3_000],
+    ['a few keys (the comparison path only)', 3, ['x', 'y'], 2, 20],
+  ])('given %s, then they come out in UTF-8 byte order', (_name, seed, alphabet, prefixLength, count) => {
+    const random = prng(seed);
+    const prefix = 'p'.repeat(prefixLength as number);
+    const keys = new Set<string>();
+    while (keys.size < (count as number)) keys.add(prefix + Array.from({ length: random.int(8) }, () => random.pick(alphabet as string[])).join(''));
+    const sorted = [...keys].sort(bytesOrder);
+    // Random order, and the reverse of the answer (where ties kept in arrival order come out wrong).
+    for (const arrival of [[...keys], [...sorted].reverse()]) {
+      const slots = new LeaseSlots(keys.size + 10);
+      const order = Int32Array.from(arrival.map((key) => slots.allocate(key, undefined, undefined, 1, 0, 1, 1, 0)));
+      slots.sortByKey(order);
+      expect(Array.from(order, (slot) => slots.keyOf(slot))).toEqual(sorted);
+    }
+  });
 });

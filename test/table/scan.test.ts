@@ -128,6 +128,48 @@ describe('KeyOrder', () => {
     expect(order.nodesVisited - before).toBeLessThan(4 * Math.log2(live.size));
   });
 
+  test('given keys inserted in ascending order (the append fast path) and the same keys in shuffled order, then both trees have the same shape', () => {
+    // A treap's shape follows from its keys and their slots' priorities alone, whatever the order
+    // of inserts: the fast path must build exactly the tree plain inserts build.
+    const n = 5_000;
+    const build = (order: number[]) => {
+      const slots = new LeaseSlots(n, FIXED_KEY);
+      for (let i = 0; i < n; i++) slots.allocate(`a${String(i).padStart(5, '0')}`, undefined, undefined, i, 0, 1, 1, 0);
+      const tree = new KeyOrder(slots, 4242);
+      for (const slot of order) tree.insert(slot);
+      return { slots, tree };
+    };
+    const ascending = build([...Array(n).keys()]);
+    const random = prng(9);
+    const shuffled = [...Array(n).keys()];
+    for (let i = n - 1; i > 0; i--) {
+      const j = random.int(i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    const plain = build(shuffled);
+    expect([...ascending.tree.keysFrom('', undefined)]).toEqual([...plain.tree.keysFrom('', undefined)]);
+    expect(Array.from(ascending.slots.orderLeft)).toEqual(Array.from(plain.slots.orderLeft));
+    expect(Array.from(ascending.slots.orderRight)).toEqual(Array.from(plain.slots.orderRight));
+  });
+
+  test('given ascending inserts, then one out of order and a removal, then later ascending inserts still give a sorted walk', () => {
+    const slots = new LeaseSlots(1_000, FIXED_KEY);
+    const order = new KeyOrder(slots, 99);
+    const keys: string[] = [];
+    const add = (key: string) => {
+      order.insert(slots.allocate(key, undefined, undefined, 0, 0, 1, 1, 0));
+      keys.push(key);
+    };
+    for (let i = 0; i < 300; i++) add(`b${String(i).padStart(4, '0')}`);
+    add('a');
+    for (let i = 300; i < 600; i++) add(`b${String(i).padStart(4, '0')}`);
+    order.remove(5);
+    keys.splice(5, 1);
+    for (let i = 600; i < 900; i++) add(`b${String(i).padStart(4, '0')}`);
+    expect([...order.keysFrom('', undefined)]).toEqual([...keys].sort(bytesOrder));
+    expect(order.size).toBe(keys.length);
+  });
+
   test('given keys arriving in sorted order (which would make a plain search tree a list), then the tree stays shallow', () => {
     const slots = new LeaseSlots(10_000, FIXED_KEY);
     const order = new KeyOrder(slots, 777);
