@@ -14,10 +14,15 @@
  *   C3 fences: unique across all grants (any key); per key, a grant requested after another
  *      was acknowledged has the larger fence.
  *   C4 no stale checkFence: true for fence f of key k although, before the call was sent, a
- *      conflicting grant on k with a larger fence was acknowledged, or f's release was acknowledged.
+ *      conflicting grant on k with a larger fence was acknowledged.
  *   C5 no reply from a deposed owner (observable as a stale answer): a renew that succeeds, or an
  *      inspect that lists the grant, for a grant superseded (a conflicting grant with a larger
  *      fence acknowledged) before the call was sent.
+ *
+ * A release's acknowledgement is not a definite end for C4 and C5: lockd answers a release before
+ * its record is written (README, Durability), so an owner that fails right after may leave the
+ * lease to the next owner until its expiry, where inspect and checkFence still show it. That
+ * keeps the key from others (the safe direction); it never grants it twice (C1).
  */
 
 export type Mode = 'exclusive' | 'shared';
@@ -93,8 +98,6 @@ interface Grant {
   ackAt: number;
   /** When the first release of it was sent (Infinity if never). */
   releaseSentAt: number;
-  /** When a release of it was first acknowledged true (Infinity if never). */
-  releaseAckedAt: number;
   /** Latest acknowledged expiry (grant or successful renew). */
   expiresAtMs: number;
 }
@@ -115,14 +118,13 @@ export function checkHistory(records: readonly OpRecord[], options: CheckerOptio
       report('C3', `token ${o.token} granted twice: ${describe(grants.get(o.token)!.rec)} and ${describe(r)}`);
       continue;
     }
-    grants.set(o.token, { rec: r, key: r.key, mode: r.mode, token: o.token, fence: o.fence, ackAt: r.ackAt, releaseSentAt: Infinity, releaseAckedAt: Infinity, expiresAtMs: o.expiresAtMs });
+    grants.set(o.token, { rec: r, key: r.key, mode: r.mode, token: o.token, fence: o.fence, ackAt: r.ackAt, releaseSentAt: Infinity, expiresAtMs: o.expiresAtMs });
   }
   for (const r of records) {
     if (r.op === 'release') {
       const g = grants.get(r.token);
       if (!g) continue;
       g.releaseSentAt = Math.min(g.releaseSentAt, r.invokeAt);
-      if (r.outcome.kind === 'ok' && r.outcome.released) g.releaseAckedAt = Math.min(g.releaseAckedAt, r.ackAt);
     } else if (r.op === 'renew' && r.outcome.kind === 'ok') {
       const g = grants.get(r.token);
       if (g) g.expiresAtMs = Math.max(g.expiresAtMs, r.outcome.expiresAtMs);
@@ -194,7 +196,6 @@ export function checkHistory(records: readonly OpRecord[], options: CheckerOptio
       if (r.op === 'renew' && r.outcome.kind === 'ok') {
         const h = supersededBefore(g, r.invokeAt);
         if (h) report('C5', `${g.key}: renew of fence ${g.fence} succeeded (${describe(r)}) after fence ${h.fence} was acknowledged at ${h.ackAt}`);
-        if (g.releaseAckedAt < r.invokeAt) report('C5', `${g.key}: renew of fence ${g.fence} succeeded (${describe(r)}) after its release was acknowledged at ${g.releaseAckedAt}`);
       }
     } else if (r.op === 'checkFence' && r.outcome.kind === 'ok' && r.outcome.valid) {
       const g = byFence.get(r.fence);
@@ -202,14 +203,12 @@ export function checkHistory(records: readonly OpRecord[], options: CheckerOptio
       // C4: any conflicting larger fence acknowledged before the call means fence f is no longer live.
       const later = list.find((h) => h.fence > r.fence && (g === undefined ? h.mode === 'exclusive' : conflict(g, h)) && h.ackAt < r.invokeAt);
       if (later) report('C4', `${r.key}: checkFence(${r.fence}) true (${describe(r)}) after fence ${later.fence} was acknowledged at ${later.ackAt}`);
-      if (g && g.key === r.key && g.releaseAckedAt < r.invokeAt) report('C4', `${r.key}: checkFence(${r.fence}) true (${describe(r)}) after its release was acknowledged at ${g.releaseAckedAt}`);
     } else if (r.op === 'inspect' && r.outcome.kind === 'ok') {
       for (const fence of r.outcome.fences) {
         const g = byFence.get(fence);
         if (!g || g.key !== r.key) continue;
         const h = supersededBefore(g, r.invokeAt);
         if (h) report('C5', `${r.key}: inspect (${describe(r)}) lists fence ${fence} after fence ${h.fence} was acknowledged at ${h.ackAt}`);
-        if (g.releaseAckedAt < r.invokeAt) report('C5', `${r.key}: inspect (${describe(r)}) lists fence ${fence} after its release was acknowledged at ${g.releaseAckedAt}`);
       }
     }
   }
