@@ -6,7 +6,8 @@
  * listening line and to its first answer (an inspect of the first lease written), with the CPU
  * time lockd used (on a busy machine the wall time mostly measures the other tenants); reports the disk bytes per lease and RSS. Then, unless
  * --no-live, grants the same number of leases to a fresh in-memory lockd over the wire and
- * compares its RSS with the recovered one's. A measurement, not a test.
+ * compares its RSS with the recovered one's. Records its table in bench/RESULTS.md (its own
+ * section). A measurement, not a test.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { FileStore } from '../../src/store/file-store';
 import { leaseKey, lockdMemory } from './capacity';
 import { lockdClient } from './clients';
+import { writeSection } from './results-file';
 import { cpuMsOf, rssOf, startLockd } from './targets';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 
@@ -74,18 +76,25 @@ async function main(): Promise<void> {
     const settled = rssOf(child.pid!);
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
-    console.log(`| leases on disk | disk bytes per lease | lockd start to listening | to its first answer | lockd CPU to listening | RSS at listening | RSS 3 s later |`);
-    console.log(`|---:|---:|---:|---:|---:|---:|---:|`);
-    console.log(`| ${count.toLocaleString('en-US')} | ${Math.round(bytes / count)} | ${Math.round(startupMs)} ms | ${Math.round(answeredMs)} ms | ${cpuMs} ms | ${Math.round(rss / 2 ** 20)} MiB | ${Math.round(settled / 2 ** 20)} MiB |`);
+    const lines = [
+      `| leases on disk | disk bytes per lease | lockd start to listening | to its first answer | lockd CPU to listening | RSS at listening | RSS 3 s later |`,
+      `|---:|---:|---:|---:|---:|---:|---:|`,
+      `| ${count.toLocaleString('en-US')} | ${Math.round(bytes / count)} | ${Math.round(startupMs)} ms | ${Math.round(answeredMs)} ms | ${cpuMs} ms | ${Math.round(rss / 2 ** 20)} MiB | ${Math.round(settled / 2 ** 20)} MiB |`,
+    ];
     if (!values['no-live']) {
       const live = await startLockd('memory');
       try {
         const memory = await lockdMemory(live, count, 3_000);
-        console.log(`\nthe same ${memory.granted.toLocaleString('en-US')} leases granted live to an in-memory lockd: RSS ${Math.round(memory.rssAfterBytes / 2 ** 20)} MiB; recovered (3 s later) / live = ${(settled / memory.rssAfterBytes).toFixed(2)}x`);
+        lines.push('', `The same ${memory.granted.toLocaleString('en-US')} leases granted live to an in-memory lockd: RSS ${Math.round(memory.rssAfterBytes / 2 ** 20)} MiB; recovered (3 s later) / live = ${(settled / memory.rssAfterBytes).toFixed(2)}x (target at most 1.2x).`);
       } finally {
         await live.stop();
       }
     }
+    console.log(lines.join('\n'));
+    const args = process.argv.slice(2).join(' ');
+    const heading = `## restart (\`npm run bench:recovery${args === '' ? '' : ` -- ${args}`}\`)`;
+    const when = `${new Date().toISOString()}, load average ${os.loadavg()[0].toFixed(2)} at the end. Target: listening and answering within 3 s.`;
+    writeSection('restart', [heading, '', when, '', ...lines].join('\n'));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
