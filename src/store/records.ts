@@ -184,6 +184,79 @@ const MAX_PRESIZE_BYTES = 512 * 1024 * 1024;
 /** The image's arena is compacted once this many of its bytes belong to freed or replaced leases (and they are most of it). */
 const ARENA_GARBAGE_BYTES = 64 * 1024 * 1024;
 
+/** A lease's terms at the end of GRANT and UPDATE payloads: holdCount u32, ttlMs u32, expiresAtMs f64. */
+const TERMS_BYTES = 16;
+
+/** What a format 2 record payload holds, as positions in its bytes (visitPayload's callbacks). */
+interface PayloadVisitor {
+  fenceReserve(ceiling: number): void;
+  /** The GRANT payload is bytes[start, termsAt + TERMS_BYTES); ownerLength NO_OWNER: none. */
+  grant(bytes: Buffer, start: number, keyAt: number, keyLength: number, tokenAt: number, fence: number, mode: LockMode, ownerAt: number, ownerLength: number, termsAt: number): void;
+  update(bytes: Buffer, keyAt: number, keyLength: number, tokenAt: number, termsAt: number): void;
+  free(bytes: Buffer, keyAt: number, keyLength: number, tokenAt: number): void;
+}
+
+/**
+ * Parses the payload bytes[start, end) (a BATCH header visits nothing; a format 1 record visits
+ * as its format 2 twin): the one parser of LeaseImage and RecordReplayer. Checks the whole payload before `visitor` hears of it, so a
+ * record that does not parse changes nothing; throws PayloadError as decodePayload would.
+ */
+function visitPayload(bytes: Buffer, start: number, end: number, visitor: PayloadVisitor): void {
+  const kind = bytes[start];
+  if (isFormatOneKind(kind)) {
+    // Format 1 held the raw token: its format 2 twin, with the token's digest in its place, is
+    // what is visited (so nothing kept holds a token).
+    if (start + 3 > end) throw new PayloadError('payload too short');
+    const tokenAt = start + 3 + bytes.readUInt16LE(start + 1);
+    if (tokenAt + TOKEN_BYTES > end) throw new PayloadError('payload too short');
+    const copy = Buffer.from(bytes.subarray(start, end));
+    copy[0] = FORMAT_TWO_KIND[kind]!;
+    copy.write(digestOfBytes(bytes.subarray(tokenAt, tokenAt + TOKEN_BYTES)), tokenAt - start, TOKEN_BYTES, 'hex');
+    visitPayload(copy, 0, copy.length, visitor);
+    return;
+  }
+  if (kind === RecordKind.BATCH) {
+    if (start + 1 + 4 > end) throw new PayloadError('payload too short');
+    return;
+  }
+  if (kind === RecordKind.FENCE_RESERVE) {
+    if (start + 1 + 8 > end) throw new PayloadError('payload too short');
+    visitor.fenceReserve(bytes.readDoubleLE(start + 1));
+    return;
+  }
+  if (kind !== RecordKind.GRANT && kind !== RecordKind.UPDATE && kind !== RecordKind.FREE) throw new PayloadError(`unknown record kind ${kind}`);
+  if (start + 3 > end) throw new PayloadError('payload too short');
+  const keyAt = start + 3;
+  const keyLength = bytes[start + 1] | (bytes[start + 2] << 8);
+  const tokenAt = keyAt + keyLength;
+  let pos = tokenAt + TOKEN_BYTES;
+  if (pos > end) throw new PayloadError('payload too short');
+  if (kind === RecordKind.FREE) {
+    visitor.free(bytes, keyAt, keyLength, tokenAt);
+    return;
+  }
+  if (kind === RecordKind.UPDATE) {
+    if (pos + TERMS_BYTES > end) throw new PayloadError('payload too short');
+    visitor.update(bytes, keyAt, keyLength, tokenAt, pos);
+    return;
+  }
+  if (pos + 9 > end) throw new PayloadError('payload too short');
+  const fence = bytes.readDoubleLE(pos);
+  const mode = bytes[pos + 8];
+  pos += 9;
+  if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new PayloadError(`bad mode ${mode}`);
+  if (pos + 2 > end) throw new PayloadError('payload too short');
+  const ownerLength = bytes[pos] | (bytes[pos + 1] << 8);
+  pos += 2;
+  const ownerAt = pos;
+  if (ownerLength !== NO_OWNER) {
+    pos += ownerLength;
+    if (pos > end) throw new PayloadError('payload too short');
+  }
+  if (pos + TERMS_BYTES > end) throw new PayloadError('payload too short');
+  visitor.grant(bytes, start, keyAt, keyLength, tokenAt, fence, mode as LockMode, ownerAt, ownerLength, pos);
+}
+
 /**
  * Live leases rebuilt by applying records in order, found by token digest (128 bits name one
  * lease; the key is compared too). Kept as bytes, not objects: each live lease's GRANT payload is
@@ -253,73 +326,35 @@ export class LeaseImage {
    * Throws PayloadError for a payload that does not parse, exactly where decodePayload would.
    */
   applyPayload(bytes: Buffer, start: number, end: number): void {
-    const kind = bytes[start];
-    if (isFormatOneKind(kind)) return this.applyFormatOne(bytes, start, end);
-    if (kind === RecordKind.BATCH) {
-      if (start + 1 + 4 > end) throw new PayloadError('payload too short');
-      return;
-    }
-    if (kind === RecordKind.FENCE_RESERVE) {
-      if (start + 1 + 8 > end) throw new PayloadError('payload too short');
-      const ceiling = bytes.readDoubleLE(start + 1);
+    visitPayload(bytes, start, end, this.visitor);
+  }
+
+  /** What a parsed record does to the image. */
+  private readonly visitor: PayloadVisitor = {
+    fenceReserve: (ceiling) => {
       if (ceiling > this.fenceCeiling) this.fenceCeiling = ceiling;
-      return;
-    }
-    if (kind !== RecordKind.GRANT && kind !== RecordKind.UPDATE && kind !== RecordKind.FREE) throw new PayloadError(`unknown record kind ${kind}`);
-    if (start + 3 > end) throw new PayloadError('payload too short');
-    const keyAt = start + 3;
-    const keyLength = bytes.readUInt16LE(start + 1);
-    const tokenAt = keyAt + keyLength;
-    let pos = tokenAt + TOKEN_BYTES;
-    if (pos > end) throw new PayloadError('payload too short');
-    if (kind === RecordKind.FREE) {
+    },
+    grant: (bytes, start, keyAt, keyLength, tokenAt, fence, _mode, _ownerAt, _ownerLength, termsAt) => {
+      if (fence > this.fenceCeiling) this.fenceCeiling = fence;
       const slot = this.find(bytes, keyAt, keyLength, tokenAt);
+      // A grant replayed over a snapshot that already holds it: the record is the newer state.
       if (slot >= 0) this.remove(slot);
-      return;
-    }
-    if (kind === RecordKind.UPDATE) {
-      if (pos + 16 > end) throw new PayloadError('payload too short');
+      this.insert(bytes, start, termsAt + TERMS_BYTES, tokenAt - start, bytes.readUInt32LE(termsAt), bytes.readUInt32LE(termsAt + 4), bytes.readDoubleLE(termsAt + 8));
+    },
+    update: (bytes, keyAt, keyLength, tokenAt, termsAt) => {
       const slot = this.find(bytes, keyAt, keyLength, tokenAt);
       if (slot < 0) return;
       const at = this.index[slot];
-      this.holdCount[at] = bytes.readUInt32LE(pos);
-      this.ttlMs[at] = bytes.readUInt32LE(pos + 4);
-      this.expiresAtMs[at] = bytes.readDoubleLE(pos + 8);
-      return;
-    }
-    if (pos + 9 > end) throw new PayloadError('payload too short');
-    const fence = bytes.readDoubleLE(pos);
-    const mode = bytes[pos + 8];
-    pos += 9;
-    if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new PayloadError(`bad mode ${mode}`);
-    if (pos + 2 > end) throw new PayloadError('payload too short');
-    const ownerLength = bytes.readUInt16LE(pos);
-    pos += 2;
-    if (ownerLength !== NO_OWNER) {
-      pos += ownerLength;
-      if (pos > end) throw new PayloadError('payload too short');
-    }
-    if (pos + 16 > end) throw new PayloadError('payload too short');
-    if (fence > this.fenceCeiling) this.fenceCeiling = fence;
-    const slot = this.find(bytes, keyAt, keyLength, tokenAt);
-    // A grant replayed over a snapshot that already holds it: the record is the newer state.
-    if (slot >= 0) this.remove(slot);
-    this.insert(bytes, start, pos + 16, tokenAt - start, bytes.readUInt32LE(pos), bytes.readUInt32LE(pos + 4), bytes.readDoubleLE(pos + 8));
-  }
+      this.holdCount[at] = bytes.readUInt32LE(termsAt);
+      this.ttlMs[at] = bytes.readUInt32LE(termsAt + 4);
+      this.expiresAtMs[at] = bytes.readDoubleLE(termsAt + 8);
+    },
+    free: (bytes, keyAt, keyLength, tokenAt) => {
+      const slot = this.find(bytes, keyAt, keyLength, tokenAt);
+      if (slot >= 0) this.remove(slot);
+    },
+  };
 
-  /**
-   * A format 1 record: a copy with the format 2 kind and the token's digest where the token was,
-   * applied instead (so nothing kept holds a token).
-   */
-  private applyFormatOne(bytes: Buffer, start: number, end: number): void {
-    if (start + 3 > end) throw new PayloadError('payload too short');
-    const tokenAt = start + 3 + bytes.readUInt16LE(start + 1);
-    if (tokenAt + TOKEN_BYTES > end) throw new PayloadError('payload too short');
-    const copy = Buffer.from(bytes.subarray(start, end));
-    copy[0] = FORMAT_TWO_KIND[bytes[start]]!;
-    copy.write(digestOfBytes(bytes.subarray(tokenAt, tokenAt + TOKEN_BYTES)), tokenAt - start, TOKEN_BYTES, 'hex');
-    this.applyPayload(copy, 0, copy.length);
-  }
 
   /** Every live lease, decoded one at a time (each StoredLease is the caller's). */
   *all(): IterableIterator<StoredLease> {
@@ -499,52 +534,24 @@ export class RecordReplayer {
 
   /** Applies the record whose (checksummed) payload is bytes[start, end). */
   applyPayload(bytes: Buffer, start: number, end: number): void {
-    const kind = bytes[start];
-    if (isFormatOneKind(kind)) return this.applyFormatOne(bytes, start, end);
-    if (kind === RecordKind.BATCH) {
-      if (start + 1 + 4 > end) throw new PayloadError('payload too short');
-      return;
-    }
-    if (kind === RecordKind.FENCE_RESERVE) {
-      if (start + 1 + 8 > end) throw new PayloadError('payload too short');
-      const ceiling = bytes.readDoubleLE(start + 1);
-      if (ceiling > this.fenceCeiling) this.fenceCeiling = ceiling;
-      return;
-    }
-    if (kind !== RecordKind.GRANT && kind !== RecordKind.UPDATE && kind !== RecordKind.FREE) throw new PayloadError(`unknown record kind ${kind}`);
-    if (start + 3 > end) throw new PayloadError('payload too short');
-    const keyAt = start + 3;
-    const keyLength = bytes[start + 1] | (bytes[start + 2] << 8);
-    const tokenAt = keyAt + keyLength;
-    let pos = tokenAt + TOKEN_BYTES;
-    if (pos > end) throw new PayloadError('payload too short');
-    if (kind === RecordKind.FREE) {
-      this.sink.free(bytes, keyAt, keyLength, tokenAt);
-      return;
-    }
-    if (kind === RecordKind.UPDATE) {
-      if (pos + 16 > end) throw new PayloadError('payload too short');
-      this.sink.update(bytes, keyAt, keyLength, tokenAt, bytes.readUInt32LE(pos), bytes.readUInt32LE(pos + 4), bytes.readDoubleLE(pos + 8));
-      return;
-    }
-    if (pos + 9 > end) throw new PayloadError('payload too short');
-    const fence = bytes.readDoubleLE(pos);
-    const mode = bytes[pos + 8];
-    pos += 9;
-    if (mode !== LockMode.EXCLUSIVE && mode !== LockMode.SHARED) throw new PayloadError(`bad mode ${mode}`);
-    if (pos + 2 > end) throw new PayloadError('payload too short');
-    const ownerLength = bytes[pos] | (bytes[pos + 1] << 8);
-    pos += 2;
-    const ownerAt = pos;
-    if (ownerLength !== NO_OWNER) {
-      pos += ownerLength;
-      if (pos > end) throw new PayloadError('payload too short');
-    }
-    if (pos + 16 > end) throw new PayloadError('payload too short');
-    if (fence > this.fenceCeiling) this.fenceCeiling = fence;
-    const owner = ownerLength === NO_OWNER ? undefined : this.ownerOf(bytes, ownerAt, ownerLength);
-    this.sink.grant(bytes, keyAt, keyLength, tokenAt, fence, mode as LockMode, owner, bytes.readUInt32LE(pos), bytes.readUInt32LE(pos + 4), bytes.readDoubleLE(pos + 8));
+    visitPayload(bytes, start, end, this.visitor);
   }
+
+  /** What a parsed record tells the sink. */
+  private readonly visitor: PayloadVisitor = {
+    fenceReserve: (ceiling) => {
+      if (ceiling > this.fenceCeiling) this.fenceCeiling = ceiling;
+    },
+    grant: (bytes, _start, keyAt, keyLength, tokenAt, fence, mode, ownerAt, ownerLength, termsAt) => {
+      if (fence > this.fenceCeiling) this.fenceCeiling = fence;
+      const owner = ownerLength === NO_OWNER ? undefined : this.ownerOf(bytes, ownerAt, ownerLength);
+      this.sink.grant(bytes, keyAt, keyLength, tokenAt, fence, mode, owner, bytes.readUInt32LE(termsAt), bytes.readUInt32LE(termsAt + 4), bytes.readDoubleLE(termsAt + 8));
+    },
+    update: (bytes, keyAt, keyLength, tokenAt, termsAt) => {
+      this.sink.update(bytes, keyAt, keyLength, tokenAt, bytes.readUInt32LE(termsAt), bytes.readUInt32LE(termsAt + 4), bytes.readDoubleLE(termsAt + 8));
+    },
+    free: (bytes, keyAt, keyLength, tokenAt) => this.sink.free(bytes, keyAt, keyLength, tokenAt),
+  };
 
   /** The owner label bytes[at, at + length) as a string: the last one again when the bytes repeat. */
   private ownerOf(bytes: Buffer, at: number, length: number): string {
@@ -556,16 +563,6 @@ export class RecordReplayer {
     return this.owner;
   }
 
-  /** A format 1 record: applied as its format 2 twin (the token's digest in its place), like LeaseImage does. */
-  private applyFormatOne(bytes: Buffer, start: number, end: number): void {
-    if (start + 3 > end) throw new PayloadError('payload too short');
-    const tokenAt = start + 3 + bytes.readUInt16LE(start + 1);
-    if (tokenAt + TOKEN_BYTES > end) throw new PayloadError('payload too short');
-    const copy = Buffer.from(bytes.subarray(start, end));
-    copy[0] = FORMAT_TWO_KIND[bytes[start]]!;
-    copy.write(digestOfBytes(bytes.subarray(tokenAt, tokenAt + TOKEN_BYTES)), tokenAt - start, TOKEN_BYTES, 'hex');
-    this.applyPayload(copy, 0, copy.length);
-  }
 }
 
 /**
