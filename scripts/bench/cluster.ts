@@ -47,6 +47,8 @@ const { values } = parseArgs({
 const SOAK_SECONDS = Number(values['soak-seconds']);
 const SECONDS = Number(values.seconds);
 const LOG_DIR = process.env.BENCH_LOG_DIR;
+/** BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR': Node flags for every lockd node (profiles are written when a node stops). */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const ROUNDS = Number(values.rounds);
 const C = Number(values.concurrency);
 const NODE_TTL = values['node-ttl']!;
@@ -125,7 +127,7 @@ interface Node {
 /** A lockd cluster node; resolves at its ready line. */
 async function startNode(endpoints: string[], nodeId: string): Promise<Node> {
   const port = await freePort();
-  const child = spawn(process.execPath, [LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', LOG_DIR === undefined ? 'warn' : 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', LOG_DIR === undefined ? 'warn' : 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   // BENCH_LOG_DIR=dir keeps each node's log (at info) in dir/NODE.log, to see where a failover's time goes.
   if (LOG_DIR !== undefined) child.stderr!.pipe(fs.createWriteStream(path.join(LOG_DIR, `${nodeId}.log`)));
