@@ -7,6 +7,7 @@
  *     (etcd's concurrency.Mutex algorithm: FIFO by revision), with each worker's share of grants;
  *   - failover: kill -9 of a key's owner, time until the first grant of that key through another
  *     node (target: node TTL + 2 s);
+ *   - SIGSTOP of the etcd leader: time to the first call answered, and whether partitions moved;
  *   - etcd's database size after the run.
  * Rounds are interleaved (lockd, etcd, lockd, etcd...); the table shows medians.
  *
@@ -217,6 +218,82 @@ async function soakRun(endpoints: string[], pair: (worker: number, i: number) =>
   return { pairs, maxDbBytes, samples };
 }
 
+/** One key per partition (the first `probe/N` names that fall in it). */
+function keyPerPartition(): string[] {
+  const keys = new Array<string>(PARTITIONS);
+  let found = 0;
+  for (let i = 0; found < PARTITIONS; i++) {
+    const p = partitionOf(`probe/${i}`, PARTITIONS);
+    if (keys[p] === undefined) {
+      keys[p] = `probe/${i}`;
+      found++;
+    }
+  }
+  return keys;
+}
+
+/** Each partition's partition-local fence counter now (acquire + release of its probe key through node 0). */
+async function fenceCounters(conn: ThriftConnection, keys: string[]): Promise<number[]> {
+  return Promise.all(
+    keys.map(async (key) => {
+      const granted = await call(conn, 'acquire', { lockKey: key, ttlMs: 10_000, waitMs: 30_000 }, 60_000);
+      if (!granted.acquired) throw new Error(`probe ${key} not granted`);
+      await call(conn, 'release', { key, token: granted.lease!.token });
+      return Math.floor(granted.lease!.fence / PARTITIONS);
+    }),
+  );
+}
+
+/**
+ * SIGSTOP of the etcd leader (issue 13: a leader change alone moves no partition, and calls
+ * resume within 5 s): the time from the pause to the first answer of a grant sent after it, and
+ * how many partitions moved: a partition claimed again (by any node) continues its fences a whole
+ * block (2^24) above the last, so the fence counters before and after tell, as the owner map does.
+ */
+async function pauseEtcdLeader(etcd: { endpoints: string[]; procs: ChildProcess[] }, nodes: Node[]): Promise<{ resumedMs: number; moved: number }> {
+  const conn = await connect(nodes[0].port);
+  try {
+    const keys = keyPerPartition();
+    const before = await fenceCounters(conn, keys);
+    const ownersBefore = (await call(conn, 'clusterInfo', undefined)).owners;
+    const statuses = await Promise.all(etcd.endpoints.map(async (endpoint) => {
+      const one = new Etcd3({ hosts: [endpoint] });
+      try {
+        return await one.maintenance.status();
+      } finally {
+        one.close();
+      }
+    }));
+    const leader = statuses.findIndex((status) => status.leader === status.header.member_id);
+    if (leader < 0) throw new Error('no etcd leader found');
+    const pid = etcd.procs[leader].pid!;
+    tryKill(pid, 'SIGSTOP');
+    const pausedAt = Date.now();
+    let resumedMs = NaN;
+    try {
+      // A fresh key each attempt: the first grant answered after the pause.
+      for (let i = 0; Number.isNaN(resumedMs) && Date.now() - pausedAt < 60_000; i++) {
+        const granted = await call(conn, 'acquire', { lockKey: `leader-pause/${i}`, ttlMs: 10_000 }, 30_000).catch(() => undefined);
+        if (granted?.acquired) {
+          resumedMs = Date.now() - pausedAt;
+          await call(conn, 'release', { key: `leader-pause/${i}`, token: granted.lease!.token }).catch(() => undefined);
+        }
+      }
+    } finally {
+      tryKill(pid, 'SIGCONT');
+    }
+    // Time for a node whose session did end to be noticed and its partitions claimed again.
+    await sleep(3_000);
+    const after = await fenceCounters(conn, keys);
+    const ownersAfter = (await call(conn, 'clusterInfo', undefined)).owners;
+    let moved = 0;
+    for (let p = 0; p < PARTITIONS; p++) if (after[p] - before[p] >= 2 ** 24 || ownersAfter[p] !== ownersBefore[p]) moved++;
+    return { resumedMs, moved };
+  } finally {
+    conn.close();
+  }
+}
+
 /** Top worker's share of grants (FIFO: about 1/C; the issue's bound is 2/C). */
 function topShare(counts: number[]): number {
   const total = counts.reduce((a, b) => a + b, 0);
@@ -287,6 +364,8 @@ async function main(): Promise<void> {
     const soak = SOAK_SECONDS > 0 ? await soakRun(etcd.endpoints, lockdPair(ownerConns)) : undefined;
     for (const c of [...ownerConns, ...anyConns]) c.close();
 
+    const leaderChange = await pauseEtcdLeader(etcd, nodes);
+
     // Failover: kill -9 the owner of a key; time to the first grant of it through another node.
     const failKey = 'failover/key';
     const victim = ownerOf(failKey);
@@ -335,6 +414,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|',
       ...throughput,
       `| failover: kill -9 of the owner → first grant via another node | ${Number.isNaN(failoverMs) ? 'none' : `${(failoverMs / 1000).toFixed(2)} s`} (target node TTL + 2 s = ${NODE_TTL} + 2 s) | | |`,
+      `| etcd leader paused (SIGSTOP) → first call answered | ${(leaderChange.resumedMs / 1000).toFixed(2)} s (target 5 s); partitions that changed owner or were claimed again: ${leaderChange.moved} of ${PARTITIONS} (target 0) | | |`,
       `| etcd DB size after the run (per member) | ${dbSizes.map(mib).join(', ')} | | |`,
       ...(soak === undefined ? [] : [
         `| soak: ${SOAK_SECONDS} s of owner-routed load, ${f(soak.pairs / SOAK_SECONDS)} pairs/s | largest etcd DB seen: ${mib(soak.maxDbBytes)} (${soak.samples} samples of every member; target < 256 MiB) | | |`,
