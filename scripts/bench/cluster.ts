@@ -128,9 +128,9 @@ interface Node {
 /** A lockd cluster node; resolves at its ready line. */
 async function startNode(endpoints: string[], nodeId: string): Promise<Node> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...NODE_ARGS, LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', LOG_DIR === undefined ? 'warn' : 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, LOCKD_MAIN, '--host', '127.0.0.1', '--port', String(port), '--etcd', endpoints.join(','), '--cluster', 'bench', '--node-id', nodeId, '--advertise', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS), '--node-ttl', NODE_TTL, '--log-level', LOG_DIR === undefined ? 'warn' : (process.env.BENCH_LOG_LEVEL ?? 'info')], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
-  // BENCH_LOG_DIR=dir keeps each node's log (at info) in dir/NODE.log, to see where a failover's time goes.
+  // BENCH_LOG_DIR=dir keeps each node's log (at info, or BENCH_LOG_LEVEL) in dir/NODE.log, to see where a failover's time goes.
   if (LOG_DIR !== undefined) child.stderr!.pipe(fs.createWriteStream(path.join(LOG_DIR, `${nodeId}.log`)));
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -375,6 +375,7 @@ async function main(): Promise<void> {
     await call(warmConn, 'release', { key: failKey, token: warm.lease!.token });
     warmConn.close();
     const killedAt = Date.now();
+    process.stderr.write(`failover: kill -9 ${nodes[victim].nodeId} (owner of ${failKey}, partition ${partitionOf(failKey, PARTITIONS)}) at ${new Date(killedAt).toISOString()}\n`);
     nodes[victim].child.kill('SIGKILL');
     let failoverMs = NaN;
     const failoverErrors: string[] = [];

@@ -60,6 +60,8 @@ export async function startClusterNode(
   log: ClusterLog = { log() {} },
 ): Promise<ClusterNode> {
   const client = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs);
+  // Replays, snapshots and claims on connections of their own (see JournalOptions.bulkClient).
+  const bulkClient = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs, 'bulk');
   try {
     const keys = new ClusterKeys(options.cluster);
     const config = await retryUntil(options.etcdStartupTimeoutMs, () => readOrCreateConfig(client, keys, options.partitions));
@@ -68,6 +70,7 @@ export async function startClusterNode(
       deadline: () => session.deadline,
       compactLogEntries: options.compactLogEntries,
       compactLogBytes: options.compactLogBytes,
+      bulkClient,
     });
     let backend: ClusterBackend | undefined;
     const manager = new PartitionManager(
@@ -85,7 +88,7 @@ export async function startClusterNode(
           log.log('info', 'partition left this node', { partition: p, reason });
         },
       },
-      { nodeId: options.nodeId, partitions: config.partitions, ...tuning },
+      { nodeId: options.nodeId, partitions: config.partitions, ...tuning, claimClient: bulkClient },
     );
     backend = new ClusterBackend(limits, journal, manager, clock, {
       nodeId: options.nodeId,
@@ -127,11 +130,13 @@ export async function startClusterNode(
         await manager.stop();
         await backend!.close();
         await session.close();
+        bulkClient.close();
         client.close();
       },
     };
     return node;
   } catch (error) {
+    bulkClient.close();
     client.close();
     throw error;
   }

@@ -12,11 +12,13 @@ import { noop } from 'cockatiel';
 /** Largest etcd answer taken: a journal page of 256 entries of up to 1 MiB each, with room. */
 const MAX_ANSWER_BYTES = 300 * 1024 * 1024;
 
-export function createEtcdClient(endpoints: string[], callTimeoutMs: number): Etcd3 {
+export function createEtcdClient(endpoints: string[], callTimeoutMs: number, purpose: 'main' | 'bulk' = 'main'): Etcd3 {
   return new Etcd3({
     hosts: endpoints,
     faultHandling: { global: noop },
-    grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES },
+    // grpc-js shares one connection per member among clients with equal options: the user agent
+    // tells a node's bulk client (replays, snapshots) apart, so it never queues journal appends.
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES, 'grpc.primary_user_agent': `lockd-${purpose}` },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
   });
 }

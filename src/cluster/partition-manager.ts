@@ -32,6 +32,8 @@ const HANDOFFS_PER_ROUND = 4;
 const CLAIM_GROUP = 32;
 /** Log entries of each partition the claim's txn reads (the rest is paged after it). */
 const CLAIM_LOG_PAGE = 100;
+/** Replays that read past the claim's first page, at once (each a few etcd round trips). */
+const REPLAY_CONCURRENCY = 4;
 /** One-by-one claims (txn + journal replay) run at once when a group claim lost a race. */
 const CLAIM_CONCURRENCY = 8;
 
@@ -44,6 +46,8 @@ export interface PartitionManagerOptions {
   settleMs?: number;
   /** Reconcile period. Default 1000 ms. */
   reconcileMs?: number;
+  /** Sends the claims (their answers carry the first page of each journal): the journal's bulk client. Default: the manager's client. */
+  claimClient?: Etcd3;
 }
 
 /** What the owner of the tables (the cluster backend) does when a partition arrives or leaves. */
@@ -66,6 +70,8 @@ export class PartitionManager {
   private readonly mine = new Map<number, string>();
   private readonly owners = new Map<number, string>();
   private readonly freeSince = new Map<number, number>();
+  /** Owner changes the watch reported, with their revision: kept over a round's older read. */
+  private readonly watched = new Map<number, { nodeId: string | undefined; revision: bigint }>();
   /** Partitions being handed off: refused to new calls while their last batch commits. */
   private readonly draining = new Set<number>();
   /** Partitions claimed whose journal is still being replayed: not served yet. */
@@ -212,6 +218,12 @@ export class PartitionManager {
       this.owners.set(p, kv.value.toString());
       ownerRevs.set(p, kv.create_revision);
     }
+    // The watch may have told of newer changes while this read was on its way: they stand.
+    const readRevision = BigInt(ownersRead.header.revision);
+    for (const [p, seen] of this.watched) {
+      if (seen.revision <= readRevision) this.watched.delete(p);
+      else if (!this.mine.has(p)) this.noteOwner(p, seen.nodeId);
+    }
     // Ours no longer (owner key gone or re-created): stop at once.
     for (const [p, claimRev] of [...this.mine]) {
       if (ownerRevs.get(p) !== claimRev) this.drop(p, 'its owner key in etcd is no longer our claim');
@@ -266,7 +278,7 @@ export class PartitionManager {
       if (lease === undefined || this.stopped) return;
       let claimed;
       try {
-        claimed = await claimPartitions(this.client, this.keys, group, this.options.nodeId, lease, CLAIM_LOG_PAGE);
+        claimed = await claimPartitions(this.options.claimClient ?? this.client, this.keys, group, this.options.nodeId, lease, CLAIM_LOG_PAGE);
       } catch (error) {
         // Ambiguous (it may have committed): the one-by-one claims below find our own owner keys
         // and leave them to expire; the next rounds claim what is really free.
@@ -274,17 +286,18 @@ export class PartitionManager {
         continue;
       }
       if (claimed === undefined) single.push(...group);
-      else await Promise.all(group.map((p) => this.adoptClaim(p, claimed.claimRev, claimed.reads.get(p)).catch((error: unknown) => failures.push(error))));
-    }
-    let next = 0;
-    const worker = async () => {
-      while (next < single.length) {
-        const p = single[next++]!;
-        if (!this.session.live() || this.stopped) return;
-        await this.claim(p).catch((error: unknown) => failures.push(error));
+      else {
+        // Partitions whose whole log came with the claim are served at once; the rest read on,
+        // a few at a time, so etcd keeps room for the journal writes of those already served.
+        const adopt = (p: number) => this.adoptClaim(p, claimed.claimRev, claimed.reads.get(p)).catch((error: unknown) => failures.push(error));
+        const whole = group.filter((p) => !claimed.reads.get(p)!.more);
+        const rest = group.filter((p) => claimed.reads.get(p)!.more);
+        await Promise.all([...whole.map(adopt), runLimited(rest, REPLAY_CONCURRENCY, adopt)]);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, single.length) }, worker));
+    }
+    await runLimited(single, CLAIM_CONCURRENCY, async (p) => {
+      if (this.session.live() && !this.stopped) await this.claim(p).catch((error: unknown) => failures.push(error));
+    });
     if (failures.length > 0) throw failures[0];
   }
 
@@ -349,13 +362,24 @@ export class PartitionManager {
   }
 
   /**
-   * A claim of p by `nodeId` that the watch reported: the owner map (what forwarding routes by)
-   * learns it now rather than at the next round. Our own partitions are never changed here: the
-   * round's read decides whether we lost one.
+   * A change of owners/p that the watch reported (nodeId undefined: deleted): the owner map, which
+   * forwarding routes by, learns it now rather than at the next round, and keeps it over a round
+   * whose read is older. Our own partitions are never changed here: a round's read decides
+   * whether we lost one.
    */
-  private ownerSeen(key: string, nodeId: string): void {
+  private ownerSeen(key: string, nodeId: string | undefined, modRevision: string): void {
     const p = this.keys.partitionOfOwnerKey(key);
-    if (p === undefined || this.mine.has(p)) return;
+    if (p === undefined) return;
+    this.watched.set(p, { nodeId, revision: BigInt(modRevision) });
+    if (!this.mine.has(p)) this.noteOwner(p, nodeId);
+    if (nodeId === undefined) this.trigger();
+  }
+
+  private noteOwner(p: number, nodeId: string | undefined): void {
+    if (nodeId === undefined) {
+      this.owners.delete(p);
+      return;
+    }
     this.owners.set(p, nodeId);
     this.freeSince.delete(p);
   }
@@ -376,8 +400,8 @@ export class PartitionManager {
             return;
           }
           this.watcher = watcher;
-          watcher.on('delete', () => this.trigger());
-          watcher.on('put', (kv) => this.ownerSeen(kv.key.toString(), kv.value.toString()));
+          watcher.on('delete', (kv) => this.ownerSeen(kv.key.toString(), undefined, kv.mod_revision));
+          watcher.on('put', (kv) => this.ownerSeen(kv.key.toString(), kv.value.toString(), kv.mod_revision));
           watcher.on('error', () => {
             if (this.watcher !== watcher) return;
             this.watcher = undefined;
@@ -387,4 +411,13 @@ export class PartitionManager {
         () => (this.watching = false),
       );
   }
+}
+
+/** Runs `task` over `items`, at most `limit` at a time; resolves when all have ended. */
+async function runLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
