@@ -23,12 +23,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IStatusResponse } from 'etcd3';
 import { ThriftConnection } from '../../src/client/thrift-connection';
 import { partitionOf } from '../../src/cluster/partitions';
 import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
-import { writeSection } from './results-file';
+import { commandLine, writeSection } from './results-file';
 import { freePort, ROOT } from './targets';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -179,11 +179,16 @@ const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 /** Each etcd member's database size, in bytes. */
 async function dbSizesOf(endpoints: string[]): Promise<number[]> {
+  return (await memberStatuses(endpoints)).map((status) => Number(status.dbSize));
+}
+
+/** Each etcd member's own status (asked of that member alone). */
+function memberStatuses(endpoints: string[]): Promise<IStatusResponse[]> {
   return Promise.all(
     endpoints.map(async (endpoint) => {
       const one = new Etcd3({ hosts: [endpoint] });
       try {
-        return Number((await one.maintenance.status()).dbSize);
+        return await one.maintenance.status();
       } finally {
         one.close();
       }
@@ -256,14 +261,7 @@ async function pauseEtcdLeader(etcd: { endpoints: string[]; procs: ChildProcess[
     const keys = keyPerPartition();
     const before = await fenceCounters(conn, keys);
     const ownersBefore = (await call(conn, 'clusterInfo', undefined)).owners;
-    const statuses = await Promise.all(etcd.endpoints.map(async (endpoint) => {
-      const one = new Etcd3({ hosts: [endpoint] });
-      try {
-        return await one.maintenance.status();
-      } finally {
-        one.close();
-      }
-    }));
+    const statuses = await memberStatuses(etcd.endpoints);
     const leader = statuses.findIndex((status) => status.leader === status.header.member_id);
     if (leader < 0) throw new Error('no etcd leader found');
     const pid = etcd.procs[leader].pid!;
@@ -422,8 +420,7 @@ async function main(): Promise<void> {
       ]),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    const args = process.argv.slice(2).join(' ');
-    writeSection('cluster', [`## cluster mode (\`npm run bench:cluster${args === '' ? '' : ` -- ${args}`}\`)`, '', `${new Date().toISOString()}`, '', ...lines].join('\n'));
+    writeSection('cluster', [`## cluster mode (${commandLine('bench:cluster')})`, '', `${new Date().toISOString()}`, '', ...lines].join('\n'));
     await Promise.all(nodes.map((n) => stop(n.child)));
     await Promise.all(etcd.procs.map(stop));
   } finally {

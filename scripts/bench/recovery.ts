@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { FileStore } from '../../src/store/file-store';
 import { leaseKey, lockdMemory } from './capacity';
 import { lockdClient } from './clients';
-import { writeSection } from './results-file';
+import { commandLine, writeSection } from './results-file';
 import { cpuMsOf, rssOf, startLockd } from './targets';
 import { EMPTY_SNAPSHOT_SOURCE } from '../../src/store/store';
 
@@ -91,8 +91,7 @@ async function main(): Promise<void> {
       }
     }
     console.log(lines.join('\n'));
-    const args = process.argv.slice(2).join(' ');
-    const heading = `## restart (\`npm run bench:recovery${args === '' ? '' : ` -- ${args}`}\`)`;
+    const heading = `## restart (${commandLine('bench:recovery')})`;
     const when = `${new Date().toISOString()}, load average ${os.loadavg()[0].toFixed(2)} at the end. Target: listening and answering within 3 s.`;
     writeSection('restart', [heading, '', when, '', ...lines].join('\n'));
   } finally {

@@ -38,3 +38,9 @@ export function writeSection(name: string, body: string, file = RESULTS): void {
   });
   fs.writeFileSync(file, replaced ? updated : `${text.trimEnd()}\n\n${section}`);
 }
+
+/** How this process was started, as `npm run SCRIPT -- ARGS` in backquotes: what a section's heading names. */
+export function commandLine(script: string): string {
+  const args = process.argv.slice(2).join(' ');
+  return `\`npm run ${script}${args === '' ? '' : ` -- ${args}`}\``;
+}

@@ -426,9 +426,12 @@ export class EtcdJournal {
     if (this.stateOf === undefined || this.closed) return;
     for (const part of this.parts.values()) {
       if (part.snapshotting || part.logEntries === 0) continue;
-      // Rewriting many live leases to drop a short log costs more than a failover replaying it.
-      const snapshotBytes = (this.stateOf(part.p)?.leaseCount ?? 0) * SNAPSHOT_BYTES_PER_LEASE;
-      if (part.logEntries < this.compactLogEntries && part.logBytes < Math.max(this.compactLogBytes, 2 * snapshotBytes)) continue;
+      if (part.logEntries < this.compactLogEntries) {
+        if (part.logBytes < this.compactLogBytes) continue;
+        // Rewriting many live leases to drop a short log costs more than a failover replaying it.
+        const snapshotBytes = (this.stateOf(part.p)?.leaseCount ?? 0) * SNAPSHOT_BYTES_PER_LEASE;
+        if (part.logBytes < 2 * snapshotBytes) continue;
+      }
       part.snapshotting = true;
       this.snapshot(part.p)
         .catch((error: Error) => {

@@ -12,7 +12,7 @@
  *
  * Failover is waited out here, not passed on to the client: while the key's partition has no
  * owner, or its owner cannot be reached or answers UNAVAILABLE (which always means it changed
- * nothing), the call is routed again every RETRY_MS until the routing's failoverWaitMs passed.
+ * nothing), the call is routed again every FAILOVER_RETRY_MS until the routing's failoverWaitMs passed.
  * So a client of a live node, even one that never retries (the seed's), sees a slow call, not an
  * error, when another node dies. A link that breaks after a call was sent is not retried: the
  * owner may have acted on it, and the client hears UNAVAILABLE as it would from a lost connection.
@@ -26,7 +26,7 @@ import type { CallContext, ListMethod, ListPage } from './handlers';
 import { required, requiredKey } from './handlers';
 import type { ClusterRouting, PeerLinks } from '../backend/routing';
 import { encodedSizeOf, mergeListPages, peerListPages } from '../backend/cluster-list';
-import { callOwner, FAILOVER_RETRY_MS as RETRY_MS, FailoverWait, leaseView, lockInfoView, notOwner, unavailableFrom } from '../backend/route-call';
+import { callOwner, FAILOVER_RETRY_MS, FailoverWait, leaseView, lockInfoView, notOwner, unavailableFrom } from '../backend/route-call';
 
 /** What the forwarder needs from its connection besides the CallContext. */
 export interface ForwardingHost extends CallContext {
@@ -55,7 +55,7 @@ export class Forwarder {
   /** Links over which the owner may hold something bound to this connection. */
   private readonly boundLinks = new Set<string>();
   /** When each call waiting out a failover gives up (set at its first refusal). */
-  private readonly deadlines = new WeakMap<KeyedCall, FailoverWait>();
+  private readonly failoverWaits = new WeakMap<KeyedCall, FailoverWait>();
 
   /**
    * How long a forwarded call may take beyond its own waitMs: the owner answers a change once
@@ -88,14 +88,14 @@ export class Forwarder {
 
   /**
    * `call` got UNAVAILABLE (its partition has no owner, the owner cannot be reached, or this
-   * node just stopped serving it): routes it again after RETRY_MS, or answers `error` once the
+   * node just stopped serving it): routes it again after FAILOVER_RETRY_MS, or answers `error` once the
    * failover wait that began with its first refusal is over.
    */
   waitOutFailover(call: KeyedCall, error: unknown): void {
-    let wait = this.deadlines.get(call);
+    let wait = this.failoverWaits.get(call);
     if (wait === undefined) {
       wait = new FailoverWait(this.routing.failoverWaitMs);
-      this.deadlines.set(call, wait);
+      this.failoverWaits.set(call, wait);
     }
     if (!wait.mayRetry()) {
       this.replyError(call.method, call.seqid, error);
@@ -108,7 +108,7 @@ export class Forwarder {
       } catch (refusal) {
         this.replyError(call.method, call.seqid, refusal);
       }
-    }, RETRY_MS).unref();
+    }, FAILOVER_RETRY_MS).unref();
   }
 
   /** cancelWait for a wait that was forwarded: true when handled here. */
