@@ -9,9 +9,11 @@
  *     node (target: node TTL + 2 s);
  *   - SIGSTOP of the etcd leader: time to the first call answered, and whether partitions moved;
  *   - etcd's database size after the run.
- * Rounds are interleaved (lockd, etcd, lockd, etcd...); the table shows medians.
+ * Rounds are interleaved (lockd, etcd, lockd, etcd...) after an unmeasured warm-up of each
+ * uncontended workload (a fresh cluster's first seconds ran ~40% slower for both sides: JIT,
+ * etcd's first WAL and DB pages); the table shows medians.
  *
- *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--concurrency 64] [--node-ttl 5s] [--partitions 64] [--soak-seconds 0]
+ *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--warmup-seconds 3] [--concurrency 64] [--node-ttl 5s] [--partitions 64] [--soak-seconds 0]
  *   (--rounds 0: the failover and the DB size only; --soak-seconds 600: ten minutes of full
  *   owner-routed load before the failover, every etcd member's DB size sampled each 10 s)
  *
@@ -38,6 +40,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '2' },
+    'warmup-seconds': { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     'node-ttl': { type: 'string', default: '5s' },
     partitions: { type: 'string', default: '64' },
@@ -47,6 +50,7 @@ const { values } = parseArgs({
 /** Seconds of full owner-routed load after the rounds, with etcd's DB size sampled (issue 13: 10 minutes under 256 MiB). */
 const SOAK_SECONDS = Number(values['soak-seconds']);
 const SECONDS = Number(values.seconds);
+const WARMUP_SECONDS = Number(values['warmup-seconds']);
 const LOG_DIR = process.env.BENCH_LOG_DIR;
 /** BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR': Node flags for every lockd node (profiles are written when a node stops). */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
@@ -158,9 +162,9 @@ function call<M extends MethodName>(connection: ThriftConnection, method: M, arg
 }
 
 /** Runs `pair` in C loops for SECONDS; pairs per second of the time until the last loop ended. */
-async function runFor(pair: (worker: number, i: number) => Promise<void>): Promise<number> {
+async function runFor(pair: (worker: number, i: number) => Promise<void>, seconds = SECONDS): Promise<number> {
   const start = Date.now();
-  const end = start + SECONDS * 1000;
+  const end = start + seconds * 1000;
   let pairs = 0;
   await Promise.all(
     Array.from({ length: C }, async (_, worker) => {
@@ -346,6 +350,7 @@ async function main(): Promise<void> {
       await campaign.resign();
     };
 
+    if (ROUNDS > 0 && WARMUP_SECONDS > 0) for (const pair of [lockdPair(ownerConns), etcdPair, lockdPair(anyConns)]) await runFor(pair, WARMUP_SECONDS);
     const results: Record<string, number[]> = { owner: [], any: [], etcdLock: [], lockdContended: [], etcdContended: [], lockdTop: [], etcdTop: [] };
     for (let round = 0; round < ROUNDS; round++) {
       results.owner.push(await runFor(lockdPair(ownerConns)));
@@ -407,7 +412,7 @@ async function main(): Promise<void> {
       `| contended: top worker's share of grants (FIFO ≈ ${pct(1 / C)}, bound ${pct(2 / C)}) | ${pct(m.lockdTop)} | ${pct(m.etcdTop)} | |`,
     ];
     const lines = [
-      `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians), load ${os.loadavg()[0].toFixed(1)} at the end`,
+      `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} interleaved rounds (medians), load ${os.loadavg()[0].toFixed(1)} at the end`,
       '',
       '| measurement | lockd cluster | etcd (same etcd) | ratio |',
       '|---|---|---|---|',

@@ -8,7 +8,8 @@ import { ConfigError, UnavailableError } from '../errors';
 import type { TableLimits } from '../table/lock-table';
 import type { Clock } from '../table/types';
 import { ClusterBackend } from './cluster-backend';
-import { createEtcdClient } from './etcd-client';
+import { createEtcdClient, MemberClients } from './etcd-client';
+import { EtcdTxnChannel } from './etcd-txn-channel';
 import { compactEtcdHistory, EtcdJournal } from './etcd-journal';
 import { ClusterKeys } from './keys';
 import { NodeSession } from './node-session';
@@ -62,15 +63,25 @@ export async function startClusterNode(
   const client = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs);
   // Replays, snapshots and claims on connections of their own (see JournalOptions.bulkClient).
   const bulkClient = createEtcdClient(options.etcdEndpoints, options.etcdCallTimeoutMs, 'bulk');
+  // Keep-alives stay on one member and move on when it stalls (a paused etcd leader).
+  const sessionMembers = new MemberClients(options.etcdEndpoints, options.etcdCallTimeoutMs, 'session');
+  const appends = new EtcdTxnChannel(options.etcdEndpoints, options.etcdCallTimeoutMs);
+  const closeClients = () => {
+    appends.close();
+    sessionMembers.close();
+    bulkClient.close();
+    client.close();
+  };
   try {
     const keys = new ClusterKeys(options.cluster);
     const config = await retryUntil(options.etcdStartupTimeoutMs, () => readOrCreateConfig(client, keys, options.partitions));
-    const session = new NodeSession(client, keys, { nodeId: options.nodeId, advertise: options.advertise, nodeTtlMs: options.nodeTtlMs });
+    const session = new NodeSession(client, keys, { nodeId: options.nodeId, advertise: options.advertise, nodeTtlMs: options.nodeTtlMs, keepAliveMembers: sessionMembers });
     const journal = new EtcdJournal(client, keys, {
       deadline: () => session.deadline,
       compactLogEntries: options.compactLogEntries,
       compactLogBytes: options.compactLogBytes,
       bulkClient,
+      appendClient: appends,
     });
     let backend: ClusterBackend | undefined;
     const manager = new PartitionManager(
@@ -130,14 +141,12 @@ export async function startClusterNode(
         await manager.stop();
         await backend!.close();
         await session.close();
-        bulkClient.close();
-        client.close();
+        closeClients();
       },
     };
     return node;
   } catch (error) {
-    bulkClient.close();
-    client.close();
+    closeClients();
     throw error;
   }
 }

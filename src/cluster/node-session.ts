@@ -13,6 +13,12 @@ import { hostname } from 'node:os';
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import type { ClusterKeys } from './keys';
 
+/** Where keep-alive streams go: one member at a time, the next one when it stalls (see MemberClients). */
+export interface KeepAliveMembers {
+  readonly current: Etcd3;
+  next(): void;
+}
+
 /** Clock-rate bound between this node and etcd's leader (ρ). */
 const CLOCK_RATE_BOUND = 1e-3;
 /** Fixed margin (δ) under the deadline, ms: covers scheduling between a check and an answer. */
@@ -26,13 +32,25 @@ export interface NodeSessionOptions {
   nodeTtlMs: number;
   /**
    * A keep-alive unanswered this long means the stream's member is stalled (paused, cut off):
-   * the stream is dropped and the next keep-alive opens a new one (etcd3 picks a host whose
-   * circuit is closed). Default 1000 ms.
+   * the stream is dropped and the next keep-alive opens a new one on the next member (see
+   * keepAliveMembers). Default 1000 ms.
    */
   keepAliveStallMs?: number;
+  /**
+   * Members for the keep-alive stream, one at a time. Default: the session's client (etcd3 picks
+   * a random member for each new stream, which may be the stalled one again).
+   */
+  keepAliveMembers?: KeepAliveMembers;
   /** Monotonic clock, ms. Default performance.now. */
   monotonicNow?: () => number;
 }
+
+/**
+ * Keep-alives are sent every TTL / 8 (625 ms at the default 5 s), within these bounds: often
+ * enough that a stalled member is left, and a new member reached, well before the deadline.
+ */
+const KEEP_ALIVE_EVERY_MIN_MS = 100;
+const KEEP_ALIVE_EVERY_MAX_MS = 1_000;
 
 /** What ended a session. */
 export type SessionEnd = 'deadline' | 'lease-gone' | 'closed';
@@ -54,6 +72,8 @@ export class NodeSession {
   private readonly now: () => number;
   /** Keep-alives answered with TTL > 0, for tests and metrics. */
   keepAlivesAnswered = 0;
+  /** Times the keep-alive stream left a member that stalled or failed, for tests and logs. */
+  memberSwitches = 0;
 
   constructor(
     private readonly client: Etcd3,
@@ -126,7 +146,8 @@ export class NodeSession {
 
   private scheduleKeepAlive(): void {
     clearTimeout(this.keepAliveTimer);
-    this.keepAliveTimer = setTimeout(() => void this.keepAlive(), Math.max(100, this.grantedTtlMs / 3));
+    const every = Math.min(KEEP_ALIVE_EVERY_MAX_MS, Math.max(KEEP_ALIVE_EVERY_MIN_MS, this.grantedTtlMs / 8));
+    this.keepAliveTimer = setTimeout(() => void this.keepAlive(), every);
     this.keepAliveTimer.unref();
   }
 
@@ -135,26 +156,26 @@ export class NodeSession {
     if (lease === undefined) return;
     this.scheduleKeepAlive();
     const oldest = this.sentAt[0];
-    if (oldest !== undefined && this.now() - oldest > (this.options.keepAliveStallMs ?? 1000)) this.resetStream();
+    if (oldest !== undefined && this.now() - oldest > (this.options.keepAliveStallMs ?? 1000)) this.leaveMember();
     try {
       const stream = await this.openStream();
       if (stream === undefined || this.leaseId !== lease) return;
       this.sentAt.push(this.now());
       stream.write({ ID: lease });
     } catch {
-      // etcd unreachable: the deadline timer ends the session if this lasts.
-      this.resetStream();
+      // Member unreachable: the next one is tried at the next tick; the deadline timer ends the session if none answers.
+      this.leaveMember();
     }
   }
 
   private async openStream(): Promise<IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined> {
     if (this.stream !== undefined) return this.stream;
     this.opening ??= (async () => {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
+      const stream = await (this.options.keepAliveMembers?.current ?? this.client).leaseClient.leaseKeepAlive();
       this.sentAt = [];
       stream.on('data', (response: ILeaseKeepAliveResponse) => this.onKeepAlive(stream, response));
-      stream.on('error', () => this.stream === stream && this.resetStream());
-      stream.on('end', () => this.stream === stream && this.resetStream());
+      stream.on('error', () => this.stream === stream && this.leaveMember());
+      stream.on('end', () => this.stream === stream && this.leaveMember());
       this.stream = stream;
     })().finally(() => (this.opening = undefined));
     await this.opening;
@@ -193,6 +214,14 @@ export class NodeSession {
     }
     this.end('deadline');
   };
+
+  /** Drops the stream and moves on to the next member: this one stalled or failed. */
+  private leaveMember(): void {
+    this.resetStream();
+    if (this.options.keepAliveMembers === undefined) return;
+    this.options.keepAliveMembers.next();
+    this.memberSwitches++;
+  }
 
   private resetStream(): void {
     const stream = this.stream;

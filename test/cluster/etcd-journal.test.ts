@@ -133,6 +133,46 @@ test('replay rebuilds exactly the leases and the fence ceiling: grants, re-entry
   expect(next.kind === 'granted' && next.lease.fence).toBeGreaterThan(Math.max(...expected.map((l) => l.fence)));
 });
 
+test('a change nobody waits for (a release) rides in the next synced txn, or is written alone once its write-behind time came, or at close', async () => {
+  const keys = freshKeys();
+  const c1 = client();
+  const a = await owner(c1, keys, 'node-a', { writeBehindMs: 60_000 });
+  const t = a.table;
+  const first = t.acquire({ key: 'first', session: 0 }, NOW);
+  if (first.kind !== 'granted') throw new Error('first not granted');
+  expect(await sync(a.journal)).toBeNull();
+  const txns = a.journal.txnsSent;
+  t.release('first', first.lease.token, NOW + 1);
+  a.journal.writeBehind(P);
+  // Turns in which an immediate write-behind would have sent a txn of its own.
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  expect(a.journal.txnsSent).toBe(txns);
+  const second = t.acquire({ key: 'second', session: 0 }, NOW + 2);
+  if (second.kind !== 'granted') throw new Error('second not granted');
+  expect(await sync(a.journal)).toBeNull();
+  expect(a.journal.txnsSent).toBe(txns + 1);
+
+  // A short write-behind time: written without any sync.
+  await releasePartition(c1, keys, P, a.claim.claimRev);
+  const b = await owner(client(), keys, 'node-b', { writeBehindMs: 50 });
+  expect(b.replay.leases.map((l) => l.key)).toEqual(['second']);
+  expect(b.table.release('second', second.lease.token, NOW + 3)).toBe(true);
+  b.journal.writeBehind(P);
+  for (let i = 0; i < 200 && b.journal.txnsSent === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(b.journal.txnsSent).toBe(1);
+
+  // Closing writes what waits for its write-behind time.
+  const third = b.table.acquire({ key: 'third', session: 0 }, NOW + 4);
+  if (third.kind !== 'granted') throw new Error('third not granted');
+  expect(await sync(b.journal)).toBeNull();
+  b.table.release('third', third.lease.token, NOW + 5);
+  b.journal.writeBehind(P);
+  await b.journal.close();
+  await releasePartition(c1, keys, P, b.claim.claimRev);
+  const c = await owner(client(), keys, 'node-c');
+  expect(c.replay.leases).toEqual([]);
+});
+
 test('compaction (a snapshot of the partition, then etcd history) keeps the log short and replay exact', async () => {
   const keys = freshKeys();
   const c1 = client();
