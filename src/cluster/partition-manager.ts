@@ -30,8 +30,8 @@ import { type ClaimedRead, claimPartition, claimPartitions, releasePartition } f
 const HANDOFFS_PER_ROUND = 4;
 /** Free partitions claimed in one txn (claimPartitions: at most 42). */
 const CLAIM_GROUP = 32;
-/** Log entries of each partition the claim's txn reads (the rest is paged after it). */
-const CLAIM_LOG_PAGE = 100;
+/** Log entries of each partition the claim's txn reads (the rest is paged after it): a whole log compacted at 16 KiB. */
+const CLAIM_LOG_PAGE = 256;
 /** Replays that read past the claim's first page, at once (each a few etcd round trips). */
 const REPLAY_CONCURRENCY = 4;
 /** One-by-one claims (txn + journal replay) run at once when a group claim lost a race. */
