@@ -11,7 +11,8 @@
  *   - etcd's database size after the run.
  * Rounds are interleaved (lockd, etcd, lockd, etcd...) after an unmeasured warm-up of each
  * uncontended workload (a fresh cluster's first seconds ran ~40% slower for both sides: JIT,
- * etcd's first WAL and DB pages); the table shows medians.
+ * etcd's first WAL and DB pages); the table shows medians, and each ratio is the median of the
+ * rounds' own ratios (a round's two runs share the machine's load of the moment).
  *
  *   npm run bench:cluster -- [--seconds 4] [--rounds 2] [--warmup-seconds 3] [--concurrency 64] [--node-ttl 5s] [--partitions 64] [--soak-seconds 0]
  *   (--rounds 0: the failover and the DB size only; --soak-seconds 600: ten minutes of full
@@ -31,6 +32,7 @@ import { partitionOf } from '../../src/cluster/partitions';
 import { CALL_WRITERS, type CallArgs, type CallWriter, type MethodName, type ResultOf } from '../../src/protocol/lock-service/client';
 import type { WireClusterInfo } from '../../src/protocol/lock-service/structs';
 import { commandLine, writeSection } from './results-file';
+import { median } from './stats';
 import { freePort, ROOT } from './targets';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -176,8 +178,6 @@ async function runFor(pair: (worker: number, i: number) => Promise<void>, second
   );
   return pairs / ((Date.now() - start) / 1000);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
@@ -402,17 +402,19 @@ async function main(): Promise<void> {
     etcdClient.close();
 
     const f = (n: number) => Math.round(n).toLocaleString('en-US');
-    const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+    // Each round's lockd and etcd runs were back to back, under the same load from outside: the
+    // ratio is the median of the rounds' own ratios, not a ratio of medians from different rounds.
+    const ratio = (lockd: number[], etcd: number[]) => `${median(lockd.map((x, i) => x / etcd[i])).toFixed(1)}x`;
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<keyof typeof results, number>;
     const throughput = ROUNDS === 0 ? [] : [
-      `| uncontended pairs/s, owner-routed | ${f(m.owner)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.owner, m.etcdLock)} |`,
-      `| uncontended pairs/s, via any node | ${f(m.any)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(m.any, m.etcdLock)} |`,
-      `| contended (one key) pairs/s | ${f(m.lockdContended)} | ${f(m.etcdContended)} (etcd3 Election) | ${ratio(m.lockdContended, m.etcdContended)} |`,
+      `| uncontended pairs/s, owner-routed | ${f(m.owner)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(results.owner, results.etcdLock)} |`,
+      `| uncontended pairs/s, via any node | ${f(m.any)} | ${f(m.etcdLock)} (etcd3 Lock) | ${ratio(results.any, results.etcdLock)} |`,
+      `| contended (one key) pairs/s | ${f(m.lockdContended)} | ${f(m.etcdContended)} (etcd3 Election) | ${ratio(results.lockdContended, results.etcdContended)} |`,
       `| contended: top worker's share of grants (FIFO ≈ ${pct(1 / C)}, bound ${pct(2 / C)}) | ${pct(m.lockdTop)} | ${pct(m.etcdTop)} | |`,
     ];
     const lines = [
-      `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} interleaved rounds (medians), load ${os.loadavg()[0].toFixed(1)} at the end`,
+      `lockd cluster mode: 3 etcd members, 3 lockd nodes (--partitions ${PARTITIONS}, --node-ttl ${NODE_TTL}), C=${C}, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} interleaved rounds (medians; ratios: the median of each round's own), load ${os.loadavg()[0].toFixed(1)} at the end`,
       '',
       '| measurement | lockd cluster | etcd (same etcd) | ratio |',
       '|---|---|---|---|',

@@ -3,10 +3,11 @@
  * only: the one etcd call on the hot path of cluster mode. Measured on a 2-core machine under
  * the cluster benchmark, etcd3 + grpc-js spent 1.5-2.5 ms of CPU per txn, most of a lockd
  * node's CPU; this channel spends about half as much (HTTP/2 framing is node's own), which goes
- * to etcd instead. Everything else (claims, replays, watches, leases) stays on etcd3.
+ * to etcd instead. Small snapshots go this way too; everything else (claims, replays, large
+ * snapshots, watches, leases) stays on etcd3.
  *
- * Encodes only what the journal sends: compares on CREATE / VERSION / MOD revisions, puts and
- * single-key ranges; decodes `succeeded` and each range's key-values. One member at a time: a
+ * Encodes only what the journal sends: compares on CREATE / VERSION / MOD revisions, puts,
+ * single-key ranges and range deletes; decodes `succeeded` and each range's key-values. One member at a time: a
  * call that times out or finds its member unreachable moves the channel to the next member
  * (a paused etcd leader costs one call deadline, not one per randomly chosen call).
  */
@@ -23,10 +24,11 @@ export interface TxnCompare {
   mod_revision?: string | number;
 }
 
-/** One request of a txn branch: a put, or a range of a single key. */
+/** One request of a txn branch: a put, a range of a single key, or a delete of a key range. */
 export interface TxnOp {
   request_put?: { key: Buffer; value: Buffer };
   request_range?: { key: Buffer };
+  request_delete_range?: { key: Buffer; range_end: Buffer };
 }
 
 export interface TxnRequest {
@@ -241,7 +243,11 @@ function encodeCompare(compare: TxnCompare): Buffer {
 function encodeOp(op: TxnOp): Buffer {
   if (op.request_put !== undefined) return new ProtoWriter().bytesField(2, new ProtoWriter().bytesField(1, op.request_put.key).bytesField(2, op.request_put.value).finish()).finish();
   if (op.request_range !== undefined) return new ProtoWriter().bytesField(1, new ProtoWriter().bytesField(1, op.request_range.key).finish()).finish();
-  throw new Error('a txn op must be a put or a range');
+  if (op.request_delete_range !== undefined) {
+    const { key, range_end } = op.request_delete_range;
+    return new ProtoWriter().bytesField(3, new ProtoWriter().bytesField(1, key).bytesField(2, range_end).finish()).finish();
+  }
+  throw new Error('a txn op must be a put, a range or a delete range');
 }
 
 /** Reads protobuf fields off a buffer. */

@@ -7,6 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { UnavailableError } from '../../src/errors';
 import { compactEtcdHistory, EtcdJournal } from '../../src/cluster/etcd-journal';
 import { createEtcdClient } from '../../src/cluster/etcd-client';
+import { EtcdTxnChannel } from '../../src/cluster/etcd-txn-channel';
 import { ClusterKeys } from '../../src/cluster/keys';
 import { claimPartition, claimPartitions, releasePartition } from '../../src/cluster/ownership';
 import { LockTable, TableLimits } from '../../src/table/lock-table';
@@ -19,7 +20,7 @@ const P = 5;
 const NOW = 1_700_000_000_000;
 
 let etcd: EtcdCluster;
-const clients: Etcd3[] = [];
+const clients: Array<{ close(): void }> = [];
 let clusterSeq = 0;
 
 beforeAll(async () => {
@@ -34,6 +35,13 @@ function client(timeoutMs = 2000): Etcd3 {
   const c = createEtcdClient(etcd.endpoints, timeoutMs);
   clients.push(c);
   return c;
+}
+
+/** The append channel a node uses (the journal's default in these tests is etcd3's client). */
+function txnChannel(): EtcdTxnChannel {
+  const channel = new EtcdTxnChannel(etcd.endpoints, 2000);
+  clients.push(channel);
+  return channel;
 }
 
 async function grantLease(c: Etcd3, ttlSeconds = 30): Promise<string> {
@@ -219,21 +227,48 @@ test('a batch whose seq already holds other bytes is never acknowledged: the par
   expect(a.journal.owned()).toEqual([]);
 });
 
-test('a snapshot at a gen where an earlier attempt left chunks (it failed before its meta) replaces them: replay stays exact', async () => {
+test('a one-chunk snapshot (one txn, over the append channel) at a gen where an earlier attempt left chunks replaces them: replay stays exact', async () => {
   const keys = freshKeys();
   const c1 = client();
-  const a = await owner(c1, keys, 'node-a');
+  const a = await owner(c1, keys, 'node-a', { appendClient: txnChannel() });
   for (let i = 0; i < 4; i++) {
     a.table.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
     expect(await sync(a.journal)).toBeNull();
   }
   // Four batches committed (seq 0..3): the next snapshot is gen 3. A dead attempt left chunk 7 there.
   await c1.put(keys.snapChunk(P, 3, 7)).value(Buffer.from('left by an attempt that never wrote its meta'));
+  const revision = async () => Number((await c1.kv.range({ key: Buffer.from(keys.config), count_only: true })).header.revision);
+  const before = await revision();
   expect(await a.journal.snapshot(P)).toBe(true);
+  expect(await revision()).toBe(before + 1); // each etcd txn that writes is one revision
+  expect(Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, 3)).strings())).toEqual([keys.snapChunk(P, 3, 0)]);
   const expected = sortedLeases(a.table.durableLeases());
   await releasePartition(c1, keys, P, a.claim.claimRev);
   const b = await owner(client(), keys, 'node-b');
   expect(b.replay.snapshotLeases).toBe(4);
+  expect(b.replay.logEntries).toBe(0);
+  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+});
+
+test('a snapshot larger than one chunk is written chunk by chunk over stray chunks of an earlier attempt: replay stays exact', async () => {
+  const keys = freshKeys();
+  const c1 = client();
+  const a = await owner(c1, keys, 'node-a', { snapshotChunkBytes: 200 });
+  for (let i = 0; i < 20; i++) {
+    a.table.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
+    expect(await sync(a.journal)).toBeNull();
+  }
+  // Twenty batches (seq 0..19): the next snapshot is gen 19. A dead attempt left chunk 40 there.
+  await c1.put(keys.snapChunk(P, 19, 40)).value(Buffer.from('left by an attempt that never wrote its meta'));
+  expect(await a.journal.snapshot(P)).toBe(true);
+  const chunks = Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, 19)).strings());
+  expect(chunks.length).toBeGreaterThan(2);
+  expect(chunks).not.toContain(keys.snapChunk(P, 19, 40));
+  const expected = sortedLeases(a.table.durableLeases());
+  await releasePartition(c1, keys, P, a.claim.claimRev);
+  const b = await owner(client(), keys, 'node-b');
+  expect(b.replay.snapshotLeases).toBe(20);
+  expect(b.replay.logEntries).toBe(0);
   expect(sortedLeases(b.replay.leases)).toEqual(expected);
 });
 

@@ -75,6 +75,21 @@ test('a value of 1 MiB goes and comes back byte for byte; a missing key reads ba
   expect(read.responses[1].response_range.kvs).toEqual([]);
 });
 
+test('a range delete removes exactly [key, range_end), and a put beside it in the same txn stands', async () => {
+  for (const name of ['d/0', 'd/1', 'd/2', 'd/3']) await client.put(key(name)).value(name);
+  const response = await channel().txn({
+    compare: [],
+    success: [
+      { request_put: { key: key('d/0'), value: Buffer.from('kept') } },
+      { request_delete_range: { key: key('d/1'), range_end: key('d/3') } },
+    ],
+    failure: [],
+  });
+  expect(response.succeeded).toBe(true);
+  const left = await client.getAll().prefix(key('d/').toString()).strings();
+  expect(left).toEqual({ [key('d/0').toString()]: 'kept', [key('d/3').toString()]: 'd/3' });
+});
+
 test("etcd's refusal comes back as an UnavailableError with its gRPC status and message", async () => {
   // etcd's --max-txn-ops defaults to 128.
   const success = Array.from({ length: 200 }, (_, i) => ({ request_put: { key: key(`many/${i}`), value: Buffer.from('x') } }));
