@@ -37,6 +37,12 @@ function client(timeoutMs = 2000): Etcd3 {
   return c;
 }
 
+/** Gives up `previous`'s claim of P and opens P as node-b would: the replay a failover does. */
+async function nextOwner(c: Etcd3, keys: ClusterKeys, previous: { claim: { claimRev: string } }, options: ConstructorParameters<typeof EtcdJournal>[2] = {}) {
+  await releasePartition(c, keys, P, previous.claim.claimRev);
+  return owner(client(), keys, 'node-b', options);
+}
+
 /** The append channel a node uses (the journal's default in these tests is etcd3's client). */
 function txnChannel(): EtcdTxnChannel {
   const channel = new EtcdTxnChannel(etcd.endpoints, 2000);
@@ -132,8 +138,7 @@ test('replay rebuilds exactly the leases and the fence ceiling: grants, re-entry
   const expected = sortedLeases(t.durableLeases());
   expect(expected.map((l) => l.key)).toEqual(['s', 's', 'x']);
 
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b');
+  const b = await nextOwner(c1, keys, a);
   expect(sortedLeases(b.replay.leases)).toEqual(expected);
   expect(b.replay.fenceCeiling).toBe(t.reservedFenceCeiling);
   // The new owner continues above every fence issued before.
@@ -161,8 +166,7 @@ test('a change nobody waits for (a release) rides in the next synced txn, or is 
   expect(a.journal.txnsSent).toBe(txns + 1);
 
   // A short write-behind time: written without any sync.
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b', { writeBehindMs: 50 });
+  const b = await nextOwner(c1, keys, a, { writeBehindMs: 50 });
   expect(b.replay.leases.map((l) => l.key)).toEqual(['second']);
   expect(b.table.release('second', second.lease.token, NOW + 3)).toBe(true);
   b.journal.writeBehind(P);
@@ -205,8 +209,7 @@ test('compaction (a snapshot of the partition, then etcd history) keeps the log 
   // History before it is gone: a read at an old revision is refused.
   await expect(c1.kv.range({ key: Buffer.from(keys.config), revision: 1 })).rejects.toThrow(/compacted/);
 
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b');
+  const b = await nextOwner(c1, keys, a);
   expect(b.replay.snapshotLeases).toBeGreaterThan(0);
   expect(sortedLeases(b.replay.leases)).toEqual(sortedLeases(t.durableLeases()));
   expect(b.replay.leases.map((l) => l.key).sort()).toEqual(held.sort());
@@ -227,49 +230,47 @@ test('a batch whose seq already holds other bytes is never acknowledged: the par
   expect(a.journal.owned()).toEqual([]);
 });
 
-test('a one-chunk snapshot (one txn, over the append channel) at a gen where an earlier attempt left chunks replaces them: replay stays exact', async () => {
+/** A partition with `batches` committed batches, and a chunk that a dead snapshot attempt left in the generation the next snapshot gets. */
+async function partitionWithStrayChunk(batches: number, options: ConstructorParameters<typeof EtcdJournal>[2]) {
   const keys = freshKeys();
   const c1 = client();
-  const a = await owner(c1, keys, 'node-a', { appendClient: txnChannel() });
-  for (let i = 0; i < 4; i++) {
+  const a = await owner(c1, keys, 'node-a', options);
+  for (let i = 0; i < batches; i++) {
     a.table.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
     expect(await sync(a.journal)).toBeNull();
   }
-  // Four batches committed (seq 0..3): the next snapshot is gen 3. A dead attempt left chunk 7 there.
-  await c1.put(keys.snapChunk(P, 3, 7)).value(Buffer.from('left by an attempt that never wrote its meta'));
+  const gen = batches - 1;
+  const stray = keys.snapChunk(P, gen, 40);
+  await c1.put(stray).value(Buffer.from('left by an attempt that never wrote its meta'));
+  return { keys, c1, a, gen, stray };
+}
+
+/** The next owner replays exactly the leases of `a`, all from the snapshot. */
+async function expectReplayFromSnapshot(c1: Etcd3, keys: ClusterKeys, a: Awaited<ReturnType<typeof owner>>, leases: number): Promise<void> {
+  const expected = sortedLeases(a.table.durableLeases());
+  const b = await nextOwner(c1, keys, a);
+  expect(b.replay.snapshotLeases).toBe(leases);
+  expect(b.replay.logEntries).toBe(0);
+  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+}
+
+test('a one-chunk snapshot (one txn, over the append channel) at a gen where an earlier attempt left chunks replaces them: replay stays exact', async () => {
+  const { keys, c1, a, gen } = await partitionWithStrayChunk(4, { appendClient: txnChannel() });
   const revision = async () => Number((await c1.kv.range({ key: Buffer.from(keys.config), count_only: true })).header.revision);
   const before = await revision();
   expect(await a.journal.snapshot(P)).toBe(true);
   expect(await revision()).toBe(before + 1); // each etcd txn that writes is one revision
-  expect(Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, 3)).strings())).toEqual([keys.snapChunk(P, 3, 0)]);
-  const expected = sortedLeases(a.table.durableLeases());
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b');
-  expect(b.replay.snapshotLeases).toBe(4);
-  expect(b.replay.logEntries).toBe(0);
-  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+  expect(Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, gen)).strings())).toEqual([keys.snapChunk(P, gen, 0)]);
+  await expectReplayFromSnapshot(c1, keys, a, 4);
 });
 
 test('a snapshot larger than one chunk is written chunk by chunk over stray chunks of an earlier attempt: replay stays exact', async () => {
-  const keys = freshKeys();
-  const c1 = client();
-  const a = await owner(c1, keys, 'node-a', { snapshotChunkBytes: 200 });
-  for (let i = 0; i < 20; i++) {
-    a.table.acquire({ key: `k${i}`, session: 0, ttlMs: 60_000 }, NOW + i);
-    expect(await sync(a.journal)).toBeNull();
-  }
-  // Twenty batches (seq 0..19): the next snapshot is gen 19. A dead attempt left chunk 40 there.
-  await c1.put(keys.snapChunk(P, 19, 40)).value(Buffer.from('left by an attempt that never wrote its meta'));
+  const { keys, c1, a, gen, stray } = await partitionWithStrayChunk(20, { snapshotChunkBytes: 200 });
   expect(await a.journal.snapshot(P)).toBe(true);
-  const chunks = Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, 19)).strings());
+  const chunks = Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, gen)).strings());
   expect(chunks.length).toBeGreaterThan(2);
-  expect(chunks).not.toContain(keys.snapChunk(P, 19, 40));
-  const expected = sortedLeases(a.table.durableLeases());
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b');
-  expect(b.replay.snapshotLeases).toBe(20);
-  expect(b.replay.logEntries).toBe(0);
-  expect(sortedLeases(b.replay.leases)).toEqual(expected);
+  expect(chunks).not.toContain(stray);
+  await expectReplayFromSnapshot(c1, keys, a, 20);
 });
 
 test('a group claim takes free partitions in one txn, and replay from what it read equals a replay of its own; one owned partition makes it claim none', async () => {
@@ -344,7 +345,6 @@ test('an ambiguous write (etcd paused past the call deadline) is resent and jour
   expect(result).toBeNull();
   const entries = await client().getAll().prefix(keys.logPrefix(P)).keys();
   expect(entries).toHaveLength(1);
-  await releasePartition(c1, keys, P, a.claim.claimRev);
-  const b = await owner(client(), keys, 'node-b');
+  const b = await nextOwner(c1, keys, a);
   expect(b.replay.leases.map((l) => l.key)).toEqual(['during-pause']);
 });
