@@ -334,8 +334,9 @@ test('an ambiguous write (etcd paused past the call deadline) is resent and jour
   let result: Error | null | undefined;
   const done = sync(a.journal).then((error) => (result = error));
   try {
-    // Bounded: wait until at least two attempts were sent into the paused member.
-    for (let i = 0; i < 200 && a.journal.txnsSent < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    // Bounded (10 s: a loaded machine once took 4 s for the three): wait until at least two
+    // attempts were sent into the paused member.
+    for (let i = 0; i < 500 && a.journal.txnsSent < 3; i++) await new Promise((r) => setTimeout(r, 20));
     expect(a.journal.txnsSent).toBeGreaterThanOrEqual(3);
     expect(result).toBeUndefined();
   } finally {
