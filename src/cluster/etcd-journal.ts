@@ -531,15 +531,16 @@ export class EtcdJournal {
     // An attempt at this gen that failed before its meta (an etcd error, or an owner that died)
     // may have left more chunks than this one writes: replay would count them and refuse.
     const genPrefix = this.keys.snapPrefix(p, gen);
+    // With the meta: the log it covers and every other generation go. Not only the previous one:
+    // an attempt whose outcome was ambiguous, or a dead owner's unfinished one, may have left
+    // chunks in a generation no meta names.
+    const snaps = this.keys.snapsPrefix(p);
     const finish: TxnOp[] = [
       { request_put: { key: Buffer.from(this.keys.snapMeta(p)), value: Buffer.from(JSON.stringify(meta)) } },
       { request_delete_range: { key: Buffer.from(this.keys.logPrefix(p)), range_end: Buffer.from(this.keys.log(p, lastSeq + 1)) } },
+      { request_delete_range: { key: Buffer.from(snaps), range_end: Buffer.from(genPrefix) } },
+      { request_delete_range: { key: prefixEnd(genPrefix), range_end: prefixEnd(snaps) } },
     ];
-    const previous = part.snapshot;
-    if (previous !== undefined && previous.gen !== gen) {
-      const prefix = this.keys.snapPrefix(p, previous.gen);
-      finish.push({ request_delete_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } });
-    }
     let response;
     if (chunks.length === 1) {
       // The usual case, one txn: chunk 0 is put and whatever an earlier attempt left after it deleted

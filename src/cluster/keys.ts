@@ -48,8 +48,12 @@ export class ClusterKeys {
   seqOfLogKey(p: number, key: string): number {
     return Number.parseInt(key.slice(this.logPrefix(p).length), 16);
   }
+  /** Every snapshot generation of p. */
+  snapsPrefix(p: number): string {
+    return `${this.prefix}p/${partitionLabel(p)}/snap/`;
+  }
   snapPrefix(p: number, gen: number): string {
-    return `${this.prefix}p/${partitionLabel(p)}/snap/${hex16(gen)}/`;
+    return `${this.snapsPrefix(p)}${hex16(gen)}/`;
   }
   snapChunk(p: number, gen: number, index: number): string {
     return `${this.snapPrefix(p, gen)}${hex16(index)}`;

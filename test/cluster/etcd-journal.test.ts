@@ -242,6 +242,9 @@ async function partitionWithStrayChunk(batches: number, options: ConstructorPara
   const gen = batches - 1;
   const stray = keys.snapChunk(P, gen, 40);
   await c1.put(stray).value(Buffer.from('left by an attempt that never wrote its meta'));
+  // ...and chunks in generations no meta names, before and after it (an ambiguous attempt, a dead owner's).
+  await c1.put(keys.snapChunk(P, 0, 0)).value(Buffer.from('orphan'));
+  await c1.put(keys.snapChunk(P, gen + 5, 0)).value(Buffer.from('orphan'));
   return { keys, c1, a, gen, stray };
 }
 
@@ -254,21 +257,22 @@ async function expectReplayFromSnapshot(c1: Etcd3, keys: ClusterKeys, a: Awaited
   expect(sortedLeases(b.replay.leases)).toEqual(expected);
 }
 
-test('a one-chunk snapshot (one txn, over the append channel) at a gen where an earlier attempt left chunks replaces them: replay stays exact', async () => {
+test('a one-chunk snapshot (one txn, over the append channel) replaces chunks earlier attempts left, in its generation and others: replay stays exact', async () => {
   const { keys, c1, a, gen } = await partitionWithStrayChunk(4, { appendClient: txnChannel() });
   const revision = async () => Number((await c1.kv.range({ key: Buffer.from(keys.config), count_only: true })).header.revision);
   const before = await revision();
   expect(await a.journal.snapshot(P)).toBe(true);
   expect(await revision()).toBe(before + 1); // each etcd txn that writes is one revision
-  expect(Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, gen)).strings())).toEqual([keys.snapChunk(P, gen, 0)]);
+  expect(Object.keys(await c1.getAll().prefix(keys.snapsPrefix(P)).strings())).toEqual([keys.snapChunk(P, gen, 0)]);
   await expectReplayFromSnapshot(c1, keys, a, 4);
 });
 
-test('a snapshot larger than one chunk is written chunk by chunk over stray chunks of an earlier attempt: replay stays exact', async () => {
+test('a snapshot larger than one chunk is written chunk by chunk over chunks earlier attempts left: replay stays exact', async () => {
   const { keys, c1, a, gen, stray } = await partitionWithStrayChunk(20, { snapshotChunkBytes: 200 });
   expect(await a.journal.snapshot(P)).toBe(true);
-  const chunks = Object.keys(await c1.getAll().prefix(keys.snapPrefix(P, gen)).strings());
+  const chunks = Object.keys(await c1.getAll().prefix(keys.snapsPrefix(P)).strings());
   expect(chunks.length).toBeGreaterThan(2);
+  expect(chunks.filter((chunk) => !chunk.startsWith(keys.snapPrefix(P, gen)))).toEqual([]);
   expect(chunks).not.toContain(stray);
   await expectReplayFromSnapshot(c1, keys, a, 20);
 });
