@@ -18,7 +18,7 @@
  * loop found a lost acknowledged grant in about 1 run of 10: a change appended to a partition
  * that was dropped before its reply's sync was issued was acknowledged unwritten (fixed: the
  * backend's sync now fails for a partition no longer open under the claim the change went to;
- * test/cluster/cluster-backend.test.ts reproduces it directly; none in 8 runs at 2s since). CI
+ * test/cluster/cluster-backend.test.ts reproduces it directly; none in 21 runs at 2s since). CI
  * runs it at 3s, where a loaded machine's slow etcd ends sessions less often; CLUSTER_NODE_TTL=2s
  * is the harsher setting.
  */
