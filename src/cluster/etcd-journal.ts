@@ -528,41 +528,37 @@ export class EtcdJournal {
     const gen = lastSeq;
     const meta: SnapshotMeta = { gen, chunks: chunks.length, lastSeq, fenceCeiling: state.fenceCeiling };
     const guard: TxnCompare = { key: Buffer.from(this.keys.owner(p)), target: 'Create', result: 'Equal', create_revision: part.claimRev };
-    // An attempt at this gen that failed before its meta (an etcd error, or an owner that died)
-    // may have left more chunks than this one writes: replay would count them and refuse.
-    const genPrefix = this.keys.snapPrefix(p, gen);
-    // With the meta: the log it covers and every other generation go. Not only the previous one:
-    // an attempt whose outcome was ambiguous, or a dead owner's unfinished one, may have left
-    // chunks in a generation no meta names.
+    const puts: TxnOp[] = chunks.map((chunk, i) => ({ request_put: { key: Buffer.from(this.keys.snapChunk(p, gen, i)), value: chunk } }));
+    // With the meta go the log it covers and every chunk this snapshot did not write: past its
+    // last chunk in its own generation (an earlier attempt at this gen that failed before its
+    // meta may have written more, and replay would count them and refuse), and in every other
+    // generation (not only the previous one: an attempt whose outcome was ambiguous, or a dead
+    // owner's unfinished one, may have left chunks that no meta names). etcd refuses a put inside
+    // a range the same txn deletes, so the ranges stop short of the chunks written.
     const snaps = this.keys.snapsPrefix(p);
+    const genPrefix = this.keys.snapPrefix(p, gen);
     const finish: TxnOp[] = [
       { request_put: { key: Buffer.from(this.keys.snapMeta(p)), value: Buffer.from(JSON.stringify(meta)) } },
       { request_delete_range: { key: Buffer.from(this.keys.logPrefix(p)), range_end: Buffer.from(this.keys.log(p, lastSeq + 1)) } },
+      { request_delete_range: { key: Buffer.from(this.keys.snapChunk(p, gen, chunks.length)), range_end: prefixEnd(genPrefix) } },
       { request_delete_range: { key: Buffer.from(snaps), range_end: Buffer.from(genPrefix) } },
       { request_delete_range: { key: prefixEnd(genPrefix), range_end: prefixEnd(snaps) } },
     ];
     let response;
     if (chunks.length === 1) {
-      // The usual case, one txn: chunk 0 is put and whatever an earlier attempt left after it deleted
-      // (etcd refuses a put inside a range the same txn deletes), with the meta and the log's cut.
-      // A small one rides the append channel (about half the CPU of etcd3's call); a large one
-      // goes on the bulk connection, behind no append.
-      const chunkOps: TxnOp[] = [
-        { request_put: { key: Buffer.from(this.keys.snapChunk(p, gen, 0)), value: chunks[0] } },
-        { request_delete_range: { key: Buffer.from(this.keys.snapChunk(p, gen, 1)), range_end: prefixEnd(genPrefix) } },
-      ];
+      // The usual case, one txn. A small one rides the append channel (about half the CPU of
+      // etcd3's call); a large one goes on the bulk connection, behind no append.
       const sender = chunks[0].length <= SMALL_SNAPSHOT_BYTES ? this.appender : this.bulk.kv;
-      response = await sender.txn({ compare: [guard], success: [...chunkOps, ...finish], failure: [] });
+      response = await sender.txn({ compare: [guard], success: [puts[0], ...finish], failure: [] });
     } else {
-      // Chunks one txn each (each up to snapshotChunkBytes, under etcd's request limit), the meta last.
+      // A chunk per txn (each up to snapshotChunkBytes, under etcd's request limit), the meta last.
+      // The generation is cleared first: if a meta already names it (an earlier attempt whose
+      // outcome was ambiguous), a replay meanwhile refuses a short set of chunks rather than
+      // reading old and new chunks as one.
       const cleared = await this.bulk.kv.txn({ compare: [guard], success: [{ request_delete_range: { key: Buffer.from(genPrefix), range_end: prefixEnd(genPrefix) } }], failure: [] });
       if (!cleared.succeeded) return false;
-      for (let i = 0; i < chunks.length; i++) {
-        const written = await this.bulk.kv.txn({
-          compare: [guard],
-          success: [{ request_put: { key: Buffer.from(this.keys.snapChunk(p, gen, i)), value: chunks[i] } }],
-          failure: [],
-        });
+      for (const put of puts) {
+        const written = await this.bulk.kv.txn({ compare: [guard], success: [put], failure: [] });
         if (!written.succeeded) return false;
       }
       response = await this.bulk.kv.txn({ compare: [guard], success: finish, failure: [] });

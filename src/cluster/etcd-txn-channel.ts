@@ -7,9 +7,10 @@
  * snapshots, watches, leases) stays on etcd3.
  *
  * Encodes only what the journal sends: compares on CREATE / VERSION / MOD revisions, puts,
- * single-key ranges and range deletes; decodes `succeeded` and each range's key-values. One member at a time: a
- * call that times out or finds its member unreachable moves the channel to the next member
- * (a paused etcd leader costs one call deadline, not one per randomly chosen call).
+ * single-key ranges and range deletes; decodes `succeeded` and each range's key-values. One
+ * member at a time: a call that times out or finds its member unreachable moves the channel to
+ * the next member (a paused etcd leader costs one call deadline, not one per randomly chosen
+ * call).
  */
 import http2 from 'node:http2';
 import { UnavailableError } from '../errors';

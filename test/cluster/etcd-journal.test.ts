@@ -5,7 +5,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { UnavailableError } from '../../src/errors';
-import { compactEtcdHistory, EtcdJournal } from '../../src/cluster/etcd-journal';
+import { compactEtcdHistory, EtcdJournal, type JournalOptions } from '../../src/cluster/etcd-journal';
 import { createEtcdClient } from '../../src/cluster/etcd-client';
 import { EtcdTxnChannel } from '../../src/cluster/etcd-txn-channel';
 import { ClusterKeys } from '../../src/cluster/keys';
@@ -38,7 +38,7 @@ function client(timeoutMs = 2000): Etcd3 {
 }
 
 /** Gives up `previous`'s claim of P and opens P as node-b would: the replay a failover does. */
-async function nextOwner(c: Etcd3, keys: ClusterKeys, previous: { claim: { claimRev: string } }, options: ConstructorParameters<typeof EtcdJournal>[2] = {}) {
+async function nextOwner(c: Etcd3, keys: ClusterKeys, previous: { claim: { claimRev: string } }, options: JournalOptions = {}) {
   await releasePartition(c, keys, P, previous.claim.claimRev);
   return owner(client(), keys, 'node-b', options);
 }
@@ -55,7 +55,7 @@ async function grantLease(c: Etcd3, ttlSeconds = 30): Promise<string> {
 }
 
 /** A node's view of one partition: a claim, a journal opened on it, and a table journaling into it. */
-async function owner(c: Etcd3, keys: ClusterKeys, nodeId: string, options: ConstructorParameters<typeof EtcdJournal>[2] = {}) {
+async function owner(c: Etcd3, keys: ClusterKeys, nodeId: string, options: JournalOptions = {}) {
   const lease = await grantLease(c);
   const claim = await claimPartition(c, keys, P, nodeId, lease);
   if (!claim.claimed) throw new Error(`claim failed: owned by ${claim.owner}`);
@@ -231,7 +231,7 @@ test('a batch whose seq already holds other bytes is never acknowledged: the par
 });
 
 /** A partition with `batches` committed batches, and a chunk that a dead snapshot attempt left in the generation the next snapshot gets. */
-async function partitionWithStrayChunk(batches: number, options: ConstructorParameters<typeof EtcdJournal>[2]) {
+async function partitionWithStrayChunk(batches: number, options: JournalOptions) {
   const keys = freshKeys();
   const c1 = client();
   const a = await owner(c1, keys, 'node-a', options);
